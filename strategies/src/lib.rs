@@ -1,0 +1,56 @@
+//! Where checksum work runs.
+//!
+//! A [`Strategy`] takes units of [`Work`] and runs each exactly once, somewhere: in the
+//! caller (`inline`), on a btrfs-2008-style kthread pool (`kthread`), and so on. Backends
+//! are one file each and are built from a spec string (`NAME[:key=value,...]`) through the
+//! [`registry`]. This crate knows nothing about files or I/O; the checksum algorithms that
+//! the work computes live in [`csum`].
+
+pub mod csum;
+pub mod registry;
+pub mod spec;
+mod work;
+
+pub mod inline;
+
+
+pub use registry::{build, descriptors, Descriptor, Knob};
+pub use spec::{Knobs, Spec, SpecError};
+pub use work::Work;
+
+use serde::Serialize;
+
+/// Where a unit of work runs. Every backend implements this; nothing else knows which it is.
+///
+/// Contract, shared by every backend and checked by the conformance tests:
+/// - `dispatch` runs the work's `run` part exactly once, on some thread, and then its
+///   `ordered` part exactly once. Backends that offer ordering (`kthread:ordered=1`) run the
+///   ordered parts in dispatch order; the others run it right after `run`.
+/// - `dispatch` may block (back-pressure) but never waits for the work itself, except
+///   `inline`, which runs it in the caller.
+/// - `quiesce` returns once everything dispatched before the call has fully run.
+/// - Dropping a strategy quiesces it and joins its threads.
+pub trait Strategy: Send + Sync {
+    /// The spec the strategy was built from, with defaults filled in.
+    fn name(&self) -> &str;
+    fn dispatch(&self, work: Work);
+    fn quiesce(&self);
+    fn stats(&self) -> PoolStats;
+}
+
+/// A snapshot of a pool's counters. Backends fill what they know; zero means "not tracked".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PoolStats {
+    /// Work items handed to `dispatch`.
+    pub dispatched: u64,
+    /// Work items whose `run` and `ordered` parts have both finished.
+    pub completed: u64,
+    /// Items queued but not yet started, now.
+    pub queued: u64,
+    /// Highest `queued` ever seen.
+    pub queued_high_water: u64,
+    /// Threads started over the pool's life (on-demand pools grow).
+    pub workers_started: u64,
+    /// Threads currently running a work item (a blocked item counts as running).
+    pub workers_busy: u64,
+}

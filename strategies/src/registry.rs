@@ -1,0 +1,113 @@
+//! Every backend, by name. Adding a backend is one file and one line in [`descriptors`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::spec::{Knobs, Spec, SpecError};
+use crate::Strategy;
+
+/// A knob a backend accepts, with its default (a function: some defaults depend on the
+/// machine, like "2 x online CPUs").
+pub struct Knob {
+    pub name: &'static str,
+    pub default: fn() -> String,
+    pub help: &'static str,
+}
+
+/// How to build one backend, and what `harness list` says about it.
+pub struct Descriptor {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub knobs: &'static [Knob],
+    pub build: fn(&Knobs) -> Result<Arc<dyn Strategy>, SpecError>,
+}
+
+/// Every registered backend, in the order `harness list` prints them.
+pub fn descriptors() -> &'static [Descriptor] {
+    &[
+        crate::inline::DESCRIPTOR,
+    ]
+}
+
+/// Looks a backend up by name.
+pub fn descriptor(name: &str) -> Result<&'static Descriptor, SpecError> {
+    descriptors()
+        .iter()
+        .find(|d| d.name == name)
+        .ok_or_else(|| SpecError::UnknownStrategy(name.to_string()))
+}
+
+/// Resolves a spec against its backend's knobs: unknown knobs are errors, defaults filled.
+pub fn resolve(spec: &str) -> Result<(&'static Descriptor, Knobs), SpecError> {
+    let spec = Spec::parse(spec)?;
+    let desc = descriptor(&spec.name)?;
+    for knob in spec.knobs.keys() {
+        if !desc.knobs.iter().any(|k| k.name == knob) {
+            let known: Vec<&str> = desc.knobs.iter().map(|k| k.name).collect();
+            return Err(SpecError::UnknownKnob {
+                strategy: spec.name.clone(),
+                knob: knob.clone(),
+                known: if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                },
+            });
+        }
+    }
+    let values: BTreeMap<String, String> = desc
+        .knobs
+        .iter()
+        .map(|k| {
+            let v = spec
+                .knobs
+                .get(k.name)
+                .cloned()
+                .unwrap_or_else(|| (k.default)());
+            (k.name.to_string(), v)
+        })
+        .collect();
+    Ok((desc, Knobs::new(desc.name, values)))
+}
+
+/// Builds a strategy from a spec string such as `kthread:max_workers=4,ordered=1`.
+pub fn build(spec: &str) -> Result<Arc<dyn Strategy>, SpecError> {
+    let (desc, knobs) = resolve(spec)?;
+    (desc.build)(&knobs)
+}
+
+/// Online CPUs, for defaults like "2 x CPUs".
+pub fn online_cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_names_and_knobs_are_named_in_the_error() {
+        let e = build("nope").err().unwrap().to_string();
+        assert!(e.contains("unknown strategy 'nope'"), "{e}");
+        let e = build("kthread:bogus=1").err().unwrap().to_string();
+        assert!(e.contains("unknown knob 'bogus'"), "{e}");
+        assert!(e.contains("max_workers"), "{e}");
+        let e = build("kthread:max_workers=0").err().unwrap().to_string();
+        assert!(e.contains("max_workers=0"), "{e}");
+        let e = build("kthread:max_workers").err().unwrap().to_string();
+        assert!(e.contains("malformed"), "{e}");
+        let e = build("inline:x=1").err().unwrap().to_string();
+        assert!(e.contains("known: none"), "{e}");
+    }
+
+    #[test]
+    fn names_carry_every_knob() {
+        let s = build("kthread:max_workers=3").unwrap();
+        assert!(s.name().starts_with("kthread:"), "{}", s.name());
+        assert!(s.name().contains("max_workers=3"), "{}", s.name());
+        assert!(s.name().contains("idle_thresh=64"), "{}", s.name());
+        assert_eq!(build("inline").unwrap().name(), "inline");
+    }
+}
