@@ -9,6 +9,7 @@
 pub mod csum;
 pub mod registry;
 pub mod spec;
+mod sync;
 mod work;
 
 pub mod inline;
