@@ -1,1 +1,21 @@
+//! fio-like workloads: job specs with fio's option names, I/O engines behind one ops table
+//! (fio's queue / commit / reap), aligned buffers, offset generators, and the on-disk
+//! checksum store. Knows nothing about strategies: checksums arrive as bytes.
 
+pub mod buf;
+pub mod engine;
+pub mod job;
+pub mod offsets;
+pub mod store;
+pub mod target;
+pub mod units;
+
+pub use buf::AlignedBuf;
+pub use engine::{Engine, EngineKind, IoDone, IoReq, Op};
+pub use job::{JobSpec, RwMode};
+pub use store::CsumStore;
+
+/// Checksums cover 4 KiB sectors (btrfs's sectorsize on 4 KiB-page machines).
+pub const SECTOR_SIZE: u64 = 4096;
+/// The largest bio: btrfs splits larger I/Os into bios of at most 1 MiB.
+pub const MAX_BIO: u64 = 1 << 20;
