@@ -1,0 +1,611 @@
+//! One case: one job through one strategy and topology, measured, written to the results
+//! folder when it ends.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{anyhow, bail, Context, Result};
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use hdrhistogram::serialization::V2DeflateSerializer;
+use serde::{Deserialize, Serialize};
+use strategies::csum::Algo;
+use strategies::PoolStats;
+use workloads::target::{self, Access};
+use workloads::{CsumStore, JobSpec};
+
+use crate::measure::{Percentiles, Stage, StageHists, Usage};
+use crate::pipeline::{self, CaseState, JobInput, JobProgress, Mismatch, Pools, Topology};
+use crate::results::RunDir;
+
+/// Settings that apply to every case of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOptions {
+    #[serde(serialize_with = "secs")]
+    pub stall_timeout: Duration,
+    #[serde(serialize_with = "secs")]
+    pub interval: Duration,
+    pub keep_files: bool,
+    pub overwrite: bool,
+    pub allow_device_write: bool,
+    /// Where jobs without filename/directory put their files.
+    pub scratch_dir: PathBuf,
+    /// The scratch files are ours: lay each out once before its first case so every case
+    /// overwrites the same allocated blocks. (Deleting and re-creating it per case made
+    /// alternate cases 3-4x slower on a thin-provisioned disk mounted with discard, which
+    /// with A B A B interleaving always penalised the same strategy.)
+    pub preallocate_scratch: bool,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct CaseSpec {
+    pub id: String,
+    pub strategy: String,
+    pub topology: Topology,
+    pub repeat: u32,
+    pub job: JobSpec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Ok,
+    /// Read verification found bad sectors.
+    VerifyFailed,
+    /// An I/O or setup error stopped the case.
+    Error,
+    /// The watchdog saw no progress while work sat queued in a pool that could not run it.
+    Deadlock,
+    /// The watchdog saw no progress for another reason (a stuck I/O, a stuck worker).
+    Stall,
+    /// Stopped by SIGINT/SIGTERM.
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Bandwidth {
+    pub interval_s: f64,
+    pub samples: usize,
+    pub min_mib_s: f64,
+    pub max_mib_s: f64,
+    pub mean_mib_s: f64,
+    /// Coefficient of variation: stddev / mean of the per-interval bandwidth.
+    pub cov: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PoolReport {
+    pub role: String,
+    pub stats: serde_json::Value,
+}
+
+/// The watchdog's account of a case that stopped making progress.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StallReport {
+    pub kind: String,
+    pub after_s: f64,
+    pub detail: String,
+    pub bios_in_pipeline: u64,
+    pub pools: Vec<PoolReport>,
+}
+
+/// One case's result: the `<case>.json` file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CaseResult {
+    pub case: String,
+    pub strategy: String,
+    pub topology: Topology,
+    pub repeat: u32,
+    pub status: Status,
+    pub error: Option<String>,
+    pub job: serde_json::Value,
+    pub files: Vec<String>,
+    pub bytes: u64,
+    pub bios: u64,
+    pub elapsed_s: f64,
+    pub mib_s: f64,
+    pub iops: f64,
+    pub usage: Usage,
+    pub cpu_s_per_gib: f64,
+    pub vcsw_per_gib: f64,
+    pub ivcsw_per_gib: f64,
+    pub latency_us: std::collections::BTreeMap<String, Percentiles>,
+    pub bandwidth: Bandwidth,
+    pub mismatch_count: u64,
+    pub mismatches: Vec<Mismatch>,
+    pub pools: Vec<PoolReport>,
+    pub stall: Option<StallReport>,
+    pub hlog: String,
+    pub bw_csv: String,
+}
+
+/// A job's file, opened and with its checksum store ready.
+struct Prepared {
+    target: target::Target,
+    store: Arc<CsumStore>,
+}
+
+fn job_path(job: &JobSpec, jobnum: u32, opts: &RunOptions) -> PathBuf {
+    match &job.filename {
+        Some(f) => f.clone(),
+        None => job
+            .directory
+            .clone()
+            .unwrap_or_else(|| opts.scratch_dir.clone())
+            .join(format!("{}.{jobnum}.0", job.name)),
+    }
+}
+
+fn access(job: &JobSpec, write: bool, opts: &RunOptions) -> Access {
+    Access {
+        write,
+        direct: job.direct,
+        overwrite: opts.overwrite,
+        allow_device_write: opts.allow_device_write,
+    }
+}
+
+/// The checksum store a write job updates: the existing one if it is clean and matches,
+/// else a fresh one.
+fn store_for_write(path: &Path, algo: Algo, size: u64) -> Result<CsumStore> {
+    if let Ok(store) = CsumStore::open(path) {
+        if store.algo() == algo.name() && store.data_size() >= size {
+            store.begin_update()?;
+            return Ok(store);
+        }
+    }
+    CsumStore::create(path, algo.name(), algo.len(), size)
+        .with_context(|| format!("cannot create checksum store {}", path.display()))
+}
+
+/// Why a read job's file needs laying out first, if it does.
+fn layout_reason(store_path: &Path, algo: Algo, span: u64) -> Option<String> {
+    match CsumStore::open(store_path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("no checksum store".into()),
+        Err(e) => Some(e.to_string()),
+        Ok(s) if s.algo() != algo.name() => Some(format!(
+            "its checksums are {}, the job asks for {}",
+            s.algo(),
+            algo
+        )),
+        Ok(s) if !s.covers(span) => Some("the checksum store does not cover the job".into()),
+        Ok(_) => None,
+    }
+}
+
+fn prepare(job: &JobSpec, jobnum: u32, algo: Algo, opts: &RunOptions) -> Result<Prepared> {
+    let path = job_path(job, jobnum, opts);
+    let span = job.blocks() * job.bs;
+    let write = job.rw.is_write();
+
+    let target = target::open(&path, span, access(job, write, opts))?;
+    if target.is_device && span > target.size {
+        bail!(
+            "{}: the job needs {} bytes but the device holds {}",
+            path.display(),
+            span,
+            target.size
+        );
+    }
+    let store_path = CsumStore::path_for(&path, target.is_device);
+    let store = if write {
+        store_for_write(&store_path, algo, span)?
+    } else {
+        CsumStore::open(&store_path)
+            .with_context(|| format!("cannot open checksum store {}", store_path.display()))?
+    };
+    Ok(Prepared {
+        target,
+        store: Arc::new(store),
+    })
+}
+
+/// Lays out a job's file, as fio does for reads: writes it once, unmeasured, inline,
+/// recording checksums, so a read has something to verify and a write overwrites
+/// allocated blocks. Says so on stderr.
+fn lay_out_if_needed(job: &JobSpec, jobnum: u32, algo: Algo, opts: &RunOptions) -> Result<()> {
+    let path = job_path(job, jobnum, opts);
+    let is_device = std::fs::metadata(&path)
+        .map(|m| std::os::unix::fs::FileTypeExt::is_block_device(&m.file_type()))
+        .unwrap_or(false);
+    let span = job.blocks() * job.bs;
+    let why = if job.rw.is_write() {
+        (opts.preallocate_scratch && !path.exists()).then(|| {
+            "a scratch file, allocated once so every case overwrites the same blocks".into()
+        })
+    } else {
+        layout_reason(&CsumStore::path_for(&path, is_device), algo, span)
+    };
+    let Some(why) = why else {
+        return Ok(());
+    };
+    eprintln!(
+        "laying out {} ({}): {why}",
+        path.display(),
+        workloads::units::format_size(span)
+    );
+    let mut layout = job.clone();
+    layout.rw = workloads::RwMode::Write;
+    layout.time_based = false;
+    layout.runtime = None;
+    layout.iodepth = layout.iodepth.max(8);
+    layout.numjobs = 1;
+    let prepared = prepare(&layout, jobnum, algo, opts)?;
+    let pools = Pools::build("inline", Topology::Shared)?;
+    let case = Arc::new(CaseState::default());
+    let input = JobInput {
+        engine: layout
+            .ioengine
+            .open(Some(prepared.target.file.clone()), layout.iodepth)?,
+        job: layout,
+        jobnum,
+        store: prepared.store.clone(),
+        file_label: path.display().to_string(),
+        algo,
+        seed: 0x5EED ^ jobnum as u64,
+        deadline: None,
+    };
+    pipeline::run_job(input, &pools, &case, &JobProgress::default());
+    if let Some(e) = case.errors().first() {
+        bail!("laying out {} failed: {e}", path.display());
+    }
+    prepared.store.persist()?;
+    Ok(())
+}
+
+/// The per-interval record the collector keeps.
+struct Interval {
+    start: Duration,
+    length: Duration,
+    bytes: u64,
+    bios: u64,
+}
+
+/// Runs one case and writes its files into `out`. Setup problems (a file that is not ours,
+/// an unwritable path) are errors; failures during the run are the case's status.
+pub fn run_case(
+    spec: &CaseSpec,
+    opts: &RunOptions,
+    out: &RunDir,
+    interrupted: &AtomicBool,
+) -> Result<CaseResult> {
+    let job = &spec.job;
+    job.validate()
+        .map_err(|e| anyhow!("job '{}': {e}", job.name))?;
+    let algo: Algo = job
+        .csum
+        .parse()
+        .map_err(|e: String| anyhow!("job '{}': csum={}: {e}", job.name, job.csum))?;
+    let pools = Pools::build(&spec.strategy, spec.topology)?;
+    let files: Vec<u32> = if job.filename.is_some() {
+        vec![0]
+    } else {
+        (0..job.numjobs).collect()
+    };
+    for &n in &files {
+        lay_out_if_needed(job, n, algo, opts)?;
+    }
+    let prepared: Vec<Prepared> = files
+        .iter()
+        .map(|&n| prepare(job, n, algo, opts))
+        .collect::<Result<_>>()?;
+
+    let case = Arc::new(CaseState::default());
+    let progress: Vec<JobProgress> = (0..job.numjobs).map(|_| JobProgress::default()).collect();
+    let usage_before = Usage::now();
+    let wall_start = SystemTime::now();
+    let start = Instant::now();
+    let deadline = job.runtime.map(|r| start + r);
+    let mut inputs = Vec::new();
+    for jobnum in 0..job.numjobs {
+        let p = &prepared[(jobnum as usize).min(prepared.len() - 1)];
+        inputs.push(JobInput {
+            engine: job
+                .ioengine
+                .open(Some(p.target.file.clone()), job.iodepth)
+                .with_context(|| format!("cannot start the {} engine", job.ioengine.name()))?,
+            job: job.clone(),
+            jobnum,
+            store: p.store.clone(),
+            file_label: p.target.path.display().to_string(),
+            algo,
+            seed: 0x5EED ^ jobnum as u64,
+            deadline,
+        });
+    }
+
+    let mut hlog = Vec::new();
+    let mut serializer = V2DeflateSerializer::new();
+    let mut totals = StageHists::default();
+    let mut intervals: Vec<Interval> = Vec::new();
+    let mut stall: Option<StallReport> = None;
+    let mut was_interrupted = false;
+    let outcomes = std::thread::scope(|scope| -> Result<Vec<pipeline::JobOutcome>> {
+        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        let mut handles = Vec::new();
+        for (input, prog) in inputs.into_iter().zip(&progress) {
+            let (pools, case, done_tx) = (&pools, &case, done_tx.clone());
+            let name = format!("job{}", input.jobnum);
+            handles.push(
+                std::thread::Builder::new()
+                    .name(name)
+                    .spawn_scoped(scope, move || {
+                        let outcome = pipeline::run_job(input, pools, case, prog);
+                        let _ = done_tx.send(());
+                        outcome
+                    })
+                    .context("cannot start a job thread")?,
+            );
+        }
+        let mut log = IntervalLogWriterBuilder::new()
+            .with_start_time(wall_start)
+            .with_base_time(wall_start)
+            .with_max_value_divisor(1e6)
+            .add_comment(&format!(
+                "csumbench {} case {}: latencies in nanoseconds; tags {}",
+                env!("CARGO_PKG_VERSION"),
+                spec.id,
+                Stage::ALL.map(Stage::tag).join(",")
+            ))
+            .begin_log_with(&mut hlog, &mut serializer)?;
+        let mut interval = StageHists::default();
+        let mut finished = 0;
+        let mut last_flush = start;
+        let mut last_bytes = 0u64;
+        let mut last_bios = 0u64;
+        let mut watch = (0u64, Instant::now());
+        while finished < handles.len() {
+            let next = last_flush + opts.interval;
+            if let Ok(()) = done_rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
+                finished += 1;
+            }
+            let now = Instant::now();
+            if now < next && finished < handles.len() {
+                continue;
+            }
+            // Close the interval [last_flush, now).
+            for p in &progress {
+                interval.drain_from(&mut p.hists.lock().unwrap());
+            }
+            let bytes: u64 = progress
+                .iter()
+                .map(|p| p.bytes.load(Ordering::Relaxed))
+                .sum();
+            let bios: u64 = progress
+                .iter()
+                .map(|p| p.bios.load(Ordering::Relaxed))
+                .sum();
+            let (from, length) = (last_flush - start, now - last_flush);
+            for stage in Stage::ALL {
+                let h = interval.get(stage);
+                if !h.is_empty() {
+                    log.write_histogram(h, from, length, Tag::new(stage.tag()))
+                        .map_err(|e| anyhow!("writing the interval log: {e}"))?;
+                }
+            }
+            totals.add(&interval);
+            interval.reset();
+            intervals.push(Interval {
+                start: from,
+                length,
+                bytes: bytes - last_bytes,
+                bios: bios - last_bios,
+            });
+            (last_flush, last_bytes, last_bios) = (now, bytes, bios);
+
+            if interrupted.load(Ordering::Relaxed) && !was_interrupted {
+                was_interrupted = true;
+                case.abort.store(true, Ordering::SeqCst);
+            }
+            // The watchdog: I/O completions must keep coming.
+            let activity = case.io_completions.load(Ordering::Relaxed) + bios;
+            if activity != watch.0 {
+                watch = (activity, now);
+            } else if stall.is_none() && now - watch.1 >= opts.stall_timeout {
+                let in_pipeline: u64 = progress
+                    .iter()
+                    .map(|p| p.in_pipeline.load(Ordering::Relaxed))
+                    .sum();
+                stall = Some(diagnose(&pools, spec, now - watch.1, in_pipeline));
+                case.abort.store(true, Ordering::SeqCst);
+            }
+        }
+        Ok(handles
+            .into_iter()
+            .map(|h| h.join().expect("job thread panicked"))
+            .collect())
+    })?;
+
+    let usage = Usage::now().since(usage_before);
+    let abandoned: u64 = outcomes.iter().map(|o| o.abandoned).sum();
+    let first_start = outcomes.iter().map(|o| o.start).min().unwrap_or(start);
+    let last_end = outcomes.iter().map(|o| o.end).max().unwrap_or(start);
+    let elapsed = (last_end - first_start).as_secs_f64().max(1e-9);
+    let bytes: u64 = progress
+        .iter()
+        .map(|p| p.bytes.load(Ordering::Relaxed))
+        .sum();
+    let bios: u64 = progress
+        .iter()
+        .map(|p| p.bios.load(Ordering::Relaxed))
+        .sum();
+    let errors = case.errors();
+    let mismatch_count = case.mismatch_count.load(Ordering::Relaxed);
+    let status = if stall.as_ref().is_some_and(|s| s.kind == "deadlock") {
+        Status::Deadlock
+    } else if stall.is_some() {
+        Status::Stall
+    } else if was_interrupted {
+        Status::Interrupted
+    } else if !errors.is_empty() {
+        Status::Error
+    } else if mismatch_count > 0 {
+        Status::VerifyFailed
+    } else {
+        Status::Ok
+    };
+    if job.rw.is_write() && status == Status::Ok {
+        for p in &prepared {
+            p.store
+                .persist()
+                .with_context(|| format!("cannot save {}", p.store.path().display()))?;
+        }
+    }
+    let gib = bytes as f64 / (1u64 << 30) as f64;
+    let per_gib = |x: f64| if gib > 0.0 { x / gib } else { 0.0 };
+    let result = CaseResult {
+        case: spec.id.clone(),
+        strategy: pools.csum.name().to_string(),
+        topology: spec.topology,
+        repeat: spec.repeat,
+        status,
+        error: errors.first().cloned(),
+        job: serde_json::to_value(job)?,
+        files: prepared
+            .iter()
+            .map(|p| p.target.path.display().to_string())
+            .collect(),
+        bytes,
+        bios,
+        elapsed_s: elapsed,
+        mib_s: bytes as f64 / (1 << 20) as f64 / elapsed,
+        iops: bios as f64 / elapsed,
+        usage,
+        cpu_s_per_gib: per_gib(usage.user_s + usage.sys_s),
+        vcsw_per_gib: per_gib(usage.voluntary_csw as f64),
+        ivcsw_per_gib: per_gib(usage.involuntary_csw as f64),
+        latency_us: Stage::ALL
+            .iter()
+            .filter(|s| !totals.get(**s).is_empty())
+            .map(|s| (s.tag().to_string(), Percentiles::of(totals.get(*s))))
+            .collect(),
+        bandwidth: bandwidth_summary(&intervals, opts.interval),
+        mismatch_count,
+        mismatches: case.mismatches(),
+        pools: pool_reports(&pools),
+        stall,
+        hlog: format!("{}.hlog", spec.id),
+        bw_csv: format!("{}.bw.csv", spec.id),
+    };
+    out.write(&result.hlog, &hlog)?;
+    out.write(&result.bw_csv, bw_csv(&intervals).as_bytes())?;
+    out.write_json(&format!("{}.json", spec.id), &result)?;
+    if abandoned > 0 {
+        // Some pool still holds work it cannot finish; joining its threads would hang.
+        std::mem::forget(pools);
+    }
+    Ok(result)
+}
+
+fn pool_reports(pools: &Pools) -> Vec<PoolReport> {
+    pools
+        .stats()
+        .into_iter()
+        .map(|(role, stats)| PoolReport {
+            role,
+            stats: serde_json::to_value(stats).expect("stats serialize"),
+        })
+        .collect()
+}
+
+/// Tells a deadlock (work queued in a pool whose workers are all stuck) from other stalls.
+fn diagnose(pools: &Pools, spec: &CaseSpec, after: Duration, in_pipeline: u64) -> StallReport {
+    let stats: Vec<(String, PoolStats)> = pools.stats();
+    let stuck: Vec<String> = stats
+        .iter()
+        .filter(|(_, s)| s.queued > 0 && s.workers_busy > 0)
+        .map(|(role, s)| {
+            format!(
+                "{role} pool: {} queued behind {} busy worker(s)",
+                s.queued, s.workers_busy
+            )
+        })
+        .collect();
+    let kind = if stuck.is_empty() {
+        "stall"
+    } else {
+        "deadlock"
+    };
+    let detail = if stuck.is_empty() {
+        format!(
+            "no I/O completed for {:.1}s with {in_pipeline} bio(s) in the pipeline \
+             (a stuck I/O or a stuck worker)",
+            after.as_secs_f64()
+        )
+    } else {
+        format!(
+            "no I/O completed for {:.1}s: {} with --endio {}: {}",
+            after.as_secs_f64(),
+            spec.strategy,
+            match spec.topology {
+                Topology::Shared => "shared",
+                Topology::Separate => "separate",
+            },
+            stuck.join("; ")
+        )
+    };
+    StallReport {
+        kind: kind.into(),
+        after_s: after.as_secs_f64(),
+        detail,
+        bios_in_pipeline: in_pipeline,
+        pools: pool_reports(pools),
+    }
+}
+
+fn bandwidth_summary(intervals: &[Interval], nominal: Duration) -> Bandwidth {
+    // A closing sliver of an interval says little about bandwidth; skip short ones.
+    // Trailing intervals with nothing completed are the end_fsync, not a dip in streaming.
+    let streaming = intervals
+        .iter()
+        .rposition(|i| i.bytes > 0)
+        .map_or(&intervals[..0], |last| &intervals[..=last]);
+    let rates: Vec<f64> = streaming
+        .iter()
+        .filter(|i| i.length >= nominal / 2)
+        .map(|i| i.bytes as f64 / (1 << 20) as f64 / i.length.as_secs_f64())
+        .collect();
+    if rates.is_empty() {
+        return Bandwidth {
+            interval_s: nominal.as_secs_f64(),
+            ..Bandwidth::default()
+        };
+    }
+    let n = rates.len() as f64;
+    let mean = rates.iter().sum::<f64>() / n;
+    let var = rates.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n;
+    Bandwidth {
+        interval_s: nominal.as_secs_f64(),
+        samples: rates.len(),
+        min_mib_s: rates.iter().cloned().fold(f64::INFINITY, f64::min),
+        max_mib_s: rates.iter().cloned().fold(0.0, f64::max),
+        mean_mib_s: mean,
+        cov: if mean > 0.0 { var.sqrt() / mean } else { 0.0 },
+    }
+}
+
+fn bw_csv(intervals: &[Interval]) -> String {
+    let mut s = String::from("start_s,length_s,bytes,bios,mib_s\n");
+    for i in intervals {
+        let len = i.length.as_secs_f64();
+        s += &format!(
+            "{:.6},{:.6},{},{},{:.3}\n",
+            i.start.as_secs_f64(),
+            len,
+            i.bytes,
+            i.bios,
+            if len > 0.0 {
+                i.bytes as f64 / (1 << 20) as f64 / len
+            } else {
+                0.0
+            }
+        );
+    }
+    s
+}

@@ -1,0 +1,469 @@
+//! The command line: `run`, `compare`, `list`.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use workloads::JobSpec;
+
+use crate::case::{self, CaseResult, CaseSpec, RunOptions, Status};
+use crate::export::{Exporter, Table};
+use crate::manifest;
+use crate::pipeline::Topology;
+use crate::results::{self, RunDir};
+use crate::summary;
+
+pub const EXIT_ERROR: i32 = 1;
+pub const EXIT_VERIFY_FAILED: i32 = 3;
+pub const EXIT_STALLED: i32 = 4;
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+#[derive(Parser)]
+#[command(
+    name = "harness",
+    version,
+    about = "Where should per-sector checksum work run? Runs the same fio-like job through \
+             interchangeable dispatch strategies and measures each."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one job through one strategy.
+    Run(RunArgs),
+    /// Compare strategies on the same job, repeated and interleaved (A B A B ...).
+    Compare(CompareArgs),
+    /// List every strategy with its knobs and defaults.
+    List,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Strategy spec: NAME[:knob=value,...] (see `harness list`).
+    #[arg(long, default_value = "inline")]
+    strategy: String,
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    job: JobArgs,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    /// Compare against synchronous (inline) checksums: puts `inline` first, as the baseline.
+    /// With no --strategy, compares inline with the default offload pool (kthread).
+    #[arg(long)]
+    sync_crc: bool,
+    /// A strategy to compare; give it several times. The first is the baseline.
+    #[arg(long = "strategy")]
+    strategies: Vec<String>,
+    /// Runs of each strategy, interleaved.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    job: JobArgs,
+}
+
+#[derive(Args)]
+struct CommonArgs {
+    /// separate: checksum, endio and metadata-endio work each get their own pool;
+    /// shared: one pool for all (can deadlock, as the 2008 btrfs patch warns).
+    #[arg(long, value_enum, default_value = "separate")]
+    endio: Topology,
+    /// Results folder (default results/<UTC timestamp>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Seconds without a completed I/O before the watchdog declares a deadlock or stall.
+    #[arg(long, default_value = "10", value_parser = parse_duration)]
+    stall_timeout: Duration,
+    /// Length of the bandwidth and histogram intervals (e.g. 100ms, 1s).
+    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    interval: Duration,
+    /// Keep the temporary data files (and their checksum stores) after the run.
+    #[arg(long)]
+    keep_files: bool,
+    /// Allow writing over an existing file that csumbench did not create.
+    #[arg(long)]
+    overwrite: bool,
+    /// Allow writing to a block device (destroys its contents).
+    #[arg(long)]
+    allow_device_write: bool,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = workloads::units::parse_duration(s)?;
+    if d.is_zero() {
+        return Err("must be more than zero".into());
+    }
+    Ok(d)
+}
+
+/// fio's job options, by fio's names. Applied over the defaults through `JobSpec::set`.
+#[derive(Args, Default)]
+struct JobArgs {
+    /// Job name.
+    #[arg(long, help_heading = "Job (fio options)")]
+    name: Option<String>,
+    /// read | write | randread | randwrite
+    #[arg(long, help_heading = "Job (fio options)")]
+    rw: Option<String>,
+    /// Block size per I/O, a multiple of 4k (k/m/g, base 1024).
+    #[arg(long, help_heading = "Job (fio options)")]
+    bs: Option<String>,
+    /// Bytes of I/O per job, and the file size.
+    #[arg(long, help_heading = "Job (fio options)")]
+    size: Option<String>,
+    /// Submitter threads; each has its own file unless --filename is given.
+    #[arg(long, help_heading = "Job (fio options)")]
+    numjobs: Option<String>,
+    /// Bios in flight per job. With psync the I/O itself stays synchronous; the depth
+    /// bounds how many bios can be in the checksum/endio stages at once.
+    #[arg(long, help_heading = "Job (fio options)")]
+    iodepth: Option<String>,
+    /// 1: O_DIRECT.
+    #[arg(long, help_heading = "Job (fio options)")]
+    direct: Option<String>,
+    /// fsync after every N writes.
+    #[arg(long, help_heading = "Job (fio options)")]
+    fsync: Option<String>,
+    /// 1: fsync at the end of the job (counted in its time).
+    #[arg(
+        long = "end_fsync",
+        alias = "end-fsync",
+        help_heading = "Job (fio options)"
+    )]
+    end_fsync: Option<String>,
+    /// Stop after this long (30, 30s, 2m).
+    #[arg(long, help_heading = "Job (fio options)")]
+    runtime: Option<String>,
+    /// 1: run for the whole runtime, wrapping around the file.
+    #[arg(
+        long = "time_based",
+        alias = "time-based",
+        help_heading = "Job (fio options)"
+    )]
+    time_based: Option<String>,
+    /// File or block device.
+    #[arg(long, help_heading = "Job (fio options)")]
+    filename: Option<String>,
+    /// Directory for the job's files.
+    #[arg(long, help_heading = "Job (fio options)")]
+    directory: Option<String>,
+    /// psync | null
+    #[arg(long, help_heading = "Job (fio options)")]
+    ioengine: Option<String>,
+    /// Checksum per 4 KiB sector: crc32c | sha256 | none.
+    #[arg(long, help_heading = "Job (fio options)")]
+    csum: Option<String>,
+}
+
+impl JobArgs {
+    fn apply(&self, job: &mut JobSpec) -> Result<()> {
+        let options = [
+            ("name", &self.name),
+            ("rw", &self.rw),
+            ("bs", &self.bs),
+            ("size", &self.size),
+            ("numjobs", &self.numjobs),
+            ("iodepth", &self.iodepth),
+            ("direct", &self.direct),
+            ("fsync", &self.fsync),
+            ("end_fsync", &self.end_fsync),
+            ("runtime", &self.runtime),
+            ("time_based", &self.time_based),
+            ("filename", &self.filename),
+            ("directory", &self.directory),
+            ("ioengine", &self.ioengine),
+            ("csum", &self.csum),
+        ];
+        for (key, value) in options {
+            if let Some(v) = value {
+                job.set(key, v).map_err(|e| anyhow!("--{key}: {e}"))?;
+            }
+        }
+        job.validate()
+            .map_err(|e| anyhow!("job '{}': {e}", job.name))
+    }
+}
+
+/// The job `compare` runs when given nothing else: seed 002's experiment, sequential 1 MiB
+/// buffered writes with end_fsync and crc32c, in a temporary file.
+fn default_compare_job() -> JobSpec {
+    let mut job = JobSpec::default();
+    for (k, v) in [
+        ("name", "seq-write-1m"),
+        ("rw", "write"),
+        ("bs", "1m"),
+        ("size", "1g"),
+        ("end_fsync", "1"),
+        ("iodepth", "8"),
+        ("csum", "crc32c"),
+    ] {
+        job.set(k, v).expect("valid default job");
+    }
+    job
+}
+
+#[derive(Serialize)]
+struct Manifest<'a> {
+    tool: &'static str,
+    status: &'a str,
+    error: Option<String>,
+    started: String,
+    finished: Option<String>,
+    command: Vec<String>,
+    machine: manifest::Machine,
+    software: manifest::Software,
+    config: Config<'a>,
+    cases: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Config<'a> {
+    job: &'a JobSpec,
+    strategies: &'a [String],
+    topology: Topology,
+    repeat: u32,
+    options: &'a RunOptions,
+}
+
+/// Runs every case in order, writing each as it finishes, and the manifest around them.
+struct Session {
+    out: RunDir,
+    started: SystemTime,
+    machine: manifest::Machine,
+    software: manifest::Software,
+    interrupted: Arc<AtomicBool>,
+    _scratch: Option<tempfile::TempDir>,
+}
+
+impl Session {
+    fn write_manifest(
+        &self,
+        status: &str,
+        error: Option<String>,
+        config: Config,
+        cases: &[CaseResult],
+    ) -> Result<()> {
+        let m = Manifest {
+            tool: "csumbench",
+            status,
+            error,
+            started: manifest::utc_iso(self.started),
+            finished: (status != "running").then(|| manifest::utc_iso(SystemTime::now())),
+            command: std::env::args().collect(),
+            machine: self.machine.clone(),
+            software: self.software.clone(),
+            config,
+            cases: cases.iter().map(|c| c.case.clone()).collect(),
+        };
+        self.out.write_json("manifest.json", &m).map(|_| ())
+    }
+}
+
+fn case_id(index: usize, strategy: &str, topology: Topology, repeat: u32) -> String {
+    let clean: String = strategy
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let topo = match topology {
+        Topology::Shared => "-shared",
+        Topology::Separate => "",
+    };
+    format!("{index:02}-{clean}{topo}-r{repeat}")
+}
+
+fn exit_code(results: &[CaseResult]) -> i32 {
+    let has = |s: Status| results.iter().any(|r| r.status == s);
+    if has(Status::Interrupted) {
+        EXIT_INTERRUPTED
+    } else if has(Status::Error) {
+        EXIT_ERROR
+    } else if has(Status::VerifyFailed) {
+        EXIT_VERIFY_FAILED
+    } else if has(Status::Deadlock) || has(Status::Stall) {
+        EXIT_STALLED
+    } else {
+        0
+    }
+}
+
+fn one_line(r: &CaseResult) -> String {
+    let mut s = format!(
+        "{}: {:?}, {:.0} MiB/s, {:.2}s",
+        r.case, r.status, r.mib_s, r.elapsed_s
+    );
+    if let Some(stall) = &r.stall {
+        s += &format!(" — {}: {}", stall.kind, stall.detail);
+    }
+    if let Some(e) = &r.error {
+        s += &format!(" — {e}");
+    }
+    if r.mismatch_count > 0 {
+        s += &format!(" — {} bad sector(s)", r.mismatch_count);
+        for m in r.mismatches.iter().take(10) {
+            s += &format!("\n    {} at offset {} in {}", m.kind, m.offset, m.file);
+        }
+    }
+    s
+}
+
+fn execute(strategies: &[String], repeat: u32, job: JobSpec, common: &CommonArgs) -> Result<i32> {
+    // Build every strategy once up front, so a typo fails before any I/O.
+    for s in strategies {
+        strategies::build(s).map_err(|e| anyhow!("--strategy {s}: {e}"))?;
+    }
+    let scratch = if job.filename.is_none() && job.directory.is_none() {
+        Some(
+            tempfile::Builder::new()
+                .prefix("csumbench-")
+                .tempdir()
+                .context("cannot create a temporary directory for the data files")?,
+        )
+    } else {
+        None
+    };
+    let options = RunOptions {
+        stall_timeout: common.stall_timeout,
+        interval: common.interval,
+        keep_files: common.keep_files,
+        overwrite: common.overwrite,
+        allow_device_write: common.allow_device_write,
+        preallocate_scratch: scratch.is_some(),
+        scratch_dir: scratch
+            .as_ref()
+            .map(|d| d.path().to_path_buf())
+            .unwrap_or_else(std::env::temp_dir),
+    };
+    let out_path = common.out.clone().unwrap_or_else(results::default_dir);
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal ends the process at once.
+        signal_hook::flag::register_conditional_shutdown(signal, 130, interrupted.clone())?;
+        signal_hook::flag::register(signal, interrupted.clone())?;
+    }
+    let mut session = Session {
+        out: RunDir::create(&out_path)?,
+        started: SystemTime::now(),
+        machine: manifest::machine(),
+        software: manifest::software(),
+        interrupted,
+        _scratch: scratch,
+    };
+    let config = || Config {
+        job: &job,
+        strategies,
+        topology: common.endio,
+        repeat,
+        options: &options,
+    };
+    session.write_manifest("running", None, config(), &[])?;
+
+    let mut specs = Vec::new();
+    for r in 1..=repeat {
+        for s in strategies {
+            specs.push(CaseSpec {
+                id: case_id(specs.len() + 1, s, common.endio, r),
+                strategy: s.clone(),
+                topology: common.endio,
+                repeat: r,
+                job: job.clone(),
+            });
+        }
+    }
+    let mut results: Vec<CaseResult> = Vec::new();
+    for spec in &specs {
+        if session
+            .interrupted
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            break;
+        }
+        match case::run_case(spec, &options, &session.out, &session.interrupted) {
+            Ok(result) => {
+                eprintln!("{}", one_line(&result));
+                results.push(result);
+                session.write_manifest("running", None, config(), &results)?;
+            }
+            Err(e) => {
+                session.write_manifest("failed", Some(format!("{e:#}")), config(), &results)?;
+                return Err(e.context(format!("case {}", spec.id)));
+            }
+        }
+    }
+    let code = exit_code(&results);
+    let status = if code == EXIT_INTERRUPTED {
+        "interrupted"
+    } else {
+        "complete"
+    };
+    session.write_manifest(status, None, config(), &results)?;
+    print!("{}", Table.render(&summary::rows(&results)));
+    println!("results: {}", session.out.path().display());
+    if common.keep_files {
+        if let Some(dir) = session._scratch.take() {
+            println!("data files kept in {}", dir.keep().display());
+        }
+    }
+    Ok(code)
+}
+
+pub fn main() -> Result<i32> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::List => {
+            print!("{}", list());
+            Ok(0)
+        }
+        Command::Run(args) => {
+            let mut job = JobSpec::default();
+            args.job.apply(&mut job)?;
+            execute(&[args.strategy.clone()], 1, job, &args.common)
+        }
+        Command::Compare(args) => {
+            let mut job = default_compare_job();
+            args.job.apply(&mut job)?;
+            let mut strategies = args.strategies.clone();
+            if strategies.is_empty() {
+                strategies = vec!["inline".into(), "kthread".into()];
+            } else if args.sync_crc && !strategies.iter().any(|s| s == "inline") {
+                strategies.insert(0, "inline".into());
+            }
+            if strategies.len() < 2 && !args.sync_crc {
+                bail!("compare needs at least two strategies (or --sync-crc)");
+            }
+            execute(&strategies, args.repeat, job, &args.common)
+        }
+    }
+}
+
+fn list() -> String {
+    let mut s = String::new();
+    for d in strategies::descriptors() {
+        s += &format!("{:<15} {}\n", d.name, d.summary);
+        for k in d.knobs {
+            s += &format!(
+                "    {:<14} default {:<6} {}\n",
+                k.name,
+                (k.default)(),
+                k.help
+            );
+        }
+    }
+    s
+}

@@ -1,0 +1,564 @@
+//! The pipeline being measured (DESIGN.md):
+//!
+//! ```text
+//! write:  fill -> [csum stage] -> submit -> [endio stage: record csums, metadata I/O, wait]
+//! read:   submit -> [endio stage: verify every sector against the store]
+//! ```
+//!
+//! Each job has one submitter thread that owns its engine, as a fio job does: it fills
+//! buffers, submits and reaps I/O, and hands the bracketed stages to the strategies. Up to
+//! `iodepth` bios are in the pipeline at once. Every bio carries its own timestamps; the
+//! submitter turns them into stage latencies when the bio comes home, so only that thread
+//! ever touches the histograms.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{unbounded, RecvTimeoutError, Sender};
+use strategies::csum::Algo;
+use strategies::{PoolStats, Strategy, Work};
+use workloads::buf::Filler;
+use workloads::offsets::Offsets;
+use workloads::store::Bad;
+use workloads::{AlignedBuf, CsumStore, Engine, IoDone, IoReq, JobSpec, Op, SECTOR_SIZE};
+
+use crate::measure::{Stage, StageHists};
+
+/// Whether csum-side and endio-side work share one strategy instance.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Topology {
+    /// Each kind of work gets its own pool: checksums, data endio, metadata endio (as btrfs
+    /// has separate workers, and later separate workqueues, for each).
+    Separate,
+    /// One pool for everything: the configuration the 2008 patch warns can deadlock.
+    Shared,
+}
+
+/// The strategy instances of one case, by role.
+pub struct Pools {
+    pub csum: Arc<dyn Strategy>,
+    pub endio: Arc<dyn Strategy>,
+    pub meta: Arc<dyn Strategy>,
+}
+
+impl Pools {
+    pub fn build(spec: &str, topology: Topology) -> Result<Pools, strategies::SpecError> {
+        let csum = strategies::build(spec)?;
+        Ok(match topology {
+            Topology::Shared => Pools {
+                endio: csum.clone(),
+                meta: csum.clone(),
+                csum,
+            },
+            Topology::Separate => Pools {
+                endio: strategies::build(spec)?,
+                meta: strategies::build(spec)?,
+                csum,
+            },
+        })
+    }
+
+    /// Each distinct instance once, with the roles it serves.
+    pub fn roles(&self) -> Vec<(&'static str, &Arc<dyn Strategy>)> {
+        if Arc::ptr_eq(&self.csum, &self.endio) {
+            vec![("shared", &self.csum)]
+        } else {
+            vec![
+                ("csum", &self.csum),
+                ("endio", &self.endio),
+                ("meta_endio", &self.meta),
+            ]
+        }
+    }
+
+    pub fn stats(&self) -> Vec<(String, PoolStats)> {
+        self.roles()
+            .into_iter()
+            .map(|(role, s)| (role.to_string(), s.stats()))
+            .collect()
+    }
+}
+
+/// A sector that failed read verification.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Mismatch {
+    pub file: String,
+    pub offset: u64,
+    pub kind: String,
+}
+
+/// State shared by every thread of one case.
+#[derive(Default)]
+pub struct CaseState {
+    /// Set to stop the case: an error, the watchdog, or an interrupt.
+    pub abort: AtomicBool,
+    /// Bios whose I/O completed, for the watchdog.
+    pub io_completions: AtomicU64,
+    errors: Mutex<Vec<String>>,
+    mismatches: Mutex<Vec<Mismatch>>,
+    pub mismatch_count: AtomicU64,
+}
+
+/// Mismatches kept in full; beyond this they are only counted.
+const MISMATCHES_KEPT: usize = 1000;
+
+impl CaseState {
+    /// Records an error and stops the case: the first error is the one reported.
+    pub fn fail(&self, error: String) {
+        self.errors.lock().unwrap().push(error);
+        self.abort.store(true, Ordering::SeqCst);
+    }
+
+    pub fn errors(&self) -> Vec<String> {
+        self.errors.lock().unwrap().clone()
+    }
+
+    pub fn aborted(&self) -> bool {
+        self.abort.load(Ordering::Relaxed)
+    }
+
+    fn mismatch(&self, m: Mismatch) {
+        self.mismatch_count.fetch_add(1, Ordering::Relaxed);
+        let mut list = self.mismatches.lock().unwrap();
+        if list.len() < MISMATCHES_KEPT {
+            list.push(m);
+        }
+    }
+
+    pub fn mismatches(&self) -> Vec<Mismatch> {
+        let mut list = self.mismatches.lock().unwrap().clone();
+        list.sort_by(|a, b| (&a.file, a.offset).cmp(&(&b.file, b.offset)));
+        list
+    }
+}
+
+/// What the collector reads from a running job.
+#[derive(Default)]
+pub struct JobProgress {
+    pub hists: Mutex<StageHists>,
+    pub bytes: AtomicU64,
+    pub bios: AtomicU64,
+    /// Bios currently between issue and endio completion.
+    pub in_pipeline: AtomicU64,
+}
+
+/// Everything one job thread needs.
+pub struct JobInput {
+    pub job: JobSpec,
+    pub jobnum: u32,
+    pub engine: Box<dyn Engine>,
+    pub store: Arc<CsumStore>,
+    pub file_label: String,
+    pub algo: Algo,
+    pub seed: u64,
+    /// Stop issuing at this instant (runtime).
+    pub deadline: Option<Instant>,
+}
+
+/// What a finished job reports.
+pub struct JobOutcome {
+    pub start: Instant,
+    pub end: Instant,
+    /// Bios that never came back (a stuck pool after an abort).
+    pub abandoned: u64,
+}
+
+/// How long a stopping job waits for bios still in the pipeline before giving them up.
+const DRAIN_GRACE: Duration = Duration::from_secs(3);
+/// How often blocked waits look at the abort flag.
+const POLL: Duration = Duration::from_millis(50);
+
+struct Bio {
+    op: Op,
+    offset: u64,
+    buf: Option<AlignedBuf>,
+    sums: Vec<u8>,
+    issued: Instant,
+    csum_queued: Instant,
+    csum_start: Instant,
+    csum_end: Instant,
+    submitted: Instant,
+    io_done: Instant,
+    endio_queued: Instant,
+    endio_start: Instant,
+    endio_end: Instant,
+    /// Set when the bio is coming home from endio (rather than from the csum stage).
+    finished: bool,
+}
+
+impl Bio {
+    fn new(op: Op, offset: u64, buf: AlignedBuf) -> Box<Bio> {
+        let now = Instant::now();
+        Box::new(Bio {
+            op,
+            offset,
+            buf: Some(buf),
+            sums: Vec::new(),
+            issued: now,
+            csum_queued: now,
+            csum_start: now,
+            csum_end: now,
+            submitted: now,
+            io_done: now,
+            endio_queued: now,
+            endio_start: now,
+            endio_end: now,
+            finished: false,
+        })
+    }
+
+    fn data(&self) -> &[u8] {
+        self.buf.as_deref().expect("bio buffer present")
+    }
+
+    fn first_sector(&self) -> u64 {
+        self.offset / SECTOR_SIZE
+    }
+
+    fn sectors(&self) -> u64 {
+        self.data().len() as u64 / SECTOR_SIZE
+    }
+
+    fn record_into(&self, h: &mut StageHists) {
+        let d = |a: Instant, b: Instant| b.saturating_duration_since(a);
+        h.record(Stage::E2e, d(self.issued, self.endio_end));
+        if self.op == Op::Write {
+            h.record(Stage::CsumWait, d(self.csum_queued, self.csum_start));
+            h.record(Stage::CsumRun, d(self.csum_start, self.csum_end));
+        }
+        h.record(Stage::Io, d(self.submitted, self.io_done));
+        h.record(Stage::EndioWait, d(self.endio_queued, self.endio_start));
+        h.record(Stage::EndioRun, d(self.endio_start, self.endio_end));
+    }
+}
+
+/// A one-shot signal that a waiter can give up on when the case is aborted.
+#[derive(Default)]
+struct Completion {
+    done: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Completion {
+    fn complete(&self) {
+        *self.done.lock().unwrap() = true;
+        self.cv.notify_all();
+    }
+
+    /// Waits until completed (true) or the case is aborted (false).
+    fn wait(&self, case: &CaseState) -> bool {
+        let mut done = self.done.lock().unwrap();
+        while !*done {
+            if case.aborted() {
+                return false;
+            }
+            done = self.cv.wait_timeout(done, POLL).unwrap().0;
+        }
+        true
+    }
+}
+
+/// The parts of a job the stage closures need, cheap to clone into each work item.
+#[derive(Clone)]
+struct StageCtx {
+    case: Arc<CaseState>,
+    store: Arc<CsumStore>,
+    meta: Arc<dyn Strategy>,
+    algo: Algo,
+    file_label: Arc<str>,
+    home: Sender<Box<Bio>>,
+}
+
+impl StageCtx {
+    /// The csum stage: checksum every sector of a write, then send the bio home for
+    /// submission. The send is the ordered part: ordered pools submit in issue order.
+    fn csum_work(&self, bio: Box<Bio>) -> Work {
+        let cell = Arc::new(Mutex::new(Some(bio)));
+        let (algo, home) = (self.algo, self.home.clone());
+        let run_cell = cell.clone();
+        Work::with_ordered(
+            move || {
+                let mut guard = run_cell.lock().unwrap();
+                let bio = guard.as_mut().expect("bio in cell");
+                bio.csum_start = Instant::now();
+                let mut sums = std::mem::take(&mut bio.sums);
+                sums.resize(bio.sectors() as usize * algo.len(), 0);
+                algo.sectors(bio.data(), &mut sums);
+                bio.sums = sums;
+                bio.csum_end = Instant::now();
+            },
+            move || {
+                let bio = cell.lock().unwrap().take().expect("bio in cell");
+                let _ = home.send(bio);
+            },
+        )
+    }
+
+    /// The endio stage.
+    fn endio_work(&self, mut bio: Box<Bio>) -> Work {
+        let ctx = self.clone();
+        Work::new(move || {
+            bio.endio_start = Instant::now();
+            match bio.op {
+                Op::Write => ctx.finish_ordered_extent(&bio),
+                Op::Read => ctx.verify(&mut bio),
+            }
+            bio.endio_end = Instant::now();
+            bio.finished = true;
+            let _ = ctx.home.send(bio);
+        })
+    }
+
+    /// Finishing a write's ordered extent: record its checksums, write them as a metadata
+    /// I/O, and wait for that I/O's own endio, which runs on the metadata endio pool. With
+    /// one shared, bounded pool this wait can be for an item queued behind ourselves.
+    fn finish_ordered_extent(&self, bio: &Bio) {
+        let first = bio.first_sector();
+        if self.algo.len() == 0 {
+            self.store.record_unsummed(first, bio.sectors());
+            return;
+        }
+        self.store.record(first, &bio.sums);
+        if let Err(e) = self.store.write_meta(first, &bio.sums) {
+            self.case.fail(format!(
+                "metadata write to {} for offset {} failed: {e}",
+                self.store.path().display(),
+                bio.offset
+            ));
+            return;
+        }
+        let meta_done = Arc::new(Completion::default());
+        let signal = meta_done.clone();
+        self.meta.dispatch(Work::new(move || signal.complete()));
+        meta_done.wait(&self.case);
+    }
+
+    /// Read endio: checksum what came back and compare every sector with the store.
+    fn verify(&self, bio: &mut Bio) {
+        let mut sums = std::mem::take(&mut bio.sums);
+        sums.resize(bio.sectors() as usize * self.algo.len(), 0);
+        self.algo.sectors(bio.data(), &mut sums);
+        for (sector, bad) in self.store.verify(bio.first_sector(), &sums, bio.sectors()) {
+            self.case.mismatch(Mismatch {
+                file: self.file_label.to_string(),
+                offset: sector * SECTOR_SIZE,
+                kind: match bad {
+                    Bad::Mismatch => "checksum mismatch",
+                    Bad::Missing => "no checksum recorded",
+                }
+                .into(),
+            });
+        }
+        bio.sums = sums;
+    }
+}
+
+/// Runs one job to completion on the calling thread.
+pub fn run_job(
+    mut input: JobInput,
+    pools: &Pools,
+    case: &Arc<CaseState>,
+    progress: &JobProgress,
+) -> JobOutcome {
+    let job = input.job.clone();
+    let (home_tx, home) = unbounded::<Box<Bio>>();
+    let ctx = StageCtx {
+        case: case.clone(),
+        store: input.store.clone(),
+        meta: pools.meta.clone(),
+        algo: input.algo,
+        file_label: input.file_label.clone().into(),
+        home: home_tx,
+    };
+    let depth = job.iodepth.max(1) as usize;
+    let bio_size = job.bio_size() as usize;
+    let mut free: Vec<AlignedBuf> = (0..depth).map(|_| AlignedBuf::new(bio_size)).collect();
+    // Bios handed to the engine, by tag.
+    let mut at_engine: Vec<Option<Box<Bio>>> = (0..depth).map(|_| None).collect();
+    let mut filler = Filler::new(input.seed, bio_size);
+    let mut io_offsets = Offsets::new(&job, input.seed);
+    let mut bio_offsets: VecDeque<u64> = VecDeque::new();
+    let op = if job.rw.is_write() {
+        Op::Write
+    } else {
+        Op::Read
+    };
+    let mut in_pipeline = 0usize;
+    let mut exhausted = false;
+    let mut completions: Vec<IoDone> = Vec::new();
+    let mut to_submit: VecDeque<Box<Bio>> = VecDeque::new();
+    // A bio received while blocked, handled with the others at the top of the next step.
+    let mut arrived: Option<Box<Bio>> = None;
+    let mut writes_since_fsync = 0u32;
+    let mut stopping_since: Option<Instant> = None;
+    let mut abandoned = 0u64;
+    let start = Instant::now();
+
+    // One step at a time: take what came home, submit what is ready, reap, then issue one
+    // new bio. A bio is submitted as soon as its checksums are done, so inline's pipeline
+    // is truly synchronous and the offload pools get the overlap the depth allows.
+    loop {
+        if stopping_since.is_none()
+            && (case.aborted() || input.deadline.is_some_and(|d| Instant::now() >= d))
+        {
+            stopping_since = Some(Instant::now());
+        }
+        let mut progressed = false;
+
+        for mut bio in arrived.take().into_iter().chain(home.try_iter()) {
+            progressed = true;
+            if !bio.finished {
+                to_submit.push_back(bio);
+                continue;
+            }
+            bio.record_into(&mut progress.hists.lock().unwrap());
+            progress
+                .bytes
+                .fetch_add(bio.data().len() as u64, Ordering::Relaxed);
+            progress.bios.fetch_add(1, Ordering::Relaxed);
+            free.push(bio.buf.take().expect("buffer"));
+            in_pipeline -= 1;
+            if bio.op == Op::Write && job.fsync > 0 {
+                writes_since_fsync += 1;
+                if writes_since_fsync >= job.fsync {
+                    writes_since_fsync = 0;
+                    if let Err(e) = input.engine.sync() {
+                        case.fail(format!("fsync of {} failed: {e}", input.file_label));
+                    }
+                }
+            }
+        }
+
+        // Submit what is ready (reads, and writes back from the csum stage).
+        while let Some(mut bio) = to_submit.pop_front() {
+            progressed = true;
+            let tag = at_engine
+                .iter()
+                .position(Option::is_none)
+                .expect("a slot per bio");
+            bio.submitted = Instant::now();
+            let req = IoReq {
+                op: bio.op,
+                offset: bio.offset,
+                buf: bio.buf.take().expect("buffer"),
+                tag: tag as u64,
+            };
+            at_engine[tag] = Some(bio);
+            if let Err(e) = input.engine.queue(req) {
+                case.fail(format!(
+                    "submitting I/O to {} failed: {e}",
+                    input.file_label
+                ));
+                // The engine kept the buffer; the slot's bio is lost with it.
+                at_engine[tag] = None;
+                free.push(AlignedBuf::new(bio_size));
+                in_pipeline -= 1;
+            }
+        }
+        if let Err(e) = input.engine.commit() {
+            case.fail(format!(
+                "submitting I/O to {} failed: {e}",
+                input.file_label
+            ));
+        }
+        progressed |= reap(&mut input, 0, &mut completions, case);
+        for done in completions.drain(..) {
+            let mut bio = at_engine[done.req.tag as usize]
+                .take()
+                .expect("completion for a submitted bio");
+            bio.io_done = Instant::now();
+            bio.buf = Some(done.req.buf);
+            case.io_completions.fetch_add(1, Ordering::Relaxed);
+            match done.result {
+                Ok(()) => {
+                    bio.endio_queued = Instant::now();
+                    pools.endio.dispatch(ctx.endio_work(bio));
+                }
+                Err(e) => {
+                    let what = if bio.op == Op::Write { "write" } else { "read" };
+                    case.fail(format!(
+                        "{what} error on {} at offset {}: {e}",
+                        input.file_label, bio.offset
+                    ));
+                    free.push(bio.buf.take().expect("buffer"));
+                    in_pipeline -= 1;
+                }
+            }
+        }
+
+        // Issue one new bio if there is room in the pipeline.
+        if stopping_since.is_none() && !exhausted && in_pipeline < depth {
+            if bio_offsets.is_empty() {
+                match io_offsets.next() {
+                    // I/Os larger than a bio are split, as btrfs does at 1 MiB.
+                    Some(io) => bio_offsets.extend((0..job.bs).step_by(bio_size).map(|o| io + o)),
+                    None => exhausted = true,
+                }
+            }
+            if let Some(offset) = bio_offsets.pop_front() {
+                progressed = true;
+                let mut bio = Bio::new(op, offset, free.pop().expect("a buffer per slot"));
+                in_pipeline += 1;
+                match op {
+                    Op::Write => {
+                        filler.fill(bio.buf.as_deref_mut().expect("buffer"), offset);
+                        bio.csum_queued = Instant::now();
+                        pools.csum.dispatch(ctx.csum_work(bio));
+                    }
+                    Op::Read => to_submit.push_back(bio),
+                }
+            }
+        }
+        progress
+            .in_pipeline
+            .store(in_pipeline as u64, Ordering::Relaxed);
+
+        if in_pipeline == 0 && (exhausted || stopping_since.is_some()) {
+            break;
+        }
+        if progressed {
+            continue;
+        }
+        // Nothing to do but wait: for I/O if any is in flight, else for a bio to come home.
+        if input.engine.in_flight() > 0 {
+            reap(&mut input, 1, &mut completions, case);
+            continue;
+        }
+        match home.recv_timeout(POLL) {
+            Ok(bio) => arrived = Some(bio),
+            Err(RecvTimeoutError::Timeout) => {
+                if case.aborted() && stopping_since.is_some_and(|s| s.elapsed() > DRAIN_GRACE) {
+                    // A pool that cannot finish what it holds: give those bios up.
+                    abandoned = in_pipeline as u64;
+                    break;
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => unreachable!("we hold a sender"),
+        }
+    }
+    progress.in_pipeline.store(abandoned, Ordering::Relaxed);
+    if job.rw.is_write() && job.end_fsync && !case.aborted() {
+        if let Err(e) = input.engine.sync() {
+            case.fail(format!("end_fsync of {} failed: {e}", input.file_label));
+        }
+    }
+    JobOutcome {
+        start,
+        end: Instant::now(),
+        abandoned,
+    }
+}
+
+/// Reaps completions; returns whether any arrived. Errors stop the case.
+fn reap(input: &mut JobInput, min: usize, out: &mut Vec<IoDone>, case: &CaseState) -> bool {
+    let before = out.len();
+    if let Err(e) = input.engine.reap(min, out) {
+        case.fail(format!("reaping I/O on {} failed: {e}", input.file_label));
+    }
+    out.len() > before
+}
