@@ -2,11 +2,11 @@
 //! files go through [`JobSpec::set`], so an option means the same thing everywhere.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::engine::EngineKind;
+use crate::engine::{EngineKind, Op};
 use crate::units::{format_size, parse_duration, parse_size};
 use crate::{MAX_BIO, SECTOR_SIZE};
 
@@ -17,15 +17,31 @@ pub enum RwMode {
     Write,
     RandRead,
     RandWrite,
+    /// fio's `rw=rw` / `rw=readwrite`: sequential, reads and writes mixed by `rwmixread`.
+    ReadWrite,
+    /// fio's `rw=randrw`: random, reads and writes mixed by `rwmixread`.
+    RandRw,
 }
 
 impl RwMode {
+    /// The job issues writes (the mixed modes do, as well as reads).
     pub fn is_write(self) -> bool {
-        matches!(self, RwMode::Write | RwMode::RandWrite)
+        !matches!(self, RwMode::Read | RwMode::RandRead)
+    }
+
+    /// The job issues reads (the mixed modes do, as well as writes).
+    pub fn is_read(self) -> bool {
+        !matches!(self, RwMode::Write | RwMode::RandWrite)
+    }
+
+    /// Reads and writes mixed in one job: each I/O's direction comes from a
+    /// [`MixChooser`](crate::offsets::MixChooser).
+    pub fn is_mixed(self) -> bool {
+        matches!(self, RwMode::ReadWrite | RwMode::RandRw)
     }
 
     pub fn is_random(self) -> bool {
-        matches!(self, RwMode::RandRead | RwMode::RandWrite)
+        matches!(self, RwMode::RandRead | RwMode::RandWrite | RwMode::RandRw)
     }
 
     pub fn name(self) -> &'static str {
@@ -34,9 +50,30 @@ impl RwMode {
             RwMode::Write => "write",
             RwMode::RandRead => "randread",
             RwMode::RandWrite => "randwrite",
+            RwMode::ReadWrite => "readwrite",
+            RwMode::RandRw => "randrw",
         }
     }
 }
+
+/// A per-direction value, as fio's `rate=r,w` comma form. 0 means "no limit".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PerDir {
+    pub read: u64,
+    pub write: u64,
+}
+
+impl PerDir {
+    pub fn get(self, op: Op) -> u64 {
+        match op {
+            Op::Read => self.read,
+            Op::Write => self.write,
+        }
+    }
+}
+
+/// fio's default seed (`FIO_RANDSEED`), used when `randrepeat=1` and no `randseed` is given.
+const FIO_RANDSEED: u64 = 0xb189_9bed;
 
 /// One fio job. Defaults are fio's, except `csum` (ours) and `size` (fio has none; ours
 /// is 1 GiB so a bare `harness run` does something sensible).
@@ -60,6 +97,27 @@ pub struct JobSpec {
     pub ioengine: EngineKind,
     /// Checksum algorithm name (crc32c, sha256, none); checked by whoever computes it.
     pub csum: String,
+    /// Percentage of a mixed job's I/Os that are reads (fio's `rwmixread`, default 50).
+    pub rwmixread: u32,
+    /// Where in the file the job's I/O starts; it covers `offset..io_end()`.
+    pub offset: u64,
+    /// Run this long before measuring; as in fio, it adds to `runtime`.
+    #[serde(with = "opt_secs")]
+    pub ramp_time: Option<Duration>,
+    /// Bandwidth cap in bytes/s per direction (0: none).
+    pub rate: PerDir,
+    /// IOPS cap per direction (0: none); a direction's `rate` takes precedence, as in fio.
+    pub rate_iops: PerDir,
+    /// CPUs the job's threads may run on, sorted and deduplicated (empty: any).
+    pub cpus_allowed: Vec<usize>,
+    /// Same random sequence on every run (fio's default).
+    pub randrepeat: bool,
+    /// Seed for the random sequences; set, it makes them repeatable whatever `randrepeat`.
+    pub randseed: Option<u64>,
+    /// Drop the file's cached pages before the job starts (fio's default).
+    pub invalidate: bool,
+    /// A strategy spec implied by the job (fio's `verify_async`), for when none is given.
+    pub strategy_hint: Option<String>,
 }
 
 impl Default for JobSpec {
@@ -80,6 +138,16 @@ impl Default for JobSpec {
             directory: None,
             ioengine: EngineKind::Psync,
             csum: "crc32c".into(),
+            rwmixread: 50,
+            offset: 0,
+            ramp_time: None,
+            rate: PerDir::default(),
+            rate_iops: PerDir::default(),
+            cpus_allowed: Vec::new(),
+            randrepeat: true,
+            randseed: None,
+            invalidate: true,
+            strategy_hint: None,
         }
     }
 }
@@ -87,7 +155,10 @@ impl Default for JobSpec {
 /// The options [`JobSpec::set`] accepts, with one line of help each (fio's meanings).
 pub const OPTIONS: &[(&str, &str)] = &[
     ("name", "job name"),
-    ("rw", "read | write | randread | randwrite"),
+    (
+        "rw",
+        "read | write | randread | randwrite | rw (= readwrite) | randrw",
+    ),
     (
         "bs",
         "block size per I/O, multiple of 4k (k/m/g, base 1024)",
@@ -111,11 +182,53 @@ pub const OPTIONS: &[(&str, &str)] = &[
     ),
     ("filename", "file or block device to use"),
     ("directory", "directory for the job's files"),
-    ("ioengine", "psync | null"),
+    ("ioengine", "psync (= sync, pvsync) | io_uring | null"),
     ("csum", "checksum per 4 KiB sector: crc32c | sha256 | none"),
+    (
+        "rwmixread",
+        "mixed jobs: percentage of I/Os that are reads (50)",
+    ),
+    (
+        "rwmixwrite",
+        "mixed jobs: percentage of I/Os that are writes (50)",
+    ),
+    (
+        "offset",
+        "start I/O this far into the file, multiple of 4k (k/m/g)",
+    ),
+    (
+        "ramp_time",
+        "run this long before measuring; adds to runtime (s, m, ms)",
+    ),
+    (
+        "rate",
+        "bandwidth cap in bytes/s: R (both) or R,W or ,W (k/m/g)",
+    ),
+    ("rate_iops", "IOPS cap: N (both) or R,W or ,W; rate wins"),
+    ("cpus_allowed", "CPUs to run on, e.g. 0-3,5"),
+    (
+        "randrepeat",
+        "1: same random sequence every run (default 1)",
+    ),
+    (
+        "randseed",
+        "seed for the random sequences (makes them repeat)",
+    ),
+    (
+        "invalidate",
+        "1: drop the file's cached pages before the job (default 1)",
+    ),
+    (
+        "verify",
+        "checksum: crc32c | crc32c-intel | sha256 | 0 | none",
+    ),
+    (
+        "verify_async",
+        "N: suggest strategy kthread:max_workers=N (0: inline)",
+    ),
 ];
 
-fn flag(key: &str, value: &str) -> Result<bool, String> {
+pub(crate) fn flag(key: &str, value: &str) -> Result<bool, String> {
     match value.trim() {
         "1" | "true" | "yes" | "on" | "" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
@@ -134,22 +247,118 @@ fn count(key: &str, value: &str, min: u32) -> Result<u32, String> {
     Ok(v)
 }
 
+fn percent(key: &str, value: &str) -> Result<u32, String> {
+    let v: u32 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{key}={value}: expected a percentage, 0 to 100"))?;
+    if v > 100 {
+        return Err(format!("{key}={value}: a percentage is at most 100"));
+    }
+    Ok(v)
+}
+
+fn non_empty<'a>(key: &str, value: &'a str) -> Result<&'a str, String> {
+    match value.trim() {
+        "" => Err(format!("{key}: needs a value")),
+        v => Ok(v),
+    }
+}
+
+/// fio's `R`, `R,W`, `,W`, `R,` forms; one value applies to both directions.
+fn per_dir(
+    key: &str,
+    value: &str,
+    one: impl Fn(&str) -> Result<u64, String>,
+) -> Result<PerDir, String> {
+    let parts: Vec<&str> = value.split(',').map(str::trim).collect();
+    let get = |p: &str| if p.is_empty() { Ok(0) } else { one(p) };
+    match parts[..] {
+        [both] => {
+            let v = one(both)?;
+            Ok(PerDir { read: v, write: v })
+        }
+        [r, w] => Ok(PerDir {
+            read: get(r)?,
+            write: get(w)?,
+        }),
+        _ => Err(format!(
+            "{key}={value}: expected R or R,W (csumbench issues no trims)"
+        )),
+    }
+}
+
+/// fio's CPU list: `0-3,5,8-15`.
+fn cpu_list(key: &str, value: &str) -> Result<Vec<usize>, String> {
+    let bad = || format!("{key}={value}: expected a CPU list such as 0-3,5");
+    let cpu = |t: &str| -> Result<usize, String> {
+        let c: usize = t.trim().parse().map_err(|_| bad())?;
+        if c >= libc::CPU_SETSIZE as usize {
+            return Err(format!(
+                "{key}={value}: CPU {c} is beyond the kernel's limit"
+            ));
+        }
+        Ok(c)
+    };
+    let mut cpus = Vec::new();
+    for part in value.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (cpu(a)?, cpu(b)?);
+                if a > b {
+                    return Err(bad());
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(cpu(part)?),
+        }
+    }
+    cpus.sort_unstable();
+    cpus.dedup();
+    Ok(cpus)
+}
+
+fn seed_value(key: &str, value: &str) -> Result<u64, String> {
+    let v = value.trim();
+    match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => v.parse(),
+    }
+    .map_err(|_| format!("{key}={value}: expected a whole number"))
+}
+
+/// splitmix64's finaliser: spreads nearby inputs (job numbers) over the seed space.
+pub(crate) fn mix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 impl JobSpec {
     /// Sets one option by its fio name. Errors name the option and the value.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         let key = key.trim();
         let size = |v: &str| parse_size(v).map_err(|e| format!("{key}={v}: {e}"));
+        let duration = |v: &str| -> Result<Option<Duration>, String> {
+            let d = parse_duration(v).map_err(|e| format!("{key}={v}: {e}"))?;
+            Ok((!d.is_zero()).then_some(d))
+        };
         match key {
-            "name" => self.name = value.trim().to_string(),
+            "name" => self.name = non_empty(key, value)?.to_string(),
+            // `readwrite` is fio's other name for `rw`.
             "rw" | "readwrite" => {
                 self.rw = match value.trim() {
                     "read" => RwMode::Read,
                     "write" => RwMode::Write,
                     "randread" => RwMode::RandRead,
                     "randwrite" => RwMode::RandWrite,
+                    "rw" | "readwrite" => RwMode::ReadWrite,
+                    "randrw" => RwMode::RandRw,
                     v => {
                         return Err(format!(
-                            "{key}={v}: expected read, write, randread or randwrite"
+                            "{key}={v}: expected read, write, randread, randwrite, rw, \
+                             readwrite or randrw"
                         ))
                     }
                 }
@@ -162,15 +371,56 @@ impl JobSpec {
             "buffered" => self.direct = !flag(key, value)?,
             "fsync" => self.fsync = count(key, value, 0)?,
             "end_fsync" => self.end_fsync = flag(key, value)?,
-            "runtime" | "timeout" => {
-                let d = parse_duration(value).map_err(|e| format!("{key}={value}: {e}"))?;
-                self.runtime = (!d.is_zero()).then_some(d);
-            }
+            "runtime" | "timeout" => self.runtime = duration(value)?,
             "time_based" => self.time_based = flag(key, value)?,
-            "filename" => self.filename = Some(PathBuf::from(value.trim())),
-            "directory" => self.directory = Some(PathBuf::from(value.trim())),
+            "filename" => self.filename = Some(PathBuf::from(non_empty(key, value)?)),
+            "directory" => self.directory = Some(PathBuf::from(non_empty(key, value)?)),
             "ioengine" => self.ioengine = value.trim().parse()?,
-            "csum" => self.csum = value.trim().to_string(),
+            "csum" => self.csum = non_empty(key, value)?.to_string(),
+            "rwmixread" => self.rwmixread = percent(key, value)?,
+            // As in fio, the later of rwmixread and rwmixwrite wins.
+            "rwmixwrite" => self.rwmixread = 100 - percent(key, value)?,
+            "offset" => {
+                if value.trim().ends_with('%') {
+                    return Err(format!(
+                        "{key}={value}: percentages are not supported; give a size (e.g. 1g)"
+                    ));
+                }
+                self.offset = size(value)?;
+            }
+            "ramp_time" => self.ramp_time = duration(value)?,
+            "rate" => self.rate = per_dir(key, value, size)?,
+            "rate_iops" => {
+                self.rate_iops = per_dir(key, value, |v| {
+                    v.parse()
+                        .map_err(|_| format!("{key}={value}: expected a whole number of IOPS"))
+                })?
+            }
+            "cpus_allowed" => self.cpus_allowed = cpu_list(key, value)?,
+            "randrepeat" => self.randrepeat = flag(key, value)?,
+            "randseed" => self.randseed = Some(seed_value(key, value)?),
+            "invalidate" => self.invalidate = flag(key, value)?,
+            "verify" => {
+                self.csum = match value.trim() {
+                    "crc32c" | "crc32c-intel" => "crc32c",
+                    "sha256" => "sha256",
+                    "0" | "none" => "none",
+                    v => {
+                        return Err(format!(
+                            "{key}={v}: csumbench checksums 4KiB sectors with crc32c or \
+                             sha256; expected crc32c, crc32c-intel, sha256, 0 or none"
+                        ))
+                    }
+                }
+                .into()
+            }
+            // fio: 0 verifies in the submitting thread, N offloads to N threads.
+            "verify_async" => {
+                self.strategy_hint = Some(match count(key, value, 0)? {
+                    0 => "inline".into(),
+                    n => format!("kthread:max_workers={n}"),
+                })
+            }
             _ => return Err(format!("unsupported option '{key}'")),
         }
         Ok(())
@@ -178,7 +428,7 @@ impl JobSpec {
 
     /// Checks the job as a whole; the error says what to change.
     pub fn validate(&self) -> Result<(), String> {
-        if self.bs == 0 || self.bs % SECTOR_SIZE != 0 {
+        if self.bs == 0 || !self.bs.is_multiple_of(SECTOR_SIZE) {
             return Err(format!(
                 "bs={}: must be a non-zero multiple of the 4KiB checksum sector",
                 format_size(self.bs)
@@ -197,6 +447,21 @@ impl JobSpec {
         if self.time_based && self.runtime.is_none() {
             return Err("time_based=1 needs a runtime".into());
         }
+        if self.rwmixread > 100 {
+            return Err(format!(
+                "rwmixread={}: a percentage is at most 100",
+                self.rwmixread
+            ));
+        }
+        if !self.offset.is_multiple_of(SECTOR_SIZE) {
+            return Err(format!(
+                "offset={}: must be a multiple of the 4KiB checksum sector",
+                format_size(self.offset)
+            ));
+        }
+        if self.offset.checked_add(self.size).is_none() {
+            return Err("offset + size is beyond any file".into());
+        }
         Ok(())
     }
 
@@ -208,6 +473,47 @@ impl JobSpec {
     /// The span of the file a job touches: whole blocks of `bs` within `size`.
     pub fn blocks(&self) -> u64 {
         self.size / self.bs
+    }
+
+    /// One past the last byte the job touches: `offset` + its whole blocks. The file and
+    /// the checksum store must reach this far.
+    pub fn io_end(&self) -> u64 {
+        self.offset.saturating_add(self.blocks() * self.bs)
+    }
+
+    /// Percentage of I/Os that are reads: 100 or 0 for the pure modes, `rwmixread` for
+    /// the mixed ones.
+    pub fn read_percent(&self) -> u32 {
+        match self.rw {
+            RwMode::ReadWrite | RwMode::RandRw => self.rwmixread,
+            RwMode::Read | RwMode::RandRead => 100,
+            RwMode::Write | RwMode::RandWrite => 0,
+        }
+    }
+
+    /// The bandwidth cap for one direction in bytes/s, as fio settles it: `rate` if set,
+    /// else `rate_iops` × `bs`; `None` when unlimited.
+    pub fn rate_limit(&self, op: Op) -> Option<u64> {
+        match (self.rate.get(op), self.rate_iops.get(op)) {
+            (0, 0) => None,
+            (0, iops) => Some(iops.saturating_mul(self.bs)),
+            (bytes, _) => Some(bytes),
+        }
+    }
+
+    /// The seed for one submitter, by fio's rules: with `randrepeat=1` or a `randseed`,
+    /// the same for the same `job_number` on every run; otherwise different each run.
+    /// `job_number` tells the job's clones (and the jobs of a job file) apart.
+    pub fn seed(&self, job_number: u32) -> u64 {
+        let base = if self.randrepeat || self.randseed.is_some() {
+            self.randseed.unwrap_or(FIO_RANDSEED)
+        } else {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            now ^ (u64::from(std::process::id()) << 32)
+        };
+        mix64(base ^ mix64(u64::from(job_number)))
     }
 }
 
@@ -245,6 +551,18 @@ mod tests {
             ("directory", "/tmp"),
             ("ioengine", "null"),
             ("csum", "sha256"),
+            ("rwmixread", "70"),
+            ("rwmixwrite", "20"),
+            ("offset", "1m"),
+            ("ramp_time", "2"),
+            ("rate", "1m,2m"),
+            ("rate_iops", "100"),
+            ("cpus_allowed", "0-1"),
+            ("randrepeat", "0"),
+            ("randseed", "0x10"),
+            ("invalidate", "0"),
+            ("verify", "crc32c-intel"),
+            ("verify_async", "4"),
         ];
         assert_eq!(samples.len(), OPTIONS.len());
         let mut j = JobSpec::default();
@@ -257,7 +575,132 @@ mod tests {
         assert_eq!(j.iodepth, 8);
         assert!(j.direct && j.end_fsync && j.time_based);
         assert_eq!(j.runtime, Some(Duration::from_secs(10)));
+        assert_eq!(j.rwmixread, 80, "the later of rwmixread/rwmixwrite wins");
+        assert_eq!(j.offset, 1 << 20);
+        assert_eq!(j.io_end(), (1 << 30) + (1 << 20));
+        assert_eq!(j.ramp_time, Some(Duration::from_secs(2)));
+        assert_eq!(j.cpus_allowed, vec![0, 1]);
+        assert!(!j.randrepeat && !j.invalidate);
+        assert_eq!(j.randseed, Some(16));
+        assert_eq!(j.csum, "crc32c");
+        assert_eq!(j.strategy_hint.as_deref(), Some("kthread:max_workers=4"));
         j.validate().unwrap();
+    }
+
+    #[test]
+    fn rw_modes_and_the_readwrite_alias() {
+        let mut j = JobSpec::default();
+        for (v, mode) in [
+            ("rw", RwMode::ReadWrite),
+            ("readwrite", RwMode::ReadWrite),
+            ("randrw", RwMode::RandRw),
+            ("randread", RwMode::RandRead),
+        ] {
+            j.set("rw", v).unwrap();
+            assert_eq!(j.rw, mode);
+            j.set("readwrite", "write").unwrap();
+            assert_eq!(j.rw, RwMode::Write, "readwrite= is rw=");
+        }
+        j.set("rw", "randrw").unwrap();
+        assert!(j.rw.is_read() && j.rw.is_write() && j.rw.is_mixed() && j.rw.is_random());
+        assert_eq!(j.rw.name(), "randrw");
+        j.set("rw", "readwrite").unwrap();
+        assert!(j.rw.is_mixed() && !j.rw.is_random());
+        assert_eq!(j.read_percent(), 50);
+        j.set("rwmixwrite", "30").unwrap();
+        assert_eq!(j.read_percent(), 70);
+        j.set("rw", "write").unwrap();
+        assert_eq!(j.read_percent(), 0);
+        assert!(!j.rw.is_read() && !j.rw.is_mixed());
+        assert!(j.set("rw", "trim").unwrap_err().contains("rw=trim"));
+        assert!(j.set("rw", "randread:8").is_err());
+    }
+
+    #[test]
+    fn rates_follow_fios_comma_form_and_precedence() {
+        let mut j = JobSpec::default();
+        j.set("rate", "1m").unwrap();
+        assert_eq!(
+            j.rate,
+            PerDir {
+                read: 1 << 20,
+                write: 1 << 20
+            }
+        );
+        j.set("rate", ",500k").unwrap();
+        assert_eq!(
+            j.rate,
+            PerDir {
+                read: 0,
+                write: 500 << 10
+            }
+        );
+        j.set("rate", "2m,").unwrap();
+        assert_eq!(
+            j.rate,
+            PerDir {
+                read: 2 << 20,
+                write: 0
+            }
+        );
+        assert!(j.set("rate", "1m,1m,1m").unwrap_err().contains("trims"));
+        assert!(j.set("rate", "fast").unwrap_err().contains("rate=fast"));
+        j.set("bs", "8k").unwrap();
+        j.set("rate_iops", "100,10").unwrap();
+        // rate wins where both are set, as in fio; rate_iops counts whole blocks.
+        assert_eq!(j.rate_limit(Op::Read), Some(2 << 20));
+        assert_eq!(j.rate_limit(Op::Write), Some(10 * 8192));
+        j.validate().unwrap();
+        assert_eq!(JobSpec::default().rate_limit(Op::Read), None);
+        assert!(j.set("rate_iops", "1k").is_err());
+    }
+
+    #[test]
+    fn cpu_lists_use_fios_syntax() {
+        let mut j = JobSpec::default();
+        j.set("cpus_allowed", "0-3,5, 2").unwrap();
+        assert_eq!(j.cpus_allowed, vec![0, 1, 2, 3, 5]);
+        for bad in ["", "3-1", "a", "0-", "1,,2", "99999"] {
+            assert!(j.set("cpus_allowed", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn seeds_repeat_only_when_asked() {
+        let mut j = JobSpec::default();
+        assert_eq!(j.seed(0), j.seed(0), "randrepeat=1 is the default");
+        assert_ne!(j.seed(0), j.seed(1), "clones get different sequences");
+        let default_seed = j.seed(0);
+        j.set("randseed", "42").unwrap();
+        assert_ne!(j.seed(0), default_seed);
+        j.set("randrepeat", "0").unwrap();
+        assert_eq!(
+            j.seed(3),
+            j.seed(3),
+            "a randseed repeats whatever randrepeat"
+        );
+        j.randseed = None;
+        let a = j.seed(0);
+        std::thread::sleep(Duration::from_millis(1));
+        assert_ne!(a, j.seed(0), "randrepeat=0 without a seed differs per run");
+    }
+
+    #[test]
+    fn verify_options_map_onto_csum_and_strategy() {
+        let mut j = JobSpec::default();
+        for (v, csum) in [
+            ("sha256", "sha256"),
+            ("crc32c", "crc32c"),
+            ("0", "none"),
+            ("none", "none"),
+        ] {
+            j.set("verify", v).unwrap();
+            assert_eq!(j.csum, csum);
+        }
+        assert!(j.set("verify", "md5").unwrap_err().contains("verify=md5"));
+        j.set("verify_async", "0").unwrap();
+        assert_eq!(j.strategy_hint.as_deref(), Some("inline"));
+        assert!(j.set("verify_async", "x").is_err());
     }
 
     #[test]
@@ -286,5 +729,23 @@ mod tests {
         assert!(job("time_based", "1").unwrap_err().contains("runtime"));
         assert!(job("bs", "6k").is_err());
         assert!(job("bs", "8k").is_ok());
+        assert!(job("offset", "512").unwrap_err().contains("offset=512B"));
+        let set = |k: &str, v: &str| JobSpec::default().set(k, v);
+        assert!(set("offset", "10%").unwrap_err().contains("percentages"));
+        assert!(set("rwmixread", "101")
+            .unwrap_err()
+            .contains("rwmixread=101"));
+        assert!(set("rwmixwrite", "101").is_err());
+        let mut j = JobSpec {
+            rwmixread: 101,
+            ..JobSpec::default()
+        };
+        assert!(j.validate().unwrap_err().contains("rwmixread=101"));
+        j.rwmixread = 100;
+        j.offset = u64::MAX - 4095;
+        assert!(j.validate().is_err());
+        for empty in ["name", "filename", "directory", "csum"] {
+            assert!(set(empty, " ").is_err(), "{empty}");
+        }
     }
 }

@@ -1,18 +1,24 @@
-//! fio-like workloads: job specs with fio's option names, I/O engines behind one ops table
-//! (fio's queue / commit / reap), aligned buffers, offset generators, and the on-disk
-//! checksum store. Knows nothing about strategies: checksums arrive as bytes.
+//! fio-like workloads: job specs with fio's option names, fio job files, I/O engines behind
+//! one ops table (fio's queue / commit / reap), aligned buffers, offset generators, the
+//! on-disk checksum store, and facts about the device underneath. Knows nothing about
+//! strategies: checksums arrive as bytes.
 
 pub mod buf;
+pub mod device;
 pub mod engine;
 pub mod job;
+pub mod jobfile;
 pub mod offsets;
 pub mod store;
 pub mod target;
 pub mod units;
 
 pub use buf::AlignedBuf;
+pub use device::DeviceInfo;
 pub use engine::{Engine, EngineKind, IoDone, IoReq, Op};
-pub use job::{JobSpec, RwMode};
+pub use job::{JobSpec, PerDir, RwMode};
+pub use jobfile::JobGroup;
+pub use offsets::{MixChooser, Offsets};
 pub use store::CsumStore;
 
 /// Checksums cover 4 KiB sectors (btrfs's sectorsize on 4 KiB-page machines).

@@ -1,9 +1,15 @@
-//! Which block each I/O touches. Sequential wraps around; random visits every block once
-//! per pass in a seeded pseudo-random order (fio's random map, without its memory cost).
+//! Which block each I/O touches, and in mixed jobs which direction. Sequential wraps
+//! around; random visits every block once per pass in a seeded pseudo-random order (fio's
+//! random map, without its memory cost). Offsets start at the job's `offset`.
+//!
+//! Mixed jobs draw one offset stream for reads and writes together, so each block is read
+//! or written once per pass (fio keeps a sequential position per direction instead).
 
-use crate::job::JobSpec;
+use crate::engine::Op;
+use crate::job::{mix64, JobSpec};
 
 pub struct Offsets {
+    start: u64,
     bs: u64,
     blocks: u64,
     random: Option<Permutation>,
@@ -16,6 +22,7 @@ impl Offsets {
     pub fn new(job: &JobSpec, seed: u64) -> Self {
         let blocks = job.blocks();
         Offsets {
+            start: job.offset,
             bs: job.bs,
             blocks,
             random: job.rw.is_random().then(|| Permutation::new(blocks, seed)),
@@ -37,7 +44,40 @@ impl Iterator for Offsets {
             Some(p) => p.at(i),
             None => i,
         };
-        Some(block * self.bs)
+        Some(self.start + block * self.bs)
+    }
+}
+
+/// Each I/O's direction: `Read` for `read_percent` of them, in a seeded order. Pure read or
+/// write jobs get theirs every time, so callers can use one for every job. Each choice is
+/// independent (fio instead alternates runs of one direction); the proportion is the same.
+pub struct MixChooser {
+    read_percent: u64,
+    state: u64,
+}
+
+impl MixChooser {
+    pub fn new(job: &JobSpec, seed: u64) -> Self {
+        MixChooser {
+            read_percent: u64::from(job.read_percent().min(100)),
+            // A different stream from the offsets' (same seed), so direction and block are
+            // not correlated.
+            state: mix64(seed ^ 0x6D69_7863_686F_6F73),
+        }
+    }
+}
+
+impl Iterator for MixChooser {
+    type Item = Op;
+    fn next(&mut self) -> Option<Op> {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        // Multiply-shift maps the top 32 bits onto 0..100 (bias under 1e-7, no modulo).
+        let roll = ((mix64(self.state) >> 32) * 100) >> 32;
+        Some(if roll < self.read_percent {
+            Op::Read
+        } else {
+            Op::Write
+        })
     }
 }
 
@@ -124,5 +164,44 @@ mod tests {
         );
         job.set("time_based", "1").unwrap();
         assert_eq!(Offsets::new(&job, 0).take(6).last(), Some(16384));
+    }
+
+    #[test]
+    fn offsets_start_at_the_jobs_offset() {
+        let mut job = JobSpec::default();
+        job.set("size", "64k").unwrap();
+        job.set("bs", "16k").unwrap();
+        job.set("offset", "1m").unwrap();
+        let base = 1 << 20;
+        assert_eq!(
+            Offsets::new(&job, 0).collect::<Vec<_>>(),
+            vec![base, base + 16384, base + 32768, base + 49152]
+        );
+        job.set("rw", "randrw").unwrap();
+        let mut seen: Vec<u64> = Offsets::new(&job, 9).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, vec![base, base + 16384, base + 32768, base + 49152]);
+    }
+
+    #[test]
+    fn mix_chooser_keeps_the_proportion_and_repeats_by_seed() {
+        let mut job = JobSpec::default();
+        job.set("rw", "randrw").unwrap();
+        job.set("rwmixread", "70").unwrap();
+        let reads = MixChooser::new(&job, 5)
+            .take(10_000)
+            .filter(|&op| op == Op::Read)
+            .count();
+        assert!((6_700..=7_300).contains(&reads), "{reads} reads of 10000");
+        let a: Vec<Op> = MixChooser::new(&job, 5).take(100).collect();
+        assert_eq!(a, MixChooser::new(&job, 5).take(100).collect::<Vec<_>>());
+        assert_ne!(a, MixChooser::new(&job, 6).take(100).collect::<Vec<_>>());
+        for (rw, op) in [("read", Op::Read), ("randwrite", Op::Write)] {
+            job.set("rw", rw).unwrap();
+            assert!(MixChooser::new(&job, 1).take(1000).all(|o| o == op), "{rw}");
+        }
+        job.set("rw", "rw").unwrap();
+        job.set("rwmixread", "0").unwrap();
+        assert!(MixChooser::new(&job, 1).take(1000).all(|o| o == Op::Write));
     }
 }

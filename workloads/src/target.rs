@@ -73,6 +73,21 @@ fn device_size(file: &File) -> io::Result<u64> {
     Ok(size)
 }
 
+impl Target {
+    /// Drops the file's clean cached pages (fio's `invalidate=1`), so that reads start from
+    /// the device. Dirty pages stay cached: sync first if they must go too.
+    pub fn invalidate_cache(&self) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: fadvise only advises; any descriptor and range may be passed.
+        let r =
+            unsafe { libc::posix_fadvise(self.file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        match r {
+            0 => Ok(()),
+            e => Err(io::Error::from_raw_os_error(e)),
+        }
+    }
+}
+
 /// Opens (creating if needed) the job's file. A regular file is made at least `size` long.
 pub fn open(path: &Path, size: u64, access: Access) -> Result<Target, TargetError> {
     let meta = std::fs::metadata(path).ok();
@@ -151,6 +166,7 @@ mod tests {
         assert!(t.created && !t.is_device);
         assert_eq!(t.size, 1 << 20);
         assert_eq!(std::fs::metadata(&p).unwrap().len(), 1 << 20);
+        t.invalidate_cache().unwrap();
     }
 
     #[test]

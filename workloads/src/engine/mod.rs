@@ -3,6 +3,7 @@
 
 mod null;
 mod psync;
+mod uring;
 
 use std::fs::File;
 use std::io;
@@ -15,6 +16,7 @@ use crate::buf::AlignedBuf;
 
 pub use null::NullEngine;
 pub use psync::PsyncEngine;
+pub use uring::UringEngine;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -64,6 +66,8 @@ pub trait Engine: Send {
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
     Psync,
+    #[serde(rename = "io_uring")]
+    IoUring,
     Null,
 }
 
@@ -72,8 +76,16 @@ impl FromStr for EngineKind {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "psync" | "sync" | "pvsync" => Ok(EngineKind::Psync),
+            "io_uring" => Ok(EngineKind::IoUring),
             "null" => Ok(EngineKind::Null),
-            other => Err(format!("ioengine={other}: expected psync or null")),
+            "libaio" => Err(
+                "ioengine=libaio: not supported; use ioengine=io_uring for asynchronous I/O \
+                 with a real queue depth"
+                    .into(),
+            ),
+            other => Err(format!(
+                "ioengine={other}: expected psync, sync, pvsync, io_uring or null"
+            )),
         }
     }
 }
@@ -82,16 +94,25 @@ impl EngineKind {
     pub fn name(self) -> &'static str {
         match self {
             EngineKind::Psync => "psync",
+            EngineKind::IoUring => "io_uring",
             EngineKind::Null => "null",
         }
     }
 
-    /// Opens an engine over an already opened file (`None` only for `null`).
-    pub fn open(self, file: Option<Arc<File>>, _depth: u32) -> io::Result<Box<dyn Engine>> {
+    /// Opens an engine over an already opened file (`None` only for `null`). `depth` is
+    /// the most I/Os the caller keeps in flight (io_uring sizes its ring from it).
+    pub fn open(self, file: Option<Arc<File>>, depth: u32) -> io::Result<Box<dyn Engine>> {
+        let file = || {
+            file.ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{} needs a file", self.name()),
+                )
+            })
+        };
         Ok(match self {
-            EngineKind::Psync => Box::new(PsyncEngine::new(file.ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidInput, "psync needs a file")
-            })?)),
+            EngineKind::Psync => Box::new(PsyncEngine::new(file()?)),
+            EngineKind::IoUring => Box::new(UringEngine::new(file()?, depth)?),
             EngineKind::Null => Box::new(NullEngine::default()),
         })
     }

@@ -1,0 +1,11 @@
+//! The harness library: the measured pipeline, cases, results and exporters. The
+//! `harness` binary is a thin shell over [`cli::main`]; benches use the pieces directly.
+
+pub mod case;
+pub mod cli;
+pub mod export;
+pub mod manifest;
+pub mod measure;
+pub mod pipeline;
+pub mod results;
+pub mod summary;

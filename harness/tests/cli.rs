@@ -1,0 +1,198 @@
+//! The binary, tested from outside: what a user types, what a user sees.
+
+use std::fs;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn harness() -> Command {
+    Command::cargo_bin("harness").unwrap()
+}
+
+fn case_json(dir: &Path) -> Vec<Value> {
+    let mut names: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".json") && n != "manifest.json")
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|n| serde_json::from_slice(&fs::read(dir.join(n)).unwrap()).unwrap())
+        .collect()
+}
+
+#[test]
+fn write_then_read_verify_passes_and_a_flipped_byte_is_reported_at_its_sector() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    let job = ["--bs", "64k", "--size", "4m", "--filename", data_arg];
+
+    harness()
+        .args(["run", "--strategy", "kthread", "--rw", "write"])
+        .args(job)
+        .arg("--out")
+        .arg(tmp.path().join("w"))
+        .assert()
+        .success();
+    harness()
+        .args(["run", "--strategy", "kthread", "--rw", "read"])
+        .args(job)
+        .arg("--out")
+        .arg(tmp.path().join("r1"))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("laying out").not());
+    let read = &case_json(&tmp.path().join("r1"))[0];
+    assert_eq!(read["status"], "ok");
+    assert_eq!(read["bytes"], 4 << 20);
+    assert_eq!(read["mismatch_count"], 0);
+
+    // Flip one byte in the middle of sector 300.
+    let victim = 300 * 4096 + 1234;
+    let f = fs::OpenOptions::new().read(true).write(true).open(&data).unwrap();
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, victim).unwrap();
+    f.write_all_at(&[b[0] ^ 0x10], victim).unwrap();
+    drop(f);
+
+    harness()
+        .args(["run", "--strategy", "kthread", "--rw", "read"])
+        .args(job)
+        .arg("--out")
+        .arg(tmp.path().join("r2"))
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains(format!(
+            "checksum mismatch at offset {}",
+            300 * 4096
+        )));
+    let bad = &case_json(&tmp.path().join("r2"))[0];
+    assert_eq!(bad["status"], "verify_failed");
+    assert_eq!(bad["mismatch_count"], 1);
+    assert_eq!(bad["mismatches"][0]["offset"], 300 * 4096);
+}
+
+#[test]
+fn a_read_of_a_file_without_checksums_lays_it_out_first_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("fresh");
+    harness()
+        .args(["run", "--rw", "randread", "--bs", "16k", "--size", "1m"])
+        .arg("--filename")
+        .arg(&data)
+        .arg("--out")
+        .arg(tmp.path().join("r"))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("laying out").and(predicate::str::contains("no checksum store")));
+    assert_eq!(case_json(&tmp.path().join("r"))[0]["status"], "ok");
+}
+
+#[test]
+fn compare_sync_crc_writes_every_result_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cmp");
+    let assert = harness()
+        .args(["compare", "--sync-crc", "--size", "16m", "--repeat", "1"])
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    let rows: Vec<&str> = stdout.lines().collect();
+    assert!(rows[0].starts_with("strategy"), "{stdout}");
+    assert!(rows[1].starts_with("inline "), "{stdout}");
+    assert!(rows[2].starts_with("kthread:"), "{stdout}");
+    for col in ["MiB/s", "ratio", "e2e p50", "p99.9", "CPU s/GiB", "vcsw/GiB", "min MiB/s"] {
+        assert!(rows[0].contains(col), "missing {col}: {}", rows[0]);
+    }
+
+    let manifest: Value = serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["status"], "complete");
+    for key in ["kernel", "cpu_model", "cpu_flags"] {
+        assert!(!manifest["machine"][key].is_null(), "manifest lacks {key}");
+    }
+    assert!(manifest["software"]["crates"]["crc32c"].is_string());
+    assert_eq!(manifest["config"]["job"]["bs"], 1 << 20);
+    assert_eq!(manifest["cases"].as_array().unwrap().len(), 2);
+
+    let cases = case_json(&out);
+    assert_eq!(cases.len(), 2);
+    for c in &cases {
+        assert_eq!(c["status"], "ok", "{c}");
+        assert_eq!(c["bytes"], 16 << 20);
+        for tag in ["e2e", "csum_wait", "csum_run", "io", "endio_wait", "endio_run"] {
+            assert!(c["latency_us"][tag]["count"].as_u64().unwrap() > 0, "{tag}");
+        }
+        let hlog = fs::read_to_string(out.join(c["hlog"].as_str().unwrap())).unwrap();
+        assert!(hlog.contains("Tag=e2e,") && hlog.contains("Tag=csum_run,"), "{hlog}");
+        assert!(hlog.lines().any(|l| l.contains(",HISTFAA")), "V2 deflate payloads");
+        let csv = fs::read_to_string(out.join(c["bw_csv"].as_str().unwrap())).unwrap();
+        assert!(csv.starts_with("start_s,length_s,bytes,bios,mib_s\n"));
+        let total: u64 = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(2).unwrap().parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(total, 16 << 20, "bandwidth intervals add up to the bytes moved");
+    }
+    // Nothing half-written is left behind.
+    assert!(fs::read_dir(&out)
+        .unwrap()
+        .all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp")));
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 6] = [
+        (&["run", "--strategy", "nosuch"], "unknown strategy 'nosuch'"),
+        (&["run", "--strategy", "kthread:bogus=1"], "unknown knob 'bogus'"),
+        (&["run", "--strategy", "kthread:max_workers=x"], "max_workers=x"),
+        (&["run", "--size", "12q"], "--size"),
+        (&["run", "--bs", "1000"], "4KiB"),
+        (&["run", "--filename", "/nonexistent-dir/f", "--rw", "write"], "does not exist"),
+    ];
+    for (args, needle) in cases {
+        harness()
+            .args(args)
+            .arg("--out")
+            .arg(tmp.path().join("o"))
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains(needle));
+    }
+}
+
+#[test]
+fn an_existing_file_that_is_not_ours_is_never_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let precious = tmp.path().join("precious");
+    fs::write(&precious, vec![7u8; 1 << 20]).unwrap();
+    harness()
+        .args(["run", "--rw", "write", "--bs", "64k", "--size", "1m", "--filename"])
+        .arg(&precious)
+        .arg("--out")
+        .arg(tmp.path().join("o"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--overwrite"));
+    assert_eq!(fs::read(&precious).unwrap(), vec![7u8; 1 << 20]);
+}
+
+#[test]
+fn list_names_every_strategy_with_its_knobs() {
+    harness()
+        .arg("list")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("inline"))
+        .stdout(predicate::str::contains("kthread"))
+        .stdout(predicate::str::contains("max_workers"))
+        .stdout(predicate::str::contains("idle_thresh"));
+}
