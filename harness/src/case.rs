@@ -36,20 +36,23 @@ pub struct RunOptions {
     /// alternate cases 3-4x slower on a thin-provisioned disk mounted with discard, which
     /// with A B A B interleaving always penalised the same strategy.)
     pub preallocate_scratch: bool,
+    /// Drop the page cache (sync; echo 3 > drop_caches) before every case that reads.
+    pub drop_caches: bool,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
 }
 
-/// What to run.
+/// What to run: a group of jobs that run at the same time (fio runs every job of a job
+/// file at once unless `stonewall` separates them into groups).
 #[derive(Debug, Clone)]
 pub struct CaseSpec {
     pub id: String,
     pub strategy: String,
     pub topology: Topology,
     pub repeat: u32,
-    pub job: JobSpec,
+    pub jobs: Vec<JobSpec>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,8 +107,17 @@ pub struct CaseResult {
     pub repeat: u32,
     pub status: Status,
     pub error: Option<String>,
+    /// The first job of the group (the only one, unless a job file ran several at once).
     pub job: serde_json::Value,
+    /// Every job of the group.
+    pub jobs: Vec<serde_json::Value>,
     pub files: Vec<String>,
+    /// The storage behind each file: device, filesystem, block sizes, scheduler.
+    pub storage: Vec<workloads::DeviceInfo>,
+    /// Whether the page cache was dropped before this case (`None`: not a read case), and
+    /// why not when it could not be.
+    pub page_cache_dropped: Option<bool>,
+    pub page_cache_note: Option<String>,
     pub bytes: u64,
     pub bios: u64,
     pub elapsed_s: f64,
@@ -214,8 +226,8 @@ fn lay_out_if_needed(job: &JobSpec, jobnum: u32, algo: Algo, opts: &RunOptions) 
     let is_device = std::fs::metadata(&path)
         .map(|m| std::os::unix::fs::FileTypeExt::is_block_device(&m.file_type()))
         .unwrap_or(false);
-    let span = job.blocks() * job.bs;
-    let why = if job.rw.is_write() {
+    let span = job.io_end();
+    let why = if !job.rw.is_read() {
         (opts.preallocate_scratch && !path.exists()).then(|| {
             "a scratch file, allocated once so every case overwrites the same blocks".into()
         })
@@ -234,6 +246,10 @@ fn lay_out_if_needed(job: &JobSpec, jobnum: u32, algo: Algo, opts: &RunOptions) 
     layout.rw = workloads::RwMode::Write;
     layout.time_based = false;
     layout.runtime = None;
+    layout.ramp_time = None;
+    layout.rate = Default::default();
+    layout.rate_iops = Default::default();
+    layout.cpus_allowed.clear();
     layout.iodepth = layout.iodepth.max(8);
     layout.numjobs = 1;
     let prepared = prepare(&layout, jobnum, algo, opts)?;
@@ -250,6 +266,7 @@ fn lay_out_if_needed(job: &JobSpec, jobnum: u32, algo: Algo, opts: &RunOptions) 
         algo,
         seed: 0x5EED ^ jobnum as u64,
         deadline: None,
+        ramp_end: None,
     };
     pipeline::run_job(input, &pools, &case, &JobProgress::default());
     if let Some(e) = case.errors().first() {
@@ -275,49 +292,93 @@ pub fn run_case(
     out: &RunDir,
     interrupted: &AtomicBool,
 ) -> Result<CaseResult> {
-    let job = &spec.job;
-    job.validate()
-        .map_err(|e| anyhow!("job '{}': {e}", job.name))?;
-    let algo: Algo = job
-        .csum
-        .parse()
-        .map_err(|e: String| anyhow!("job '{}': csum={}: {e}", job.name, job.csum))?;
-    let pools = Pools::build(&spec.strategy, spec.topology)?;
-    let files: Vec<u32> = if job.filename.is_some() {
-        vec![0]
-    } else {
-        (0..job.numjobs).collect()
-    };
-    for &n in &files {
-        lay_out_if_needed(job, n, algo, opts)?;
+    let mut algos = Vec::new();
+    for job in &spec.jobs {
+        job.validate()
+            .map_err(|e| anyhow!("job '{}': {e}", job.name))?;
+        algos.push(
+            job.csum
+                .parse::<Algo>()
+                .map_err(|e| anyhow!("job '{}': csum={}: {e}", job.name, job.csum))?,
+        );
     }
-    let prepared: Vec<Prepared> = files
-        .iter()
-        .map(|&n| prepare(job, n, algo, opts))
-        .collect::<Result<_>>()?;
+    let pools = Pools::build(&spec.strategy, spec.topology)?;
+    // Each job's files: one shared file with `filename`, else one per clone. Jobs that name
+    // the same file share it (and its checksum store).
+    let mut prepared: Vec<Prepared> = Vec::new();
+    let mut file_of: Vec<Vec<usize>> = Vec::new();
+    for (job, &algo) in spec.jobs.iter().zip(&algos) {
+        let mut mine = Vec::new();
+        for jobnum in 0..job.numjobs {
+            let file = if job.filename.is_some() { 0 } else { jobnum };
+            let path = job_path(job, file, opts);
+            if let Some(i) = prepared.iter().position(|p| p.target.path == path) {
+                mine.push(i);
+                continue;
+            }
+            lay_out_if_needed(job, file, algo, opts)?;
+            prepared.push(prepare(job, file, algo, opts)?);
+            mine.push(prepared.len() - 1);
+        }
+        file_of.push(mine);
+    }
+    let reads = spec.jobs.iter().any(|j| j.rw.is_read());
+    let (page_cache_dropped, page_cache_note) = if !reads {
+        (None, None)
+    } else {
+        let mut note = None;
+        for (job, files) in spec.jobs.iter().zip(&file_of) {
+            if job.invalidate && !job.direct {
+                for &i in files {
+                    if let Err(e) = prepared[i].target.invalidate_cache() {
+                        note = Some(format!(
+                            "invalidate {}: {e}",
+                            prepared[i].target.path.display()
+                        ));
+                    }
+                }
+            }
+        }
+        if !opts.drop_caches {
+            (Some(false), note.or(Some("--drop-caches false".into())))
+        } else {
+            match workloads::device::drop_caches() {
+                Ok(()) => (Some(true), note),
+                Err(e) => (
+                    Some(false),
+                    Some(format!("dropping the page cache failed: {e}")),
+                ),
+            }
+        }
+    };
 
     let case = Arc::new(CaseState::default());
-    let progress: Vec<JobProgress> = (0..job.numjobs).map(|_| JobProgress::default()).collect();
+    let threads: usize = spec.jobs.iter().map(|j| j.numjobs as usize).sum();
+    let progress: Vec<JobProgress> = (0..threads).map(|_| JobProgress::default()).collect();
     let usage_before = Usage::now();
     let wall_start = SystemTime::now();
     let start = Instant::now();
-    let deadline = job.runtime.map(|r| start + r);
     let mut inputs = Vec::new();
-    for jobnum in 0..job.numjobs {
-        let p = &prepared[(jobnum as usize).min(prepared.len() - 1)];
-        inputs.push(JobInput {
-            engine: job
-                .ioengine
-                .open(Some(p.target.file.clone()), job.iodepth)
-                .with_context(|| format!("cannot start the {} engine", job.ioengine.name()))?,
-            job: job.clone(),
-            jobnum,
-            store: p.store.clone(),
-            file_label: p.target.path.display().to_string(),
-            algo,
-            seed: 0x5EED ^ jobnum as u64,
-            deadline,
-        });
+    for (ji, (job, &algo)) in spec.jobs.iter().zip(&algos).enumerate() {
+        let ramp_end = job.ramp_time.map(|r| start + r);
+        let deadline = job.runtime.map(|r| ramp_end.unwrap_or(start) + r);
+        for jobnum in 0..job.numjobs {
+            let p = &prepared[file_of[ji][jobnum as usize]];
+            inputs.push(JobInput {
+                engine: job
+                    .ioengine
+                    .open(Some(p.target.file.clone()), job.iodepth)
+                    .with_context(|| format!("cannot start the {} engine", job.ioengine.name()))?,
+                job: job.clone(),
+                jobnum,
+                store: p.store.clone(),
+                file_label: p.target.path.display().to_string(),
+                algo,
+                seed: job.seed(ji as u32 * 1000 + jobnum),
+                deadline,
+                ramp_end,
+            });
+        }
     }
 
     let mut hlog = Vec::new();
@@ -450,7 +511,8 @@ pub fn run_case(
     } else {
         Status::Ok
     };
-    if job.rw.is_write() && status == Status::Ok {
+    if status == Status::Ok {
+        // Read-only stores are untouched; persisting them again is harmless.
         for p in &prepared {
             p.store
                 .persist()
@@ -466,7 +528,18 @@ pub fn run_case(
         repeat: spec.repeat,
         status,
         error: errors.first().cloned(),
-        job: serde_json::to_value(job)?,
+        job: serde_json::to_value(&spec.jobs[0])?,
+        jobs: spec
+            .jobs
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<_, _>>()?,
+        storage: prepared
+            .iter()
+            .map(|p| workloads::device::describe(&p.target.path))
+            .collect(),
+        page_cache_dropped,
+        page_cache_note,
         files: prepared
             .iter()
             .map(|p| p.target.path.display().to_string())

@@ -46,9 +46,10 @@ enum Command {
 
 #[derive(Args)]
 struct RunArgs {
-    /// Strategy spec: NAME[:knob=value,...] (see `harness list`).
-    #[arg(long, default_value = "inline")]
-    strategy: String,
+    /// Strategy spec: NAME[:knob=value,...] (see `harness list`). Default: what the job
+    /// file's verify_async implies, else inline.
+    #[arg(long)]
+    strategy: Option<String>,
     #[command(flatten)]
     common: CommonArgs,
     #[command(flatten)]
@@ -97,6 +98,40 @@ struct CommonArgs {
     /// Allow writing to a block device (destroys its contents).
     #[arg(long)]
     allow_device_write: bool,
+    /// Drop the page cache before every case that reads (needs root; default: on as root).
+    #[arg(long, action = clap::ArgAction::Set, default_value_t = is_root())]
+    drop_caches: bool,
+    /// A fio job file: [global] defaults, one job per section, stonewall between groups.
+    /// Job options given on the command line override every job of the file.
+    #[arg(long = "job", value_name = "FILE")]
+    job_file: Option<PathBuf>,
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+impl CommonArgs {
+    /// The job groups to run: the job file's, or `base` alone; command-line options over all.
+    fn job_groups(&self, base: JobSpec, overrides: &JobArgs) -> Result<Vec<Vec<JobSpec>>> {
+        let mut groups = match &self.job_file {
+            Some(path) => workloads::jobfile::read(path)
+                .map_err(|e| anyhow!("{e}"))?
+                .into_iter()
+                .map(|g| g.jobs)
+                .filter(|jobs| !jobs.is_empty())
+                .collect(),
+            None => vec![vec![base]],
+        };
+        if groups.is_empty() {
+            bail!("the job file defines no jobs");
+        }
+        for job in groups.iter_mut().flatten() {
+            overrides.apply(job)?;
+        }
+        Ok(groups)
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -229,7 +264,10 @@ struct Manifest<'a> {
 
 #[derive(Serialize)]
 struct Config<'a> {
+    /// The first job (of the first group).
     job: &'a JobSpec,
+    /// Every job, by group: groups run one after another, the jobs of a group at once.
+    groups: &'a [Vec<JobSpec>],
     strategies: &'a [String],
     topology: Topology,
     repeat: u32,
@@ -270,7 +308,13 @@ impl Session {
     }
 }
 
-fn case_id(index: usize, strategy: &str, topology: Topology, repeat: u32) -> String {
+fn case_id(
+    index: usize,
+    strategy: &str,
+    topology: Topology,
+    group: Option<usize>,
+    repeat: u32,
+) -> String {
     let clean: String = strategy
         .chars()
         .map(|c| {
@@ -285,7 +329,8 @@ fn case_id(index: usize, strategy: &str, topology: Topology, repeat: u32) -> Str
         Topology::Shared => "-shared",
         Topology::Separate => "",
     };
-    format!("{index:02}-{clean}{topo}-r{repeat}")
+    let group = group.map(|g| format!("-g{g}")).unwrap_or_default();
+    format!("{index:02}-{clean}{topo}{group}-r{repeat}")
 }
 
 fn exit_code(results: &[CaseResult]) -> i32 {
@@ -323,12 +368,22 @@ fn one_line(r: &CaseResult) -> String {
     s
 }
 
-fn execute(strategies: &[String], repeat: u32, job: JobSpec, common: &CommonArgs) -> Result<i32> {
+fn execute(
+    strategies: &[String],
+    repeat: u32,
+    groups: Vec<Vec<JobSpec>>,
+    common: &CommonArgs,
+) -> Result<i32> {
+    let job = groups[0][0].clone();
     // Build every strategy once up front, so a typo fails before any I/O.
     for s in strategies {
         strategies::build(s).map_err(|e| anyhow!("--strategy {s}: {e}"))?;
     }
-    let scratch = if job.filename.is_none() && job.directory.is_none() {
+    let scratch = if groups
+        .iter()
+        .flatten()
+        .any(|j| j.filename.is_none() && j.directory.is_none())
+    {
         Some(
             tempfile::Builder::new()
                 .prefix("csumbench-")
@@ -344,6 +399,7 @@ fn execute(strategies: &[String], repeat: u32, job: JobSpec, common: &CommonArgs
         keep_files: common.keep_files,
         overwrite: common.overwrite,
         allow_device_write: common.allow_device_write,
+        drop_caches: common.drop_caches,
         preallocate_scratch: scratch.is_some(),
         scratch_dir: scratch
             .as_ref()
@@ -367,6 +423,7 @@ fn execute(strategies: &[String], repeat: u32, job: JobSpec, common: &CommonArgs
     };
     let config = || Config {
         job: &job,
+        groups: &groups,
         strategies,
         topology: common.endio,
         repeat,
@@ -376,14 +433,17 @@ fn execute(strategies: &[String], repeat: u32, job: JobSpec, common: &CommonArgs
 
     let mut specs = Vec::new();
     for r in 1..=repeat {
-        for s in strategies {
-            specs.push(CaseSpec {
-                id: case_id(specs.len() + 1, s, common.endio, r),
-                strategy: s.clone(),
-                topology: common.endio,
-                repeat: r,
-                job: job.clone(),
-            });
+        for (g, jobs) in groups.iter().enumerate() {
+            for s in strategies {
+                let group = (groups.len() > 1).then_some(g + 1);
+                specs.push(CaseSpec {
+                    id: case_id(specs.len() + 1, s, common.endio, group, r),
+                    strategy: s.clone(),
+                    topology: common.endio,
+                    repeat: r,
+                    jobs: jobs.clone(),
+                });
+            }
         }
     }
     let mut results: Vec<CaseResult> = Vec::new();
@@ -431,13 +491,21 @@ pub fn main() -> Result<i32> {
             Ok(0)
         }
         Command::Run(args) => {
-            let mut job = JobSpec::default();
-            args.job.apply(&mut job)?;
-            execute(&[args.strategy.clone()], 1, job, &args.common)
+            let groups = args.common.job_groups(JobSpec::default(), &args.job)?;
+            let strategy = args
+                .strategy
+                .clone()
+                .or_else(|| {
+                    groups
+                        .iter()
+                        .flatten()
+                        .find_map(|j| j.strategy_hint.clone())
+                })
+                .unwrap_or_else(|| "inline".into());
+            execute(&[strategy], 1, groups, &args.common)
         }
         Command::Compare(args) => {
-            let mut job = default_compare_job();
-            args.job.apply(&mut job)?;
+            let groups = args.common.job_groups(default_compare_job(), &args.job)?;
             let mut strategies = args.strategies.clone();
             if strategies.is_empty() {
                 strategies = vec!["inline".into(), "kthread".into()];
@@ -447,7 +515,7 @@ pub fn main() -> Result<i32> {
             if strategies.len() < 2 && !args.sync_crc {
                 bail!("compare needs at least two strategies (or --sync-crc)");
             }
-            execute(&strategies, args.repeat, job, &args.common)
+            execute(&strategies, args.repeat, groups, &args.common)
         }
     }
 }

@@ -20,7 +20,7 @@ use crossbeam_channel::{unbounded, RecvTimeoutError, Sender};
 use strategies::csum::Algo;
 use strategies::{PoolStats, Strategy, Work};
 use workloads::buf::Filler;
-use workloads::offsets::Offsets;
+use workloads::offsets::{MixChooser, Offsets};
 use workloads::store::Bad;
 use workloads::{AlignedBuf, CsumStore, Engine, IoDone, IoReq, JobSpec, Op, SECTOR_SIZE};
 
@@ -156,8 +156,10 @@ pub struct JobInput {
     pub file_label: String,
     pub algo: Algo,
     pub seed: u64,
-    /// Stop issuing at this instant (runtime).
+    /// Stop issuing at this instant (ramp_time + runtime).
     pub deadline: Option<Instant>,
+    /// Bios finishing before this instant are not counted (fio's ramp_time).
+    pub ramp_end: Option<Instant>,
 }
 
 /// What a finished job reports.
@@ -272,6 +274,9 @@ struct StageCtx {
     algo: Algo,
     file_label: Arc<str>,
     home: Sender<Box<Bio>>,
+    /// False for diskless engines (null): reads return no data, so there is nothing to
+    /// verify; the checksums are still computed, so the CPU work is the same.
+    verify: bool,
 }
 
 impl StageCtx {
@@ -343,7 +348,12 @@ impl StageCtx {
         let mut sums = std::mem::take(&mut bio.sums);
         sums.resize(bio.sectors() as usize * self.algo.len(), 0);
         self.algo.sectors(bio.data(), &mut sums);
-        for (sector, bad) in self.store.verify(bio.first_sector(), &sums, bio.sectors()) {
+        let bad = if self.verify {
+            self.store.verify(bio.first_sector(), &sums, bio.sectors())
+        } else {
+            Vec::new()
+        };
+        for (sector, bad) in bad {
             self.case.mismatch(Mismatch {
                 file: self.file_label.to_string(),
                 offset: sector * SECTOR_SIZE,
@@ -374,6 +384,7 @@ pub fn run_job(
         algo: input.algo,
         file_label: input.file_label.clone().into(),
         home: home_tx,
+        verify: !input.engine.caps().diskless,
     };
     let depth = job.iodepth.max(1) as usize;
     let bio_size = job.bio_size() as usize;
@@ -382,12 +393,14 @@ pub fn run_job(
     let mut at_engine: Vec<Option<Box<Bio>>> = (0..depth).map(|_| None).collect();
     let mut filler = Filler::new(input.seed, bio_size);
     let mut io_offsets = Offsets::new(&job, input.seed);
-    let mut bio_offsets: VecDeque<u64> = VecDeque::new();
-    let op = if job.rw.is_write() {
-        Op::Write
-    } else {
-        Op::Read
-    };
+    let mut directions = MixChooser::new(&job, input.seed);
+    // The bios of the current I/O not yet issued, with the I/O's direction.
+    let mut bio_offsets: VecDeque<(u64, Op)> = VecDeque::new();
+    // With rate/rate_iops, when the next bio of each direction is due. Latency counts from
+    // the due time, so falling behind shows up as latency (no coordinated omission).
+    let limits = [Op::Read, Op::Write].map(|op| job.rate_limit(op));
+    let mut due = [None::<Instant>; 2];
+    pin_to(&job.cpus_allowed, case, &input.file_label);
     let mut in_pipeline = 0usize;
     let mut exhausted = false;
     let mut completions: Vec<IoDone> = Vec::new();
@@ -416,11 +429,13 @@ pub fn run_job(
                 to_submit.push_back(bio);
                 continue;
             }
-            bio.record_into(&mut progress.hists.lock().unwrap());
-            progress
-                .bytes
-                .fetch_add(bio.data().len() as u64, Ordering::Relaxed);
-            progress.bios.fetch_add(1, Ordering::Relaxed);
+            if input.ramp_end.is_none_or(|r| bio.endio_end >= r) {
+                bio.record_into(&mut progress.hists.lock().unwrap());
+                progress
+                    .bytes
+                    .fetch_add(bio.data().len() as u64, Ordering::Relaxed);
+                progress.bios.fetch_add(1, Ordering::Relaxed);
+            }
             free.push(bio.buf.take().expect("buffer"));
             in_pipeline -= 1;
             if bio.op == Op::Write && job.fsync > 0 {
@@ -491,26 +506,43 @@ pub fn run_job(
             }
         }
 
-        // Issue one new bio if there is room in the pipeline.
+        // Issue one new bio if there is room in the pipeline and it is due.
+        let mut wait_until: Option<Instant> = None;
         if stopping_since.is_none() && !exhausted && in_pipeline < depth {
             if bio_offsets.is_empty() {
                 match io_offsets.next() {
                     // I/Os larger than a bio are split, as btrfs does at 1 MiB.
-                    Some(io) => bio_offsets.extend((0..job.bs).step_by(bio_size).map(|o| io + o)),
+                    Some(io) => {
+                        let op = directions.next().expect("endless");
+                        bio_offsets.extend((0..job.bs).step_by(bio_size).map(|o| (io + o, op)));
+                    }
                     None => exhausted = true,
                 }
             }
-            if let Some(offset) = bio_offsets.pop_front() {
-                progressed = true;
-                let mut bio = Bio::new(op, offset, free.pop().expect("a buffer per slot"));
-                in_pipeline += 1;
-                match op {
-                    Op::Write => {
-                        filler.fill(bio.buf.as_deref_mut().expect("buffer"), offset);
-                        bio.csum_queued = Instant::now();
-                        pools.csum.dispatch(ctx.csum_work(bio));
+            if let Some(&(offset, op)) = bio_offsets.front() {
+                let now = Instant::now();
+                let slot = op as usize;
+                let intended = limits[slot].map(|_| *due[slot].get_or_insert(start));
+                if intended.is_some_and(|t| t > now) {
+                    wait_until = intended;
+                } else {
+                    bio_offsets.pop_front();
+                    progressed = true;
+                    if let (Some(t), Some(rate)) = (intended, limits[slot]) {
+                        due[slot] =
+                            Some(t + Duration::from_secs_f64(bio_size as f64 / rate as f64));
                     }
-                    Op::Read => to_submit.push_back(bio),
+                    let mut bio = Bio::new(op, offset, free.pop().expect("a buffer per slot"));
+                    bio.issued = intended.unwrap_or(bio.issued);
+                    in_pipeline += 1;
+                    match op {
+                        Op::Write => {
+                            filler.fill(bio.buf.as_deref_mut().expect("buffer"), offset);
+                            bio.csum_queued = Instant::now();
+                            pools.csum.dispatch(ctx.csum_work(bio));
+                        }
+                        Op::Read => to_submit.push_back(bio),
+                    }
                 }
             }
         }
@@ -529,7 +561,10 @@ pub fn run_job(
             reap(&mut input, 1, &mut completions, case);
             continue;
         }
-        match home.recv_timeout(POLL) {
+        let timeout = wait_until.map_or(POLL, |t| {
+            t.saturating_duration_since(Instant::now()).min(POLL)
+        });
+        match home.recv_timeout(timeout) {
             Ok(bio) => arrived = Some(bio),
             Err(RecvTimeoutError::Timeout) => {
                 if case.aborted() && stopping_since.is_some_and(|s| s.elapsed() > DRAIN_GRACE) {
@@ -548,9 +583,30 @@ pub fn run_job(
         }
     }
     JobOutcome {
-        start,
+        start: input.ramp_end.map_or(start, |r| r.max(start)),
         end: Instant::now(),
         abandoned,
+    }
+}
+
+/// Pins the calling submitter to `cpus` (fio's cpus_allowed); empty means anywhere.
+fn pin_to(cpus: &[usize], case: &CaseState, label: &str) {
+    if cpus.is_empty() {
+        return;
+    }
+    // SAFETY: cpu_set_t is plain data; CPU_SET stays within it for indices < CPU_SETSIZE.
+    let result = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &cpu in cpus.iter().filter(|&&c| c < libc::CPU_SETSIZE as usize) {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if result != 0 {
+        case.fail(format!(
+            "cpus_allowed={cpus:?} for the job on {label}: {}",
+            std::io::Error::last_os_error()
+        ));
     }
 }
 
