@@ -17,6 +17,7 @@ use workloads::{CsumStore, JobSpec};
 
 use crate::measure::{Percentiles, Stage, StageHists, Usage};
 use crate::pipeline::{self, CaseState, JobInput, JobProgress, Mismatch, Pools, Topology};
+use crate::progress::Progress;
 use crate::results::RunDir;
 
 /// Settings that apply to every case of a run.
@@ -285,12 +286,14 @@ struct Interval {
 }
 
 /// Runs one case and writes its files into `out`. Setup problems (a file that is not ours,
-/// an unwritable path) are errors; failures during the run are the case's status.
+/// an unwritable path) are errors; failures during the run are the case's status. `live`
+/// shows the measured part as it goes.
 pub fn run_case(
     spec: &CaseSpec,
     opts: &RunOptions,
     out: &RunDir,
     interrupted: &AtomicBool,
+    live: &Progress,
 ) -> Result<CaseResult> {
     let mut algos = Vec::new();
     for job in &spec.jobs {
@@ -355,6 +358,7 @@ pub fn run_case(
     let case = Arc::new(CaseState::default());
     let threads: usize = spec.jobs.iter().map(|j| j.numjobs as usize).sum();
     let progress: Vec<JobProgress> = (0..threads).map(|_| JobProgress::default()).collect();
+    live.start_case(&spec.id, &spec.jobs);
     let usage_before = Usage::now();
     let wall_start = SystemTime::now();
     let start = Instant::now();
@@ -459,6 +463,7 @@ pub fn run_case(
                 bios: bios - last_bios,
             });
             (last_flush, last_bytes, last_bios) = (now, bytes, bios);
+            live.update(bytes);
 
             if interrupted.load(Ordering::Relaxed) && !was_interrupted {
                 was_interrupted = true;

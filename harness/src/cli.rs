@@ -1,4 +1,4 @@
-//! The command line: `run`, `compare`, `list`.
+//! The command line: `run`, `compare`, `list`, `report`.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -11,9 +11,11 @@ use serde::Serialize;
 use workloads::JobSpec;
 
 use crate::case::{self, CaseResult, CaseSpec, RunOptions, Status};
-use crate::export::{Exporter, Table};
+use crate::export::{self, Exporter, Format, Table};
 use crate::manifest;
 use crate::pipeline::Topology;
+use crate::progress::Progress;
+use crate::report;
 use crate::results::{self, RunDir};
 use crate::summary;
 
@@ -42,6 +44,16 @@ enum Command {
     Compare(CompareArgs),
     /// List every strategy with its knobs and defaults.
     List,
+    /// Show the summary of a stored run again, in any format.
+    Report(ReportArgs),
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// A results folder written by `run` or `compare`.
+    dir: PathBuf,
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
 }
 
 #[derive(Args)]
@@ -446,6 +458,7 @@ fn execute(
             }
         }
     }
+    let live = Progress::new(specs.len());
     let mut results: Vec<CaseResult> = Vec::new();
     for spec in &specs {
         if session
@@ -454,9 +467,9 @@ fn execute(
         {
             break;
         }
-        match case::run_case(spec, &options, &session.out, &session.interrupted) {
+        match case::run_case(spec, &options, &session.out, &session.interrupted, &live) {
             Ok(result) => {
-                eprintln!("{}", one_line(&result));
+                live.finish_case(&one_line(&result));
                 results.push(result);
                 session.write_manifest("running", None, config(), &results)?;
             }
@@ -473,7 +486,9 @@ fn execute(
         "complete"
     };
     session.write_manifest(status, None, config(), &results)?;
-    print!("{}", Table.render(&summary::rows(&results)));
+    let rows = summary::rows(&results);
+    print!("{}", Table.render(&rows));
+    export::write_summaries(&session.out, &rows)?;
     println!("results: {}", session.out.path().display());
     if common.keep_files {
         if let Some(dir) = session._scratch.take() {
@@ -488,6 +503,11 @@ pub fn main() -> Result<i32> {
     match cli.command {
         Command::List => {
             print!("{}", list());
+            Ok(0)
+        }
+        Command::Report(args) => {
+            let rows = summary::rows(&report::load(&args.dir)?);
+            print!("{}", args.format.exporter().render(&rows));
             Ok(0)
         }
         Command::Run(args) => {

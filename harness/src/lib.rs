@@ -7,5 +7,7 @@ pub mod export;
 pub mod manifest;
 pub mod measure;
 pub mod pipeline;
+pub mod progress;
+pub mod report;
 pub mod results;
 pub mod summary;

@@ -191,6 +191,49 @@ struct Bio {
     endio_end: Instant,
     /// Set when the bio is coming home from endio (rather than from the csum stage).
     finished: bool,
+    /// With an overlapping strategy: the checksums being computed while the write is in
+    /// flight. Whoever frees the buffer must wait for it first.
+    overlap: Option<Arc<OverlapCsum>>,
+}
+
+/// Checksums computed concurrently with the write that carries the same buffer.
+#[derive(Default)]
+struct OverlapCsum {
+    done: Completion,
+    /// Sums, and when the work started and ended.
+    result: Mutex<Option<(Vec<u8>, Instant, Instant)>>,
+}
+
+impl OverlapCsum {
+    /// Waits for the csum work however long it takes: until it has run, it may be reading
+    /// the buffer, so the buffer may not be reused. Fills in the bio's sums and times.
+    fn finish_into(&self, bio: &mut Bio) {
+        let mut done = self.done.done.lock().unwrap();
+        while !*done {
+            done = self.done.cv.wait(done).unwrap();
+        }
+        drop(done);
+        if let Some((sums, start, end)) = self.result.lock().unwrap().take() {
+            (bio.sums, bio.csum_start, bio.csum_end) = (sums, start, end);
+        }
+    }
+}
+
+/// A read-only view of a bio's buffer for the overlapping csum work.
+struct SharedBuf {
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: only read, and the owner waits for the reader (OverlapCsum::finish_into) before
+// reusing or freeing the memory.
+unsafe impl Send for SharedBuf {}
+
+impl SharedBuf {
+    /// SAFETY: the caller must be the csum work the owner waits for (see above).
+    unsafe fn bytes(&self) -> &[u8] {
+        std::slice::from_raw_parts(self.ptr, self.len)
+    }
 }
 
 impl Bio {
@@ -211,6 +254,7 @@ impl Bio {
             endio_start: now,
             endio_end: now,
             finished: false,
+            overlap: None,
         })
     }
 
@@ -304,11 +348,35 @@ impl StageCtx {
         )
     }
 
+    /// The overlapping csum stage: checksums the buffer while the write carries it.
+    fn overlap_csum_work(&self, bio: &mut Bio) -> Work {
+        let overlap = Arc::new(OverlapCsum::default());
+        bio.overlap = Some(overlap.clone());
+        let data = bio.data();
+        let shared = SharedBuf {
+            ptr: data.as_ptr(),
+            len: data.len(),
+        };
+        let algo = self.algo;
+        Work::new(move || {
+            let start = Instant::now();
+            // SAFETY: see SharedBuf; the bio's owner waits for `done` before reuse.
+            let data = unsafe { shared.bytes() };
+            let mut sums = vec![0u8; data.len() / SECTOR_SIZE as usize * algo.len()];
+            algo.sectors(data, &mut sums);
+            *overlap.result.lock().unwrap() = Some((sums, start, Instant::now()));
+            overlap.done.complete();
+        })
+    }
+
     /// The endio stage.
     fn endio_work(&self, mut bio: Box<Bio>) -> Work {
         let ctx = self.clone();
         Work::new(move || {
             bio.endio_start = Instant::now();
+            if let Some(overlap) = bio.overlap.take() {
+                overlap.finish_into(&mut bio);
+            }
             match bio.op {
                 Op::Write => ctx.finish_ordered_extent(&bio),
                 Op::Read => ctx.verify(&mut bio),
@@ -495,6 +563,9 @@ pub fn run_job(
                     pools.endio.dispatch(ctx.endio_work(bio));
                 }
                 Err(e) => {
+                    if let Some(overlap) = bio.overlap.take() {
+                        overlap.finish_into(&mut bio);
+                    }
                     let what = if bio.op == Op::Write { "write" } else { "read" };
                     case.fail(format!(
                         "{what} error on {} at offset {}: {e}",
@@ -539,7 +610,13 @@ pub fn run_job(
                         Op::Write => {
                             filler.fill(bio.buf.as_deref_mut().expect("buffer"), offset);
                             bio.csum_queued = Instant::now();
-                            pools.csum.dispatch(ctx.csum_work(bio));
+                            if pools.csum.overlaps_io() {
+                                let work = ctx.overlap_csum_work(&mut bio);
+                                pools.csum.dispatch(work);
+                                to_submit.push_back(bio);
+                            } else {
+                                pools.csum.dispatch(ctx.csum_work(bio));
+                            }
                         }
                         Op::Read => to_submit.push_back(bio),
                     }

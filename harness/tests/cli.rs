@@ -54,7 +54,11 @@ fn write_then_read_verify_passes_and_a_flipped_byte_is_reported_at_its_sector() 
 
     // Flip one byte in the middle of sector 300.
     let victim = 300 * 4096 + 1234;
-    let f = fs::OpenOptions::new().read(true).write(true).open(&data).unwrap();
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&data)
+        .unwrap();
     let mut b = [0u8; 1];
     f.read_exact_at(&mut b, victim).unwrap();
     f.write_all_at(&[b[0] ^ 0x10], victim).unwrap();
@@ -89,7 +93,10 @@ fn a_read_of_a_file_without_checksums_lays_it_out_first_and_says_so() {
         .arg(tmp.path().join("r"))
         .assert()
         .success()
-        .stderr(predicate::str::contains("laying out").and(predicate::str::contains("no checksum store")));
+        .stderr(
+            predicate::str::contains("laying out")
+                .and(predicate::str::contains("no checksum store")),
+        );
     assert_eq!(case_json(&tmp.path().join("r"))[0]["status"], "ok");
 }
 
@@ -108,11 +115,20 @@ fn compare_sync_crc_writes_every_result_file() {
     assert!(rows[0].starts_with("strategy"), "{stdout}");
     assert!(rows[1].starts_with("inline "), "{stdout}");
     assert!(rows[2].starts_with("kthread:"), "{stdout}");
-    for col in ["MiB/s", "ratio", "e2e p50", "p99.9", "CPU s/GiB", "vcsw/GiB", "min MiB/s"] {
+    for col in [
+        "MiB/s",
+        "ratio",
+        "e2e p50",
+        "p99.9",
+        "CPU s/GiB",
+        "vcsw/GiB",
+        "min MiB/s",
+    ] {
         assert!(rows[0].contains(col), "missing {col}: {}", rows[0]);
     }
 
-    let manifest: Value = serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["status"], "complete");
     for key in ["kernel", "cpu_model", "cpu_flags"] {
         assert!(!manifest["machine"][key].is_null(), "manifest lacks {key}");
@@ -126,12 +142,25 @@ fn compare_sync_crc_writes_every_result_file() {
     for c in &cases {
         assert_eq!(c["status"], "ok", "{c}");
         assert_eq!(c["bytes"], 16 << 20);
-        for tag in ["e2e", "csum_wait", "csum_run", "io", "endio_wait", "endio_run"] {
+        for tag in [
+            "e2e",
+            "csum_wait",
+            "csum_run",
+            "io",
+            "endio_wait",
+            "endio_run",
+        ] {
             assert!(c["latency_us"][tag]["count"].as_u64().unwrap() > 0, "{tag}");
         }
         let hlog = fs::read_to_string(out.join(c["hlog"].as_str().unwrap())).unwrap();
-        assert!(hlog.contains("Tag=e2e,") && hlog.contains("Tag=csum_run,"), "{hlog}");
-        assert!(hlog.lines().any(|l| l.contains(",HISTFAA")), "V2 deflate payloads");
+        assert!(
+            hlog.contains("Tag=e2e,") && hlog.contains("Tag=csum_run,"),
+            "{hlog}"
+        );
+        assert!(
+            hlog.lines().any(|l| l.contains(",HISTFAA")),
+            "V2 deflate payloads"
+        );
         let csv = fs::read_to_string(out.join(c["bw_csv"].as_str().unwrap())).unwrap();
         assert!(csv.starts_with("start_s,length_s,bytes,bios,mib_s\n"));
         let total: u64 = csv
@@ -139,24 +168,42 @@ fn compare_sync_crc_writes_every_result_file() {
             .skip(1)
             .map(|l| l.split(',').nth(2).unwrap().parse::<u64>().unwrap())
             .sum();
-        assert_eq!(total, 16 << 20, "bandwidth intervals add up to the bytes moved");
+        assert_eq!(
+            total,
+            16 << 20,
+            "bandwidth intervals add up to the bytes moved"
+        );
     }
     // Nothing half-written is left behind.
-    assert!(fs::read_dir(&out)
+    assert!(fs::read_dir(&out).unwrap().all(|e| !e
         .unwrap()
-        .all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp")));
+        .file_name()
+        .to_string_lossy()
+        .ends_with(".tmp")));
 }
 
 #[test]
 fn bad_input_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let cases: [(&[&str], &str); 6] = [
-        (&["run", "--strategy", "nosuch"], "unknown strategy 'nosuch'"),
-        (&["run", "--strategy", "kthread:bogus=1"], "unknown knob 'bogus'"),
-        (&["run", "--strategy", "kthread:max_workers=x"], "max_workers=x"),
+        (
+            &["run", "--strategy", "nosuch"],
+            "unknown strategy 'nosuch'",
+        ),
+        (
+            &["run", "--strategy", "kthread:bogus=1"],
+            "unknown knob 'bogus'",
+        ),
+        (
+            &["run", "--strategy", "kthread:max_workers=x"],
+            "max_workers=x",
+        ),
         (&["run", "--size", "12q"], "--size"),
         (&["run", "--bs", "1000"], "4KiB"),
-        (&["run", "--filename", "/nonexistent-dir/f", "--rw", "write"], "does not exist"),
+        (
+            &["run", "--filename", "/nonexistent-dir/f", "--rw", "write"],
+            "does not exist",
+        ),
     ];
     for (args, needle) in cases {
         harness()
@@ -175,7 +222,16 @@ fn an_existing_file_that_is_not_ours_is_never_overwritten() {
     let precious = tmp.path().join("precious");
     fs::write(&precious, vec![7u8; 1 << 20]).unwrap();
     harness()
-        .args(["run", "--rw", "write", "--bs", "64k", "--size", "1m", "--filename"])
+        .args([
+            "run",
+            "--rw",
+            "write",
+            "--bs",
+            "64k",
+            "--size",
+            "1m",
+            "--filename",
+        ])
         .arg(&precious)
         .arg("--out")
         .arg(tmp.path().join("o"))

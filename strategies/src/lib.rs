@@ -7,13 +7,29 @@
 //! the work computes live in [`csum`].
 
 pub mod csum;
+mod ordered;
 pub mod registry;
 pub mod spec;
 mod sync;
+mod tracker;
 mod work;
 
+#[cfg(feature = "runtimes")]
+pub mod async_std_rt;
+pub mod btrfs_wq;
 pub mod inline;
-
+pub mod kthread;
+pub mod overlap;
+#[cfg(feature = "runtimes")]
+pub mod rayon_pool;
+#[cfg(feature = "runtimes")]
+pub mod smol_rt;
+pub mod steal;
+#[cfg(feature = "runtimes")]
+pub mod tokio_blocking;
+#[cfg(feature = "runtimes")]
+pub mod tokio_rt;
+pub mod workqueue;
 
 pub use registry::{build, descriptors, Descriptor, Knob};
 pub use spec::{Knobs, Spec, SpecError};
@@ -37,6 +53,14 @@ pub trait Strategy: Send + Sync {
     fn dispatch(&self, work: Work);
     fn quiesce(&self);
     fn stats(&self) -> PoolStats;
+
+    /// True for strategies that checksum a write *while* its I/O is in flight (btrfs's
+    /// experimental async_csum, 2025): the pipeline submits the write without waiting for
+    /// the csum work, and endio waits for both. Safe because the buffer does not change
+    /// while either runs.
+    fn overlaps_io(&self) -> bool {
+        false
+    }
 }
 
 /// A snapshot of a pool's counters. Backends fill what they know; zero means "not tracked".

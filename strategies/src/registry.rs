@@ -26,6 +26,21 @@ pub struct Descriptor {
 pub fn descriptors() -> &'static [Descriptor] {
     &[
         crate::inline::DESCRIPTOR,
+        crate::overlap::DESCRIPTOR,
+        crate::kthread::DESCRIPTOR,
+        crate::steal::DESCRIPTOR,
+        crate::workqueue::DESCRIPTOR,
+        crate::btrfs_wq::DESCRIPTOR,
+        #[cfg(feature = "runtimes")]
+        crate::rayon_pool::DESCRIPTOR,
+        #[cfg(feature = "runtimes")]
+        crate::tokio_rt::DESCRIPTOR,
+        #[cfg(feature = "runtimes")]
+        crate::tokio_blocking::DESCRIPTOR,
+        #[cfg(feature = "runtimes")]
+        crate::async_std_rt::DESCRIPTOR,
+        #[cfg(feature = "runtimes")]
+        crate::smol_rt::DESCRIPTOR,
     ]
 }
 

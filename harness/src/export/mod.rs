@@ -1,13 +1,55 @@
 //! Exporters: one trait, one file per format (as hyperfine does).
 
+mod csv;
+mod json;
+mod markdown;
 mod table;
 
+pub use self::csv::Csv;
+pub use json::Json;
+pub use markdown::Markdown;
 pub use table::Table;
 
+use anyhow::Result;
+
+use crate::pipeline::Topology;
+use crate::results::RunDir;
 use crate::summary::Row;
 
 pub trait Exporter {
     fn render(&self, rows: &[Row]) -> String;
+}
+
+/// The formats `harness report --format` offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for the terminal (what `compare` prints).
+    Table,
+    /// A GitHub-flavoured Markdown table.
+    Markdown,
+    /// One header row, plain numbers, units in the column names.
+    Csv,
+    /// The summary rows as a JSON array.
+    Json,
+}
+
+impl Format {
+    pub fn exporter(self) -> &'static dyn Exporter {
+        match self {
+            Format::Table => &Table,
+            Format::Markdown => &Markdown,
+            Format::Csv => &Csv,
+            Format::Json => &Json,
+        }
+    }
+}
+
+/// Writes `summary.md` and `summary.csv` into the results folder, from the rows the table
+/// shows, so the folder explains itself without re-running anything.
+pub fn write_summaries(dir: &RunDir, rows: &[Row]) -> Result<()> {
+    dir.write("summary.md", Markdown.render(rows).as_bytes())?;
+    dir.write("summary.csv", Csv.render(rows).as_bytes())?;
+    Ok(())
 }
 
 /// Latency in the unit that keeps it readable.
@@ -29,5 +71,129 @@ pub fn fmt_num(x: f64, decimals: usize) -> String {
         "-".into()
     } else {
         format!("{x:.decimals$}")
+    }
+}
+
+fn topology_name(t: Topology) -> &'static str {
+    match t {
+        Topology::Separate => "separate",
+        Topology::Shared => "shared",
+    }
+}
+
+/// Numbers are right-aligned in the human-readable formats, text left-aligned.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// The columns people read (the terminal table and Markdown): rounded numbers with units.
+const HUMAN_COLUMNS: [(&str, Align); 13] = [
+    ("strategy", Align::Left),
+    ("endio", Align::Left),
+    ("MiB/s", Align::Right),
+    ("min-max", Align::Right),
+    ("ratio", Align::Right),
+    ("e2e p50", Align::Right),
+    ("p99", Align::Right),
+    ("p99.9", Align::Right),
+    ("CPU s/GiB", Align::Right),
+    ("vcsw/GiB", Align::Right),
+    ("ivcsw/GiB", Align::Right),
+    ("min MiB/s", Align::Right),
+    ("status", Align::Left),
+];
+
+fn human_cells(r: &Row) -> [String; 13] {
+    [
+        r.strategy.clone(),
+        topology_name(r.topology).into(),
+        fmt_num(r.mib_s_median, 0),
+        if r.mib_s_min.is_nan() {
+            "-".into()
+        } else {
+            format!("{:.0}-{:.0}", r.mib_s_min, r.mib_s_max)
+        },
+        fmt_num(r.ratio, 2),
+        fmt_us(r.e2e_p50_us),
+        fmt_us(r.e2e_p99_us),
+        fmt_us(r.e2e_p999_us),
+        fmt_num(r.cpu_s_per_gib, 3),
+        fmt_num(r.vcsw_per_gib, 0),
+        fmt_num(r.ivcsw_per_gib, 0),
+        fmt_num(r.min_interval_mib_s, 0),
+        if r.problems.is_empty() {
+            format!("ok x{}", r.runs)
+        } else {
+            r.problems.join(", ")
+        },
+    ]
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Rows that exercise every exporter: a baseline, a spec with commas (every knob spec
+    /// has them) and a quote, and a strategy with no successful run (NaN everywhere).
+    pub(crate) fn sample_rows() -> Vec<Row> {
+        let ok = Row {
+            strategy: "inline".into(),
+            topology: Topology::Separate,
+            runs: 3,
+            problems: vec![],
+            mib_s_median: 1834.5678,
+            mib_s_min: 1790.25,
+            mib_s_max: 1901.0,
+            ratio: 1.0,
+            e2e_p50_us: 512.25,
+            e2e_p99_us: 1536.0,
+            e2e_p999_us: 20480.5,
+            cpu_s_per_gib: 0.123456789,
+            vcsw_per_gib: 42.0,
+            ivcsw_per_gib: 7.5,
+            min_interval_mib_s: 1500.125,
+        };
+        let pool = Row {
+            strategy: "kthread:max_workers=4,idle_thresh=\"32\"".into(),
+            topology: Topology::Shared,
+            ratio: 1.25,
+            mib_s_median: 2293.20975,
+            ..ok.clone()
+        };
+        let broken = Row {
+            strategy: "workqueue:max_active=1".into(),
+            runs: 2,
+            problems: vec!["deadlock x1".into(), "stall x1".into()],
+            mib_s_median: f64::NAN,
+            mib_s_min: f64::NAN,
+            mib_s_max: f64::NAN,
+            ratio: f64::NAN,
+            e2e_p50_us: f64::NAN,
+            e2e_p99_us: f64::NAN,
+            e2e_p999_us: f64::NAN,
+            cpu_s_per_gib: f64::NAN,
+            vcsw_per_gib: f64::NAN,
+            ivcsw_per_gib: f64::NAN,
+            min_interval_mib_s: f64::NAN,
+            ..ok.clone()
+        };
+        vec![ok, pool, broken]
+    }
+
+    #[test]
+    fn every_format_has_an_exporter_and_the_summaries_land_in_the_folder() {
+        let rows = sample_rows();
+        for f in [Format::Table, Format::Markdown, Format::Csv, Format::Json] {
+            assert!(f.exporter().render(&rows).contains("inline"), "{f:?}");
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = RunDir::create(&tmp.path().join("r")).unwrap();
+        write_summaries(&dir, &rows).unwrap();
+        let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+        let csv = std::fs::read_to_string(dir.path().join("summary.csv")).unwrap();
+        assert_eq!(md, Markdown.render(&rows));
+        assert_eq!(csv, Csv.render(&rows));
     }
 }

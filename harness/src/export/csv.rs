@@ -1,0 +1,149 @@
+//! CSV for scripts and spreadsheets: one header row, plain numbers (units live in the
+//! column names, which are the JSON field names), empty cells where there is no number,
+//! RFC 4180 quoting (strategy specs have commas).
+
+use std::borrow::Cow;
+
+use super::{topology_name, Exporter};
+use crate::summary::Row;
+
+pub struct Csv;
+
+/// Full precision: Rust prints the shortest text that parses back to the same f64, and
+/// never in exponent form.
+fn num(x: f64) -> String {
+    if x.is_finite() {
+        x.to_string()
+    } else {
+        String::new()
+    }
+}
+
+type Cell = fn(&Row) -> String;
+
+const COLUMNS: [(&str, Cell); 15] = [
+    ("strategy", |r| r.strategy.clone()),
+    ("topology", |r| topology_name(r.topology).into()),
+    ("runs", |r| r.runs.to_string()),
+    ("problems", |r| r.problems.join(", ")),
+    ("mib_s_median", |r| num(r.mib_s_median)),
+    ("mib_s_min", |r| num(r.mib_s_min)),
+    ("mib_s_max", |r| num(r.mib_s_max)),
+    ("ratio", |r| num(r.ratio)),
+    ("e2e_p50_us", |r| num(r.e2e_p50_us)),
+    ("e2e_p99_us", |r| num(r.e2e_p99_us)),
+    ("e2e_p999_us", |r| num(r.e2e_p999_us)),
+    ("cpu_s_per_gib", |r| num(r.cpu_s_per_gib)),
+    ("vcsw_per_gib", |r| num(r.vcsw_per_gib)),
+    ("ivcsw_per_gib", |r| num(r.ivcsw_per_gib)),
+    ("min_interval_mib_s", |r| num(r.min_interval_mib_s)),
+];
+
+fn quote(field: &str) -> Cow<'_, str> {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\"")).into()
+    } else {
+        field.into()
+    }
+}
+
+impl Exporter for Csv {
+    fn render(&self, rows: &[Row]) -> String {
+        let mut out = COLUMNS.map(|(name, _)| name).join(",") + "\n";
+        for r in rows {
+            let fields = COLUMNS.map(|(_, cell)| quote(&cell(r)).into_owned());
+            out += &(fields.join(",") + "\n");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::tests::sample_rows;
+
+    /// A small RFC 4180 reader: quoted fields, doubled quotes, commas and newlines inside.
+    fn parse(text: &str) -> Vec<Vec<String>> {
+        let (mut records, mut record, mut field) = (Vec::new(), Vec::new(), String::new());
+        let mut chars = text.chars().peekable();
+        let mut quoted = false;
+        while let Some(c) = chars.next() {
+            match (quoted, c) {
+                (true, '"') if chars.peek() == Some(&'"') => {
+                    chars.next();
+                    field.push('"');
+                }
+                (true, '"') => quoted = false,
+                (true, c) => field.push(c),
+                (false, '"') => quoted = true,
+                (false, ',') => record.push(std::mem::take(&mut field)),
+                (false, '\n') => {
+                    record.push(std::mem::take(&mut field));
+                    records.push(std::mem::take(&mut record));
+                }
+                (false, c) => field.push(c),
+            }
+        }
+        assert!(
+            !quoted && field.is_empty() && record.is_empty(),
+            "unterminated"
+        );
+        records
+    }
+
+    fn back(cell: &str) -> f64 {
+        if cell.is_empty() {
+            f64::NAN
+        } else {
+            cell.parse()
+                .unwrap_or_else(|e| panic!("'{cell}' is not a number: {e}"))
+        }
+    }
+
+    #[test]
+    fn round_trips_through_a_csv_reader() {
+        let rows = sample_rows();
+        let records = parse(&Csv.render(&rows));
+        assert_eq!(records.len(), 1 + rows.len());
+        assert_eq!(records[0][0], "strategy");
+        assert!(records.iter().all(|r| r.len() == COLUMNS.len()));
+        // No units in the cells; units are in the names.
+        assert!(records[0].iter().any(|h| h == "e2e_p99_us"));
+        for (row, rec) in rows.iter().zip(&records[1..]) {
+            assert_eq!(rec[0], row.strategy);
+            assert_eq!(rec[1], topology_name(row.topology));
+            assert_eq!(rec[2].parse::<usize>().unwrap(), row.runs);
+            assert_eq!(rec[3], row.problems.join(", "));
+            let numbers = [
+                row.mib_s_median,
+                row.mib_s_min,
+                row.mib_s_max,
+                row.ratio,
+                row.e2e_p50_us,
+                row.e2e_p99_us,
+                row.e2e_p999_us,
+                row.cpu_s_per_gib,
+                row.vcsw_per_gib,
+                row.ivcsw_per_gib,
+                row.min_interval_mib_s,
+            ];
+            for (x, cell) in numbers.iter().zip(&rec[4..]) {
+                let y = back(cell);
+                assert!(
+                    x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+                    "{x} vs {cell}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn quotes_only_what_needs_it() {
+        assert_eq!(quote("inline"), "inline");
+        assert_eq!(quote("a,b"), "\"a,b\"");
+        assert_eq!(quote("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(num(f64::NAN), "");
+        assert_eq!(num(1e21), "1000000000000000000000");
+    }
+}

@@ -1,0 +1,658 @@
+//! `kthread`: the btrfs worker pool of 2008 (fs/btrfs/async-thread.c), in user space.
+//!
+//! Every worker thread has its own pending list. `dispatch` keeps feeding the worker it fed
+//! last until that one has `idle_thresh` items pending, then looks for a less busy worker,
+//! and starts a new thread when everyone is busy and the pool is below `max_workers`; at the
+//! limit it moves on to the next worker (`next_worker`/`find_worker`). The pool starts with
+//! one thread. A dispatcher only wakes a worker that has cleared its `working` flag, which
+//! saves a wake-up per item while the worker is busy (`btrfs_queue_worker`/`worker_loop`).
+//!
+//! With `ordered=1` the run parts still run anywhere, concurrently, but the ordered parts
+//! run one at a time in dispatch order, like btrfs's ordered pools (`run_ordered_completions`):
+//! whichever worker finishes the run part at the head of the order list runs every finished
+//! ordered part from the head on.
+//!
+//! Long items can give their worker up with [`KthreadPool::requeue_current`]
+//! (`btrfs_requeue_work`).
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+// Counters that only feed `stats()` are plain std atomics: they take no part in the
+// sleep/wake protocol, and keeping them out of loom keeps the models small.
+use std::sync::atomic::{AtomicBool as StatBool, AtomicU64 as StatU64, Ordering::Relaxed};
+
+use crate::registry::{online_cpus, Descriptor, Knob};
+use crate::sync::{thread, Arc, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::{PoolStats, Strategy, Work};
+
+pub const DESCRIPTOR: Descriptor = Descriptor {
+    name: "kthread",
+    summary:
+        "btrfs 2008 async-thread pool: per-worker lists, stick to the last worker, grow on demand",
+    knobs: &[
+        Knob {
+            name: "max_workers",
+            default: || (2 * online_cpus()).to_string(),
+            help: "most worker threads; the pool starts with one and adds them on demand \
+                   (btrfs: 2 x online CPUs)",
+        },
+        Knob {
+            name: "idle_thresh",
+            default: || "64".to_string(),
+            help: "keep queueing to the last-used worker while it has fewer pending items than \
+                   this (btrfs: 64; later 2 for delalloc, 16 for checksums)",
+        },
+        Knob {
+            name: "ordered",
+            default: || "0".to_string(),
+            help: "1: run parts run concurrently, ordered parts one at a time in dispatch order \
+                   (btrfs ordered pools)",
+        },
+    ],
+    build: |knobs| {
+        let config = KthreadConfig {
+            max_workers: knobs.count("max_workers", 1, 1024)?,
+            idle_thresh: knobs.count("idle_thresh", 1, 1 << 20)?,
+            ordered: knobs.flag("ordered")?,
+        };
+        Ok(std::sync::Arc::new(KthreadPool::start(
+            config,
+            knobs.spec_string(),
+        )))
+    },
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KthreadConfig {
+    pub max_workers: usize,
+    pub idle_thresh: usize,
+    pub ordered: bool,
+}
+
+impl Default for KthreadConfig {
+    fn default() -> Self {
+        KthreadConfig {
+            max_workers: 2 * online_cpus(),
+            idle_thresh: 64,
+            ordered: false,
+        }
+    }
+}
+
+type Thunk = Box<dyn FnOnce() + Send + 'static>;
+
+/// A queued item: its run part, its ordered part, and (ordered pools) its place in line.
+struct Job {
+    run: Thunk,
+    ordered: Option<Thunk>,
+    seq: u64,
+}
+
+/// `Some` while this thread runs a kthread item's run part; the inner `Some` is the
+/// continuation the item asked to requeue.
+type Requeue = RefCell<Option<Option<Thunk>>>;
+
+#[cfg(not(loom))]
+thread_local! {
+    static REQUEUE: Requeue = const { RefCell::new(None) };
+}
+
+// loom's threads share one OS thread, so they need its thread-locals; its macro takes no
+// `const { }` initialiser.
+#[cfg(loom)]
+loom::thread_local! {
+    static REQUEUE: Requeue = RefCell::new(None);
+}
+
+pub struct KthreadPool {
+    shared: Arc<Shared>,
+    name: String,
+}
+
+struct Shared {
+    config: KthreadConfig,
+    /// One slot per possible worker, so `dispatch` can index without reference counting;
+    /// only the first `Pool::started` have a thread.
+    workers: Box<[Worker]>,
+    pool: Mutex<Pool>,
+    order: Mutex<Order>,
+    /// Items dispatched (or requeued) whose parts have not all run; `quiesce` waits for 0.
+    outstanding: AtomicUsize,
+    /// How many threads sleep in `quiesce`, so completions only notify when someone waits.
+    quiescing: Mutex<usize>,
+    quiesced: Condvar,
+    dispatched: StatU64,
+    queued: StatU64,
+    queued_high_water: StatU64,
+    panics: StatU64,
+}
+
+/// `struct btrfs_workers`: which threads exist and which one was fed last.
+struct Pool {
+    started: usize,
+    last: usize,
+    handles: Vec<thread::JoinHandle<()>>,
+}
+
+/// `struct btrfs_worker_thread`.
+struct Worker {
+    list: Mutex<List>,
+    wake: Condvar,
+    /// Items on the list plus the one running, read without the lock to pick a worker.
+    num_pending: AtomicUsize,
+    busy: StatBool,
+    completed: StatU64,
+}
+
+struct List {
+    pending: VecDeque<Job>,
+    /// Set by a dispatcher when it wakes the worker, cleared by the worker, under the list
+    /// lock, right before it sleeps: while set, the worker will look at its list again.
+    working: bool,
+    stop: bool,
+}
+
+/// The order list of an ordered pool: one slot per item from `head` on, in dispatch order.
+struct Order {
+    head: u64,
+    slots: VecDeque<Slot>,
+    /// A worker is running ordered parts; others leave theirs for it (the barrier that
+    /// WORK_ORDER_DONE_BIT was in btrfs).
+    draining: bool,
+}
+
+enum Slot {
+    Running,
+    /// The run part is done; this is the ordered part still to run (none if it had none or
+    /// the run part panicked).
+    Done(Option<Thunk>),
+}
+
+impl KthreadPool {
+    pub fn new(config: KthreadConfig) -> Self {
+        let name = format!(
+            "kthread:idle_thresh={},max_workers={},ordered={}",
+            config.idle_thresh, config.max_workers, config.ordered as u8
+        );
+        Self::start(config, name)
+    }
+
+    fn start(config: KthreadConfig, name: String) -> Self {
+        assert!(
+            config.max_workers >= 1 && config.idle_thresh >= 1,
+            "{config:?}"
+        );
+        let workers = (0..config.max_workers)
+            .map(|_| Worker {
+                list: Mutex::new(List {
+                    pending: VecDeque::new(),
+                    working: false,
+                    stop: false,
+                }),
+                wake: Condvar::new(),
+                num_pending: AtomicUsize::new(0),
+                busy: StatBool::new(false),
+                completed: StatU64::new(0),
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            config,
+            workers,
+            pool: Mutex::new(Pool {
+                started: 0,
+                last: 0,
+                handles: Vec::new(),
+            }),
+            order: Mutex::new(Order {
+                head: 0,
+                slots: VecDeque::new(),
+                draining: false,
+            }),
+            outstanding: AtomicUsize::new(0),
+            quiescing: Mutex::new(0),
+            quiesced: Condvar::new(),
+            dispatched: StatU64::new(0),
+            queued: StatU64::new(0),
+            queued_high_water: StatU64::new(0),
+            panics: StatU64::new(0),
+        });
+        Shared::start_worker(&shared, &mut shared.pool.lock().unwrap());
+        KthreadPool { shared, name }
+    }
+
+    /// Called from inside a running item's run part: instead of completing, the item goes
+    /// back on the tail of its worker's list and `run` runs in its place later, followed by
+    /// the item's ordered part (and in an ordered pool it keeps its place in the order).
+    /// This is `btrfs_requeue_work`, for long items that want to let others run.
+    ///
+    /// # Panics
+    /// Outside a kthread item's run part, or when one run part requeues twice.
+    pub fn requeue_current(run: impl FnOnce() + Send + 'static) {
+        REQUEUE.with(|slot| {
+            let mut slot = slot.borrow_mut();
+            let requeued = slot
+                .as_mut()
+                .expect("requeue_current called outside a kthread work item");
+            assert!(requeued.is_none(), "a kthread work item requeued twice");
+            *requeued = Some(Box::new(run));
+        });
+    }
+
+    /// Work items (run or ordered parts) that panicked. The pool catches those panics and
+    /// carries on; a panicking run part's ordered part is dropped, unrun.
+    pub fn panics(&self) -> u64 {
+        self.shared.panics.load(Relaxed)
+    }
+}
+
+impl Strategy for KthreadPool {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn dispatch(&self, work: Work) {
+        let shared = &self.shared;
+        shared.dispatched.fetch_add(1, Relaxed);
+        shared.outstanding.fetch_add(1, Ordering::Relaxed);
+        let seq = if shared.config.ordered {
+            let mut order = shared.order.lock().unwrap();
+            order.slots.push_back(Slot::Running);
+            order.head + order.slots.len() as u64 - 1
+        } else {
+            0
+        };
+        // Split even when unordered so that a requeued run part keeps its ordered part.
+        let (run, ordered) = work.into_parts();
+        let worker = Shared::find_worker(shared);
+        shared.queue(worker, Job { run, ordered, seq });
+    }
+
+    fn quiesce(&self) {
+        let shared = &self.shared;
+        let mut waiting = shared.quiescing.lock().unwrap();
+        *waiting += 1;
+        // Waiting for zero (not for a ticket) also covers items that running items dispatch.
+        while shared.outstanding.load(Ordering::Acquire) != 0 {
+            waiting = shared.quiesced.wait(waiting).unwrap();
+        }
+        *waiting -= 1;
+    }
+
+    fn stats(&self) -> PoolStats {
+        let shared = &self.shared;
+        let started = shared.pool.lock().unwrap().started;
+        let workers = &shared.workers[..started];
+        PoolStats {
+            dispatched: shared.dispatched.load(Relaxed),
+            completed: workers.iter().map(|w| w.completed.load(Relaxed)).sum(),
+            queued: shared.queued.load(Relaxed),
+            queued_high_water: shared.queued_high_water.load(Relaxed),
+            workers_started: started as u64,
+            workers_busy: workers.iter().filter(|w| w.busy.load(Relaxed)).count() as u64,
+        }
+    }
+}
+
+impl Drop for KthreadPool {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        let me = thread::current().id();
+        // The last handle can be dropped by an item on one of our own workers: that worker
+        // cannot wait for its own item or join itself, so it leaves the draining to the rest.
+        let on_worker = {
+            let pool = shared.pool.lock().unwrap();
+            pool.handles.iter().any(|h| h.thread().id() == me)
+        };
+        if !on_worker {
+            self.quiesce();
+        }
+        let (started, handles) = {
+            let mut pool = shared.pool.lock().unwrap();
+            (pool.started, std::mem::take(&mut pool.handles))
+        };
+        for worker in &shared.workers[..started] {
+            worker.list.lock().unwrap().stop = true;
+            worker.wake.notify_one();
+        }
+        for handle in handles {
+            if handle.thread().id() != me {
+                handle.join().expect("kthread worker thread panicked");
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// `find_worker`, done under the pool lock so that the pool never grows past
+    /// `max_workers` (btrfs starts the thread unlocked and may overshoot).
+    fn find_worker(this: &Arc<Shared>) -> usize {
+        let mut pool = this.pool.lock().unwrap();
+        match this.next_worker(&mut pool) {
+            Some(w) => w,
+            None => Self::start_worker(this, &mut pool),
+        }
+    }
+
+    /// `next_worker`: the last worker while it has fewer than `idle_thresh` pending, else the
+    /// next one round the list that does; below `max_workers`, `None` asks for a new thread.
+    /// At the limit the scan takes the next worker whatever its load (`|| !enforce_min`), so
+    /// a saturated pool deals items round the workers.
+    fn next_worker(&self, pool: &mut Pool) -> Option<usize> {
+        let thresh = self.config.idle_thresh;
+        let bored = |w: usize| self.workers[w].num_pending.load(Ordering::Relaxed) < thresh;
+        let enforce_min = pool.started < self.config.max_workers;
+        if bored(pool.last) {
+            return Some(pool.last);
+        }
+        let found = (1..pool.started)
+            .map(|i| (pool.last + i) % pool.started)
+            .find(|&w| bored(w) || !enforce_min);
+        if let Some(w) = found {
+            pool.last = w;
+            return found;
+        }
+        // Nobody was bored (or there is only one worker): at the limit use the last one.
+        (!enforce_min || bored(pool.last)).then_some(pool.last)
+    }
+
+    /// `btrfs_start_workers(workers, 1)`: the new worker becomes the last one.
+    fn start_worker(this: &Arc<Shared>, pool: &mut Pool) -> usize {
+        let index = pool.started;
+        let shared = Arc::clone(this);
+        let handle = thread::Builder::new()
+            .name(format!("kthread-{index}"))
+            .spawn(move || shared.worker_loop(index))
+            .expect("kthread: cannot start a worker thread");
+        pool.handles.push(handle);
+        pool.started += 1;
+        pool.last = index;
+        index
+    }
+
+    /// The tail of `btrfs_queue_worker`: append, and wake the worker unless it is already
+    /// `working` (it then looks at its list again before it sleeps).
+    fn queue(&self, w: usize, job: Job) {
+        let queued = self.queued.fetch_add(1, Relaxed) + 1;
+        self.queued_high_water.fetch_max(queued, Relaxed);
+        let worker = &self.workers[w];
+        let wake = {
+            let mut list = worker.list.lock().unwrap();
+            worker.num_pending.fetch_add(1, Ordering::Relaxed);
+            list.pending.push_back(job);
+            !std::mem::replace(&mut list.working, true)
+        };
+        if wake {
+            worker.wake.notify_one();
+        }
+    }
+
+    /// `worker_loop`. The list is only found empty, and `working` only cleared, with the
+    /// list lock held, and the condvar wait releases that lock atomically: a dispatcher that
+    /// queues after the check sees `working` clear and notifies a thread that is already
+    /// waiting. So the worker never sleeps with a non-empty list (no lost wake-up).
+    fn worker_loop(&self, me: usize) {
+        let worker = &self.workers[me];
+        let mut list = worker.list.lock().unwrap();
+        loop {
+            if let Some(job) = list.pending.pop_front() {
+                drop(list);
+                self.queued.fetch_sub(1, Relaxed);
+                self.run_job(me, job);
+                list = worker.list.lock().unwrap();
+            } else if list.stop {
+                return;
+            } else {
+                list.working = false;
+                list = worker.wake.wait(list).unwrap();
+            }
+        }
+    }
+
+    fn run_job(&self, me: usize, job: Job) {
+        let worker = &self.workers[me];
+        worker.busy.store(true, Relaxed);
+        REQUEUE.with(|r| *r.borrow_mut() = Some(None));
+        let ran = self.call(job.run);
+        let requeued = REQUEUE.with(|r| r.borrow_mut().take()).flatten();
+        let settled = match requeued {
+            Some(run) if ran => {
+                // btrfs_requeue_work: the same item, back on the tail of this worker's list.
+                self.queue(me, Job { run, ..job });
+                0
+            }
+            requeued => {
+                // Drop everything the item holds before it counts as done: a captured pool
+                // handle must not outlive the `quiesce` that waits for this item.
+                drop(requeued);
+                let ordered = job.ordered.filter(|_| ran);
+                if self.config.ordered {
+                    self.complete_in_order(me, job.seq, ordered)
+                } else {
+                    if let Some(ordered) = ordered {
+                        self.call(ordered);
+                    }
+                    1
+                }
+            }
+        };
+        worker.num_pending.fetch_sub(1, Ordering::Relaxed);
+        // Not busy before the last completion is counted, so stats after `quiesce` agree.
+        worker.busy.store(false, Relaxed);
+        self.settle(me, settled);
+    }
+
+    /// Marks `seq`'s run part done, and unless another worker is already at it, runs every
+    /// finished ordered part from the head of the order list on (`run_ordered_completions`).
+    /// Returns how many items this worker finished but has not yet counted as completed.
+    fn complete_in_order(&self, me: usize, seq: u64, ordered: Option<Thunk>) -> usize {
+        let mut order = self.order.lock().unwrap();
+        let index = (seq - order.head) as usize;
+        order.slots[index] = Slot::Done(ordered);
+        if order.draining {
+            // The draining worker looks at the head again before it stops.
+            return 0;
+        }
+        order.draining = true;
+        let mut unsettled = 0;
+        loop {
+            let mut batch = Vec::new();
+            while let Some(Slot::Done(_)) = order.slots.front() {
+                if let Some(Slot::Done(ordered)) = order.slots.pop_front() {
+                    batch.push(ordered);
+                }
+            }
+            if batch.is_empty() {
+                order.draining = false;
+                return unsettled;
+            }
+            order.head += batch.len() as u64;
+            drop(order);
+            // The batch is still outstanding, so this cannot be the count that ends a quiesce.
+            self.settle(me, unsettled);
+            unsettled = batch.len();
+            for ordered in batch.into_iter().flatten() {
+                self.call(ordered);
+            }
+            order = self.order.lock().unwrap();
+        }
+    }
+
+    /// Runs one part of an item, counting a panic instead of losing the worker.
+    fn call(&self, part: Thunk) -> bool {
+        let ok = catch_unwind(AssertUnwindSafe(part)).is_ok();
+        if !ok {
+            self.panics.fetch_add(1, Relaxed);
+        }
+        ok
+    }
+
+    /// Counts `n` items as completed and wakes `quiesce` when that was the last.
+    fn settle(&self, me: usize, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.workers[me].completed.fetch_add(n as u64, Relaxed);
+        if self.outstanding.fetch_sub(n, Ordering::AcqRel) == n {
+            // Taking the lock orders this after a quiesce that saw a stale count and is
+            // about to wait (it holds the lock until it waits).
+            if *self.quiescing.lock().unwrap() > 0 {
+                self.quiesced.notify_all();
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::sync::{Arc, Mutex, RwLock};
+
+    fn pool(max_workers: usize, idle_thresh: usize, ordered: bool) -> KthreadPool {
+        KthreadPool::new(KthreadConfig {
+            max_workers,
+            idle_thresh,
+            ordered,
+        })
+    }
+
+    fn thread_name() -> String {
+        std::thread::current().name().unwrap_or("?").to_string()
+    }
+
+    /// Items that record their thread's name and cannot finish until the gate opens (the
+    /// test holds its write lock), so every worker they land on stays busy meanwhile.
+    fn gated(gate: &Arc<RwLock<()>>, seen: &Arc<Mutex<HashSet<String>>>) -> Work {
+        let (gate, seen) = (gate.clone(), seen.clone());
+        Work::new(move || {
+            seen.lock().unwrap().insert(thread_name());
+            drop(gate.read().unwrap());
+        })
+    }
+
+    #[test]
+    fn grows_on_demand_up_to_max_workers() {
+        let p = pool(3, 1, false);
+        assert_eq!(p.stats().workers_started, 1);
+        let gate = Arc::new(RwLock::new(()));
+        let seen = Arc::new(Mutex::new(HashSet::new()));
+        let closed = gate.write().unwrap();
+        for _ in 0..10 {
+            p.dispatch(gated(&gate, &seen));
+        }
+        // Every worker holds a blocked item, so each busy pick started a thread until the cap.
+        assert_eq!(p.stats().workers_started, 3);
+        drop(closed);
+        p.quiesce();
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert!(seen.iter().all(|n| n.starts_with("kthread-")), "{seen:?}");
+        assert_eq!(p.stats().workers_started, 3);
+    }
+
+    #[test]
+    fn stays_on_the_last_worker_below_idle_thresh() {
+        let p = pool(4, 64, false);
+        let gate = Arc::new(RwLock::new(()));
+        let seen = Arc::new(Mutex::new(HashSet::new()));
+        let closed = gate.write().unwrap();
+        // The first worker never has more than 63 pending when the 64th item is queued.
+        for _ in 0..64 {
+            p.dispatch(gated(&gate, &seen));
+        }
+        assert_eq!(p.stats().workers_started, 1);
+        p.dispatch(gated(&gate, &seen));
+        assert_eq!(p.stats().workers_started, 2);
+        drop(closed);
+        p.quiesce();
+        assert_eq!(seen.lock().unwrap().len(), 2);
+        let st = p.stats();
+        assert_eq!((st.dispatched, st.completed), (65, 65), "{st:?}");
+    }
+
+    #[test]
+    fn requeue_goes_to_the_tail_of_the_same_list() {
+        let p = pool(1, 64, true);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let gate = Arc::new(RwLock::new(()));
+        let closed = gate.write().unwrap();
+        let (l, g) = (log.clone(), gate.clone());
+        let (l2, l3) = (log.clone(), log.clone());
+        p.dispatch(Work::with_ordered(
+            move || {
+                l.lock().unwrap().push(format!("a1 {}", thread_name()));
+                drop(g.read().unwrap());
+                KthreadPool::requeue_current(move || {
+                    l2.lock().unwrap().push(format!("a2 {}", thread_name()))
+                });
+            },
+            move || l3.lock().unwrap().push("a ordered".to_string()),
+        ));
+        let l = log.clone();
+        p.dispatch(Work::new(move || l.lock().unwrap().push("b".to_string())));
+        drop(closed);
+        p.quiesce();
+        // b was queued while a1 ran, so a2 comes after it; a keeps its place in the order.
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["a1 kthread-0", "b", "a2 kthread-0", "a ordered"]
+        );
+        let st = p.stats();
+        assert_eq!((st.dispatched, st.completed), (2, 2), "{st:?}");
+    }
+
+    #[test]
+    #[should_panic(expected = "outside a kthread work item")]
+    fn requeue_outside_an_item_panics() {
+        KthreadPool::requeue_current(|| {});
+    }
+
+    #[test]
+    fn a_panicking_item_is_counted_and_the_pool_carries_on() {
+        for ordered in [false, true] {
+            let p = pool(2, 1, ordered);
+            let ran = Arc::new(Mutex::new(Vec::new()));
+            for i in 0..10 {
+                let ran = ran.clone();
+                p.dispatch(Work::with_ordered(
+                    move || assert!(i != 3, "item 3 fails on purpose"),
+                    move || ran.lock().unwrap().push(i),
+                ));
+            }
+            p.quiesce();
+            assert_eq!(p.panics(), 1);
+            let mut ran = ran.lock().unwrap().clone();
+            if !ordered {
+                ran.sort();
+            }
+            assert_eq!(ran, [0, 1, 2, 4, 5, 6, 7, 8, 9]);
+            let st = p.stats();
+            assert_eq!((st.dispatched, st.completed), (10, 10), "{st:?}");
+        }
+    }
+
+    #[test]
+    fn the_last_handle_may_be_dropped_by_an_item() {
+        struct DropsPool(Option<Arc<dyn Strategy>>, std::sync::mpsc::Sender<()>);
+        impl Drop for DropsPool {
+            fn drop(&mut self) {
+                self.0.take();
+                self.1.send(()).unwrap();
+            }
+        }
+        let p: Arc<dyn Strategy> = Arc::new(pool(2, 1, false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let gate = Arc::new(RwLock::new(()));
+        let closed = gate.write().unwrap();
+        let (g, holder) = (gate.clone(), DropsPool(Some(p.clone()), tx));
+        p.dispatch(Work::new(move || {
+            drop(g.read().unwrap());
+            drop(holder);
+        }));
+        drop(p);
+        drop(closed);
+        rx.recv_timeout(std::time::Duration::from_secs(60))
+            .expect("dropping the pool from its own worker hung");
+    }
+}

@@ -1,0 +1,101 @@
+//! `rayon`: a dedicated rayon thread pool (not the global one); dispatch is `pool.spawn`.
+//! Rayon's own deques and sleep logic decide where items run; an item dispatched from a
+//! worker lands on that worker's deque.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::registry::{online_cpus, Descriptor, Knob};
+use crate::tracker::Tracker;
+use crate::{PoolStats, Strategy, Work};
+
+pub const DESCRIPTOR: Descriptor = Descriptor {
+    name: "rayon",
+    summary: "a dedicated rayon::ThreadPool, dispatch = pool.spawn (rayon's work stealing)",
+    knobs: &[Knob {
+        name: "threads",
+        default: || online_cpus().to_string(),
+        help: "rayon worker threads (default: online CPUs)",
+    }],
+    build: |knobs| {
+        let pool = RayonPool::new(knobs.count("threads", 1, 1024)?);
+        debug_assert_eq!(pool.name, knobs.spec_string());
+        Ok(Arc::new(pool))
+    },
+};
+
+pub struct RayonPool {
+    name: String,
+    /// Taken in `drop`, to be dropped before joining.
+    pool: Option<rayon::ThreadPool>,
+    /// Rayon never joins its threads; we spawn them ourselves to be able to.
+    threads: Vec<JoinHandle<()>>,
+    tracker: Arc<Tracker>,
+}
+
+impl RayonPool {
+    pub fn new(threads: usize) -> Self {
+        let mut handles = Vec::new();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("csum-rayon-{i}"))
+            .spawn_handler(|thread| {
+                let mut builder = std::thread::Builder::new();
+                if let Some(name) = thread.name() {
+                    builder = builder.name(name.to_string());
+                }
+                let handle = builder.spawn(|| thread.run())?;
+                handles.push(handle);
+                Ok(())
+            })
+            .build()
+            .expect("building the rayon pool");
+        RayonPool {
+            name: format!("{}:threads={threads}", DESCRIPTOR.name),
+            pool: Some(pool),
+            threads: handles,
+            tracker: Arc::default(),
+        }
+    }
+
+    /// Items that panicked (caught, and counted completed; rayon would abort the process).
+    pub fn panics(&self) -> u64 {
+        self.tracker.panics()
+    }
+}
+
+impl Strategy for RayonPool {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn dispatch(&self, work: Work) {
+        self.tracker.begin();
+        let tracker = self.tracker.clone();
+        let pool = self.pool.as_ref().expect("pool lives until drop");
+        pool.spawn(move || tracker.run(work));
+    }
+
+    fn quiesce(&self) {
+        self.tracker.wait_idle();
+    }
+
+    fn stats(&self) -> PoolStats {
+        self.tracker.stats(self.threads.len() as u64)
+    }
+}
+
+impl Drop for RayonPool {
+    fn drop(&mut self) {
+        let (tracker, pool) = (self.tracker.clone(), self.pool.take());
+        let threads = std::mem::take(&mut self.threads);
+        self.tracker.shut_down(move || {
+            tracker.wait_idle();
+            // Dropping the pool is what tells rayon's workers to exit.
+            drop(pool);
+            for t in threads {
+                t.join().expect("a rayon worker panicked outside an item");
+            }
+        });
+    }
+}

@@ -1,0 +1,103 @@
+//! `smol`: an `async_executor::Executor` (smol's) driven by `threads` threads of our own,
+//! each running `block_on(executor.run(..))`; dispatch = `executor.spawn(..).detach()`.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use smol::channel::{Receiver, Sender};
+use smol::Executor;
+
+use crate::registry::{online_cpus, Descriptor, Knob};
+use crate::tracker::Tracker;
+use crate::{PoolStats, Strategy, Work};
+
+pub const DESCRIPTOR: Descriptor = Descriptor {
+    name: "smol",
+    summary: "a smol Executor driven by N threads; dispatch = executor.spawn(..).detach()",
+    knobs: &[Knob {
+        name: "threads",
+        default: || online_cpus().to_string(),
+        help: "threads running the executor (default: online CPUs)",
+    }],
+    build: |knobs| {
+        let pool = SmolRt::new(knobs.count("threads", 1, 1024)?);
+        debug_assert_eq!(pool.name, knobs.spec_string());
+        Ok(Arc::new(pool))
+    },
+};
+
+pub struct SmolRt {
+    name: String,
+    executor: Arc<Executor<'static>>,
+    /// Closed on drop: each thread's `run` returns when its `recv` fails.
+    stop: Sender<()>,
+    threads: Vec<JoinHandle<()>>,
+    tracker: Arc<Tracker>,
+}
+
+impl SmolRt {
+    pub fn new(threads: usize) -> Self {
+        let executor = Arc::new(Executor::new());
+        let (stop, stopped): (Sender<()>, Receiver<()>) = smol::channel::bounded(1);
+        let threads = (0..threads)
+            .map(|i| {
+                let (executor, stopped) = (executor.clone(), stopped.clone());
+                std::thread::Builder::new()
+                    .name(format!("csum-smol-{i}"))
+                    .spawn(move || {
+                        // Err once `stop` closes; nothing is ever sent.
+                        let _ = smol::future::block_on(executor.run(stopped.recv()));
+                    })
+                    .expect("spawning a smol thread")
+            })
+            .collect::<Vec<_>>();
+        SmolRt {
+            name: format!("{}:threads={}", DESCRIPTOR.name, threads.len()),
+            executor,
+            stop,
+            threads,
+            tracker: Arc::default(),
+        }
+    }
+
+    /// Items that panicked (caught, and counted completed).
+    pub fn panics(&self) -> u64 {
+        self.tracker.panics()
+    }
+}
+
+impl Strategy for SmolRt {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn dispatch(&self, work: Work) {
+        self.tracker.begin();
+        let tracker = self.tracker.clone();
+        self.executor
+            .spawn(async move { tracker.run(work) })
+            .detach();
+    }
+
+    fn quiesce(&self) {
+        self.tracker.wait_idle();
+    }
+
+    fn stats(&self) -> PoolStats {
+        self.tracker.stats(self.threads.len() as u64)
+    }
+}
+
+impl Drop for SmolRt {
+    fn drop(&mut self) {
+        let (tracker, stop) = (self.tracker.clone(), self.stop.clone());
+        let threads = std::mem::take(&mut self.threads);
+        self.tracker.shut_down(move || {
+            tracker.wait_idle();
+            stop.close();
+            for t in threads {
+                t.join().expect("a smol thread panicked outside an item");
+            }
+        });
+    }
+}
