@@ -14,7 +14,8 @@ use crate::{PoolStats, Strategy, Work};
 pub const DESCRIPTOR: Descriptor = Descriptor {
     name: "async-std",
     summary: "async_std::task::spawn on its global executor (ASYNC_STD_THREAD_COUNT threads, \
-              process-wide); deprecated upstream, RUSTSEC-2025-0052; kept because users asked",
+              process-wide, so --endio separate still shares one pool and can deadlock); \
+              deprecated upstream, RUSTSEC-2025-0052; kept because users asked",
     knobs: &[],
     build: |_| Ok(Arc::new(AsyncStd::default())),
 };

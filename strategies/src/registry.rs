@@ -26,7 +26,6 @@ pub struct Descriptor {
 pub fn descriptors() -> &'static [Descriptor] {
     &[
         crate::inline::DESCRIPTOR,
-        crate::overlap::DESCRIPTOR,
         crate::kthread::DESCRIPTOR,
         crate::steal::DESCRIPTOR,
         crate::workqueue::DESCRIPTOR,
@@ -41,6 +40,7 @@ pub fn descriptors() -> &'static [Descriptor] {
         crate::async_std_rt::DESCRIPTOR,
         #[cfg(feature = "runtimes")]
         crate::smol_rt::DESCRIPTOR,
+        crate::overlap::DESCRIPTOR,
     ]
 }
 
