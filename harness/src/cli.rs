@@ -77,6 +77,10 @@ struct CompareArgs {
     /// A strategy to compare; give it several times. The first is the baseline.
     #[arg(long = "strategy")]
     strategies: Vec<String>,
+    /// Sweep one knob: `NAME[:fixed=v,...]:KNOB=V1,V2,...` or `kthread:max_workers=1,2,4`
+    /// adds one strategy per value (after any --strategy).
+    #[arg(long, value_name = "SPEC=V1,V2,...")]
+    sweep: Option<String>,
     /// Runs of each strategy, interleaved.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: u32,
@@ -527,6 +531,9 @@ pub fn main() -> Result<i32> {
         Command::Compare(args) => {
             let groups = args.common.job_groups(default_compare_job(), &args.job)?;
             let mut strategies = args.strategies.clone();
+            if let Some(sweep) = &args.sweep {
+                strategies.extend(sweep_specs(sweep)?);
+            }
             if strategies.is_empty() {
                 strategies = vec!["inline".into(), "kthread".into()];
             } else if args.sync_crc && !strategies.iter().any(|s| s == "inline") {
@@ -538,6 +545,29 @@ pub fn main() -> Result<i32> {
             execute(&strategies, args.repeat, groups, &args.common)
         }
     }
+}
+
+/// Expands `kthread:max_workers=1,2,4` into `kthread:max_workers=1`, `...=2`, `...=4`.
+/// The swept knob is the last `=`; anything before its name stays fixed in every spec.
+fn sweep_specs(sweep: &str) -> Result<Vec<String>> {
+    let bad = || {
+        anyhow!("--sweep {sweep}: expected NAME:KNOB=V1,V2,... (e.g. kthread:max_workers=1,2,4)")
+    };
+    let (head, values) = sweep.rsplit_once('=').ok_or_else(bad)?;
+    let cut = head.rfind([':', ',']).ok_or_else(bad)?;
+    let (fixed, knob) = (&head[..cut], &head[cut + 1..]);
+    let sep = &head[cut..=cut];
+    if knob.is_empty() || values.split(',').any(str::is_empty) {
+        return Err(bad());
+    }
+    let specs: Vec<String> = values
+        .split(',')
+        .map(|v| format!("{fixed}{sep}{knob}={v}"))
+        .collect();
+    for s in &specs {
+        strategies::build(s).map_err(|e| anyhow!("--sweep {sweep}: {s}: {e}"))?;
+    }
+    Ok(specs)
 }
 
 fn list() -> String {
@@ -554,4 +584,34 @@ fn list() -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweeps_expand_one_knob_and_keep_the_rest() {
+        assert_eq!(
+            sweep_specs("kthread:max_workers=1,2,4").unwrap(),
+            [
+                "kthread:max_workers=1",
+                "kthread:max_workers=2",
+                "kthread:max_workers=4"
+            ]
+        );
+        assert_eq!(
+            sweep_specs("kthread:ordered=1,idle_thresh=2,64").unwrap(),
+            [
+                "kthread:ordered=1,idle_thresh=2",
+                "kthread:ordered=1,idle_thresh=64"
+            ]
+        );
+        assert!(sweep_specs("kthread").is_err());
+        assert!(sweep_specs("kthread:max_workers=1,,2").is_err());
+        let e = sweep_specs("kthread:max_workers=0,1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_workers=0"), "{e}");
+    }
 }
