@@ -103,7 +103,10 @@ pub struct StallReport {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CaseResult {
     pub case: String,
+    /// The canonical spec, every knob spelled out.
     pub strategy: String,
+    /// The spec as given on the command line (as in the manifest's config).
+    pub spec: String,
     pub topology: Topology,
     pub repeat: u32,
     pub status: Status,
@@ -529,6 +532,7 @@ pub fn run_case(
     let result = CaseResult {
         case: spec.id.clone(),
         strategy: pools.csum.name().to_string(),
+        spec: spec.strategy.clone(),
         topology: spec.topology,
         repeat: spec.repeat,
         status,
@@ -639,11 +643,14 @@ fn diagnose(pools: &Pools, spec: &CaseSpec, after: Duration, in_pipeline: u64) -
 
 fn bandwidth_summary(intervals: &[Interval], nominal: Duration) -> Bandwidth {
     // A closing sliver of an interval says little about bandwidth; skip short ones.
-    // Trailing intervals with nothing completed are the end_fsync, not a dip in streaming.
-    let streaming = intervals
-        .iter()
-        .rposition(|i| i.bytes > 0)
-        .map_or(&intervals[..0], |last| &intervals[..=last]);
+    // Leading intervals with nothing completed are the pipeline filling up, trailing ones
+    // the end_fsync: neither is a dip in streaming.
+    let first = intervals.iter().position(|i| i.bytes > 0);
+    let last = intervals.iter().rposition(|i| i.bytes > 0);
+    let streaming = match (first, last) {
+        (Some(a), Some(b)) => &intervals[a..=b],
+        _ => &intervals[..0],
+    };
     let rates: Vec<f64> = streaming
         .iter()
         .filter(|i| i.length >= nominal / 2)

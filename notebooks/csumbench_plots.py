@@ -1,0 +1,372 @@
+"""Figures and text for the notebooks, from a csumbench_results.Run.
+
+Every strategy keeps one colour in every figure: its backend's hue (BACKEND_COLOURS),
+in shades from dark to light when a run has several specs of one backend.
+"""
+
+import os
+import zlib
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.colors import to_hex, to_rgb
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogFormatter, NullLocator
+
+from csumbench_results import STAGES, parse_spec
+
+BACKEND_COLOURS = {
+    "inline": "#3a3a3a",
+    "kthread": "#1f77b4",
+    "workqueue": "#ff7f0e",
+    "btrfs-wq": "#2ca02c",
+    "steal": "#d62728",
+    "rayon": "#9467bd",
+    "tokio": "#8c564b",
+    "tokio-blocking": "#e377c2",
+    "async-std": "#bcbd22",
+    "smol": "#17becf",
+}
+STAGE_TITLES = {
+    "e2e": "e2e: whole bio, submit to endio done",
+    "csum_wait": "csum_wait: queued for a checksum worker",
+    "csum_run": "csum_run: computing checksums",
+    "io": "io: the read or write itself",
+    "endio_wait": "endio_wait: queued for an endio worker",
+    "endio_run": "endio_run: endio work",
+}
+PROBLEM_COLOUR = "#c00000"
+
+
+def _backend_colour(backend):
+    if backend in BACKEND_COLOURS:
+        return BACKEND_COLOURS[backend]
+    spare = plt.get_cmap("tab20b").colors
+    return to_hex(spare[zlib.crc32(backend.encode()) % len(spare)])
+
+
+def colours(strategies):
+    """{strategy: colour} for strategies in run order."""
+    by_backend = {}
+    for s in strategies:
+        by_backend.setdefault(parse_spec(s)[0], []).append(s)
+    out = {}
+    for backend, members in by_backend.items():
+        base = np.array(to_rgb(_backend_colour(backend)))
+        for i, s in enumerate(members):
+            t = 0.0 if len(members) == 1 else -0.4 + 0.9 * i / (len(members) - 1)
+            shade = base * (1 + t) if t < 0 else base + (1 - base) * t
+            out[s] = to_hex(shade)
+    return out
+
+
+def save(fig, name):
+    """Writes the figure to $FIGURES_DIR/<name>.png when that variable is set."""
+    folder = os.environ.get("FIGURES_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        fig.savefig(Path(folder) / f"{name}.png", dpi=110, bbox_inches="tight")
+
+
+def _escape(text):
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def header(run):
+    """Markdown: what ran, where, and whether the run finished."""
+    m = run.manifest
+    machine, software, config = m.get("machine", {}), m.get("software", {}), m.get("config", {})
+    job, options = config.get("job", {}), config.get("options", {})
+    gib = machine.get("memory_bytes", 0) / 2**30
+    lines = [
+        f"### Run `{run.folder.name}`: {run.status}",
+        f"- **machine**: {machine.get('cpu_model', '?')}, {machine.get('cpus_online', '?')} CPUs, "
+        f"{gib:.0f} GiB, {machine.get('os', '?')}, kernel {machine.get('kernel', '?')}; "
+        f"CPU flags {' '.join(machine.get('cpu_flags', []))}",
+        f"- **software**: csumbench {software.get('csumbench', '?')} "
+        f"at {software.get('git_revision', '?')}; "
+        + "; ".join(f"{k}: {v}" for k, v in software.get("checksum_implementations", {}).items()),
+        f"- **job**: {job.get('name', '?')}: rw={job.get('rw')} bs={job.get('bs', 0) // 1024}k "
+        f"size={job.get('size', 0) / 2**20:.0f}MiB numjobs={job.get('numjobs')} "
+        f"iodepth={job.get('iodepth')} ioengine={job.get('ioengine')} direct={job.get('direct')} "
+        f"end_fsync={job.get('end_fsync')} csum={job.get('csum')}",
+        "- **strategies** (first is the baseline): "
+        + ", ".join(f"`{s}`" for s in config.get("strategies", [])),
+        f"- **endio topology** {config.get('topology')}, **repeats** {config.get('repeat')} "
+        f"interleaved, **interval** {options.get('interval', float('nan')) * 1000:.0f} ms, "
+        f"started {m.get('started')}, finished {m.get('finished')}",
+        f"- **command**: `{' '.join(m.get('command', []))}`",
+    ]
+    if len(run.problems):
+        lines.append(f"\n**⚠ {len(run.problems)} problem(s)**: see *Problems* at the end.")
+    return "\n".join(lines)
+
+
+def problems_markdown(run):
+    """Markdown: every case that did not end ok, as a table, or a line saying all did."""
+    problems = run.problems
+    if problems.empty:
+        return f"All {len(run.cases)} cases ended ok."
+    lines = [
+        f"### ⚠ {len(problems)} problem(s)",
+        "These cases are left out of the medians above but not out of this report.",
+        "",
+        "| case | strategy | repeat | status | detail |",
+        "|---|---|---|---|---|",
+    ]
+    for p in problems.itertuples():
+        repeat = "" if pd.isna(p.repeat) else p.repeat
+        label = "" if pd.isna(p.label) else _escape(p.label)
+        lines.append(f"| {p.case} | {label} | {repeat} "
+                     f"| **{p.status}** | {_escape(p.detail)} |")
+    return "\n".join(lines)
+
+
+def _mark_problems(ax, summary):
+    """Writes each strategy's non-ok runs ("deadlock x1") in red at the foot of its bar."""
+    for i, problems in enumerate(summary["problems"]):
+        if problems:
+            ax.text(i, 0.03, problems.replace(", ", "\n"), transform=ax.get_xaxis_transform(),
+                    ha="center", va="bottom", color=PROBLEM_COLOUR, fontsize=9,
+                    fontweight="bold")
+
+
+def throughput(run):
+    """Median throughput per strategy, bars min-max over ok repeats, each repeat a dot,
+    the ratio to the baseline above each bar."""
+    summary = run.summary()
+    palette = colours(run.strategies)
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(summary) + 2), 4.5))
+    x = np.arange(len(summary))
+    median = summary["mib_s_median"].to_numpy(dtype=float)
+    low = median - summary["mib_s_min"].to_numpy(dtype=float)
+    high = summary["mib_s_max"].to_numpy(dtype=float) - median
+    ax.bar(x, np.nan_to_num(median), color=[palette[s] for s in summary["strategy"]],
+           yerr=[np.nan_to_num(low), np.nan_to_num(high)], capsize=6, ecolor="#555555")
+    ok = run.cases[run.cases["status"] == "ok"]
+    for i, s in enumerate(summary["strategy"]):
+        dots = ok.loc[ok["strategy"] == s, "mib_s"]
+        ax.plot(np.full(len(dots), i + 0.28), dots, "o", ms=4, color="#555555")
+    top = np.nanmax(np.append(summary["mib_s_max"].to_numpy(dtype=float), 1))
+    for i, row in summary.iterrows():
+        if row["ok"]:
+            ax.text(i, row["mib_s_max"] + top * 0.02, f"{row['ratio']:.2f}×",
+                    ha="center", va="bottom", fontsize=10, fontweight="bold")
+    _mark_problems(ax, summary)
+    ax.set_ylim(0, top * 1.15)
+    ax.set_xticks(x, summary["label"], rotation=15 if len(summary) > 3 else 0, ha="right"
+                  if len(summary) > 3 else "center")
+    ax.set_xlabel("strategy (first = baseline; above each bar: its median / the baseline's;"
+                  " dots: single repeats)")
+    ax.set_ylabel("throughput (MiB/s)")
+    ax.set_title(f"Throughput per strategy: median of ok repeats, bars min–max "
+                 f"({run.manifest.get('config', {}).get('job', {}).get('name', '')})")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def _percentile_axis(ax, xmax):
+    """Log x axis of 1/(1-p) labelled with the percentiles 0%, 50%, 90%, 99%, ..."""
+    xmax = max(xmax, 10) * 1.3
+    ticks, labels = [1, 2], ["0%", "50%"]
+    for d in range(1, int(np.log10(xmax)) + 1):
+        ticks.append(10**d)
+        labels.append(f"{100 - 10 ** (2 - d):.{max(d - 2, 0)}f}%")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels(labels)
+    ax.set_xlim(1, xmax)
+
+
+def latency_spectra(run, stages=STAGES):
+    """Latency against percentile for each stage, e2e first, one line per strategy
+    (its ok repeats' histograms merged)."""
+    palette = colours(run.strategies)
+    spectra = {stage: run.latency_spectrum(stage) for stage in stages}
+    shown = [s for s in stages if not spectra[s].empty] or list(stages[:1])
+    cols = min(3, len(shown))
+    rows = int(np.ceil(len(shown) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.9 * rows + 0.8), squeeze=False)
+    for ax in axes.flat[len(shown):]:
+        ax.remove()
+    for ax, stage in zip(axes.flat, shown):
+        spectrum = spectra[stage]
+        for strategy in run.strategies:
+            line = spectrum[spectrum["strategy"] == strategy]
+            if len(line):
+                ax.plot(line["x"], line["latency_us"], color=palette[strategy],
+                        label=run.labels[strategy], lw=1.8)
+        _percentile_axis(ax, spectrum["x"].max() if len(spectrum) else 10)
+        if len(spectrum):
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(LogFormatter(minor_thresholds=(2, 0.5)))
+        else:
+            ax.text(0.5, 0.5, "no ok case recorded this stage", ha="center",
+                    transform=ax.transAxes, color=PROBLEM_COLOUR)
+        ax.set_title(STAGE_TITLES.get(stage, stage), fontsize=10)
+        ax.set_xlabel("percentile (log scale of 1/(1−p))")
+        ax.set_ylabel("latency (µs, log)")
+        ax.grid(True, alpha=0.3)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5),
+                   frameon=False)
+    fig.suptitle("Latency by percentile per pipeline stage "
+                 "(HDR histograms, ok repeats merged; last point = max)")
+    fig.tight_layout(rect=(0, 0.07 if handles else 0, 1, 1))
+    return fig
+
+
+def bandwidth_timeline(run):
+    """Bandwidth per interval over each case's time, one panel per strategy, one step
+    line per repeat, faded in the tail where no bio completed any more (end_fsync)."""
+    bw = run.bandwidth
+    palette = colours(run.strategies)
+    medians = run.summary().set_index("strategy")["mib_s_median"]
+    strategies = [s for s in run.strategies if (bw["strategy"] == s).any()] or [None]
+    fig, axes = plt.subplots(len(strategies), 1, figsize=(10, 2.3 * len(strategies) + 1),
+                             sharex=True, sharey=True, squeeze=False)
+    styles = ["-", "--", ":", "-."]
+    for ax, strategy in zip(axes[:, 0], strategies):
+        cases = bw[bw["strategy"] == strategy]
+        for n, (_, intervals) in enumerate(cases.groupby("case", sort=False)):
+            edges = np.append(intervals["start_s"], intervals["start_s"].iloc[-1]
+                              + intervals["length_s"].iloc[-1])
+            status = intervals["status"].iloc[0]
+            label = f"repeat {intervals['repeat'].iloc[0]}" + (
+                f" ({status})" if status != "ok" else "")
+            tail = np.flatnonzero(intervals["bytes"].to_numpy() > 0)
+            split = tail[-1] + 1 if len(tail) else 0
+            style = dict(color=palette[strategy], ls=styles[n % len(styles)], lw=1.5)
+            ax.stairs(intervals["mib_s"].iloc[:split], edges[:split + 1], label=label, **style)
+            ax.stairs(intervals["mib_s"].iloc[split:], edges[split:], alpha=0.3, **style)
+            if status != "ok":
+                ax.axvline(edges[-1], color=PROBLEM_COLOUR, lw=1)
+                ax.text(edges[-1], 0.5, f"{status} ", transform=ax.get_xaxis_transform(),
+                        ha="right", color=PROBLEM_COLOUR, fontweight="bold")
+        median = medians.get(strategy, np.nan)
+        if not np.isnan(median):
+            ax.axhline(median, color=palette[strategy], lw=0.8, alpha=0.7)
+            ax.text(1.0, median, f" median {median:.0f}", transform=ax.get_yaxis_transform(),
+                    va="center", fontsize=8, color=palette[strategy])
+        ax.set_title(run.labels.get(strategy, "no case"), fontsize=10, loc="left")
+        ax.set_ylabel("MiB/s")
+        ax.grid(alpha=0.3)
+        if cases.empty:
+            ax.text(0.5, 0.5, "no bandwidth log", ha="center", transform=ax.transAxes,
+                    color=PROBLEM_COLOUR)
+            continue
+        ax.legend(loc="upper right", fontsize=8, ncol=4)
+        if cases.groupby("case")["streaming"].sum().max() < 3:
+            ax.text(0.5, 0.5, "under 3 full intervals per case: too short to show dips;\n"
+                    "use a shorter --interval or a larger --size", ha="center",
+                    va="center", transform=ax.transAxes, fontsize=9, color="#777777")
+    axes[0, 0].set_ylim(0, np.nanmax([bw["mib_s"].max(), medians.max(), 1]) * 1.3)
+    interval = run.manifest.get("config", {}).get("options", {}).get("interval", float("nan"))
+    axes[-1, 0].set_xlabel("time since the case started (s); faded: after the last bio "
+                           "completed (end_fsync)")
+    fig.suptitle(f"Bandwidth per {interval * 1000:.0f} ms interval, per strategy "
+                 "(line: median throughput of the whole case)")
+    fig.tight_layout()
+    return fig
+
+
+def cpu_and_switches(run):
+    """Whole-process CPU seconds (user + sys) and context switches per GiB moved:
+    medians over ok repeats, bars min-max."""
+    summary = run.summary()
+    palette = [colours(run.strategies)[s] for s in summary["strategy"]]
+    fig, axes = plt.subplots(1, 3, figsize=(max(11, 3.2 * len(summary) + 4), 4.3))
+    x = np.arange(len(summary))
+
+    def spread(col):
+        mid = summary[col].to_numpy(dtype=float)
+        return np.nan_to_num([mid - summary[f"{col}_min"], summary[f"{col}_max"] - mid])
+
+    ax = axes[0]
+    user = np.nan_to_num(summary["user_s_per_gib"].to_numpy(dtype=float))
+    sys_ = np.nan_to_num(summary["sys_s_per_gib"].to_numpy(dtype=float))
+    ax.bar(x, user, color=palette, label="user")
+    ax.bar(x, sys_, bottom=user, color=palette, alpha=0.45, hatch="//", label="sys")
+    ax.errorbar(x, np.nan_to_num(summary["cpu_s_per_gib"]), yerr=spread("cpu_s_per_gib"),
+                fmt="none", ecolor="#555555", capsize=5, label="user+sys min–max")
+    ax.set_title("CPU time per GiB (all threads)")
+    ax.set_ylabel("CPU seconds per GiB")
+    ax.set_ylim(0, np.nanmax(np.append(summary["cpu_s_per_gib_max"], 0.01)) * 1.35)
+    if summary["ok"].any():
+        ax.legend(fontsize=8, ncol=3, loc="upper center")
+    for ax, col, title in ((axes[1], "vcsw_per_gib", "Voluntary context switches per GiB"),
+                           (axes[2], "ivcsw_per_gib", "Involuntary context switches per GiB")):
+        ax.bar(x, np.nan_to_num(summary[col]), color=palette, yerr=spread(col), capsize=5,
+               ecolor="#555555")
+        ax.set_title(title)
+        ax.set_ylabel("switches per GiB")
+    for ax in axes:
+        ax.set_ylim(bottom=0)
+        _mark_problems(ax, summary)
+        ax.set_xticks(x, summary["label"], rotation=30, ha="right")
+        ax.set_xlabel("strategy")
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle("Cost per GiB moved: whole-process getrusage, medians of ok repeats, "
+                 "bars min–max")
+    fig.tight_layout()
+    return fig
+
+
+def sweep(run):
+    """Throughput and e2e p99 against each knob that varies between one backend's specs;
+    the baseline's median throughput as a dashed line. None when nothing varies."""
+    sweeps = run.sweeps()
+    if sweeps.empty:
+        return None
+    panels = list(sweeps.groupby(["backend", "knob"], sort=False))
+    palette = colours(run.strategies)
+    summary = run.summary().set_index("strategy")
+    fig, axes = plt.subplots(len(panels), 2, figsize=(11, 3.8 * len(panels)), squeeze=False)
+    for (ax_bw, ax_p99), ((backend, knob), points) in zip(axes, panels):
+        numeric = all(isinstance(v, (int, float)) for v in points["value"])
+        values = sorted(set(points["value"])) if numeric else list(dict.fromkeys(points["value"]))
+        for series, line in points.groupby("series", sort=False):
+            line = line.sort_values("value") if numeric else line
+            xs = line["value"] if numeric else line["value"].map(values.index)
+            base = palette[line["strategy"].iloc[0]]
+            mid = line["mib_s_median"].to_numpy(dtype=float)
+            ax_bw.errorbar(xs, mid, yerr=np.nan_to_num([mid - line["mib_s_min"],
+                                                        line["mib_s_max"] - mid]),
+                           color=base, marker="o", capsize=5, label=series)
+            ax_p99.plot(xs, line["e2e_p99_us"], color=base, marker="o", label=series)
+            for ax, ys in ((ax_bw, mid), (ax_p99, line["e2e_p99_us"])):
+                for xv, yv, s in zip(xs, ys, line["strategy"]):
+                    ax.plot([xv], [yv], "o", ms=9, color=palette[s], zorder=3)
+        baseline = run.baseline
+        if baseline and parse_spec(baseline)[0] != backend:
+            b = summary.loc[baseline]
+            ax_bw.axhline(b["mib_s_median"], color=palette[baseline], ls="--",
+                          label=f"{run.labels[baseline]} (baseline)")
+            ax_p99.axhline(b["e2e_p99_us"], color=palette[baseline], ls="--",
+                           label=f"{run.labels[baseline]} (baseline)")
+        for ax in (ax_bw, ax_p99):
+            if numeric:
+                if min(values) > 0 and max(values) / min(values) >= 4:
+                    ax.set_xscale("log", base=2)
+                ax.xaxis.set_major_locator(FixedLocator(values))
+                ax.xaxis.set_minor_locator(NullLocator())
+                ax.set_xticklabels([str(v) for v in values])
+            else:
+                ax.set_xticks(np.arange(len(values)), values)
+            ax.set_xlabel(f"{backend} {knob}")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+        ax_bw.set_ylim(bottom=0)
+        ax_bw.set_ylabel("throughput (MiB/s)")
+        ax_bw.set_title(f"{backend}: throughput vs {knob} (median, bars min–max)")
+        ax_p99.set_ylim(bottom=0)
+        ax_p99.set_ylabel("e2e p99 latency (µs)")
+        ax_p99.set_title(f"{backend}: e2e p99 vs {knob} (median of repeats)")
+    fig.suptitle("Sweeps: one knob varied, the others fixed")
+    fig.tight_layout()
+    return fig
