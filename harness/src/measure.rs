@@ -68,7 +68,7 @@ impl StageHists {
     /// Adds `other` into self and empties `other`.
     pub fn drain_from(&mut self, other: &mut StageHists) {
         for (mine, theirs) in self.0.iter_mut().zip(other.0.iter_mut()) {
-            if theirs.len() > 0 {
+            if !theirs.is_empty() {
                 mine.add(&*theirs).expect("same bounds");
                 theirs.reset();
             }

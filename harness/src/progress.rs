@@ -55,6 +55,7 @@ impl Goal {
 
 struct CaseBar {
     bar: ProgressBar,
+    id: String,
     goal: Goal,
     start: Instant,
     last: (Instant, u64),
@@ -80,11 +81,12 @@ impl CaseBar {
                 )
             }
         };
+        let rate = self
+            .mib_s
+            .map(|r| format!(", {r:.0} MiB/s"))
+            .unwrap_or_default();
         self.bar.set_position(position);
-        self.bar.set_message(match self.mib_s {
-            Some(rate) => format!("{done}, {rate:.0} MiB/s"),
-            None => done,
-        });
+        self.bar.set_message(format!("{done}{rate}  {}", self.id));
     }
 }
 
@@ -118,15 +120,17 @@ impl Progress {
             Goal::Bytes(b) => b,
             Goal::Time(t) => t.as_millis() as u64,
         };
-        let style = ProgressStyle::with_template("{prefix} [{bar:30}] {msg}")
+        // The id goes last: on a narrow terminal wide_msg cuts it rather than wrapping.
+        let style = ProgressStyle::with_template("{prefix} [{bar:20}] {wide_msg}")
             .expect("valid template")
             .progress_chars("=> ");
         let bar = ProgressBar::with_draw_target(Some(len), target())
             .with_style(style)
-            .with_prefix(format!("case {}/{} {id}", state.started, self.total_cases));
+            .with_prefix(format!("case {}/{}", state.started, self.total_cases));
         let now = Instant::now();
         let case = CaseBar {
             bar,
+            id: id.to_string(),
             goal,
             start: now,
             last: (now, 0),
@@ -185,7 +189,10 @@ mod tests {
     #[test]
     fn the_goal_is_bytes_or_the_runtime_of_a_time_based_job() {
         let bytes = job(&[("size", "64m"), ("bs", "1m"), ("numjobs", "2")]);
-        assert_eq!(Goal::of(&[bytes.clone()]), Goal::Bytes(128 << 20));
+        assert_eq!(
+            Goal::of(std::slice::from_ref(&bytes)),
+            Goal::Bytes(128 << 20)
+        );
         let timed = job(&[("runtime", "30s"), ("time_based", "1"), ("ramp_time", "2s")]);
         assert_eq!(
             Goal::of(&[bytes, timed]),
@@ -202,20 +209,19 @@ mod tests {
         {
             let state = p.state.lock().unwrap();
             let bar = &state.case.as_ref().unwrap().bar;
-            assert_eq!(bar.prefix(), "case 1/3 01-inline-r1");
+            assert_eq!(bar.prefix(), "case 1/3");
             assert_eq!(bar.position(), 16 << 20);
             assert_eq!(bar.length(), Some(64 << 20));
             let msg = bar.message();
             assert!(msg.starts_with("16.00 MiB of 64.00 MiB, "), "{msg}");
-            assert!(msg.ends_with(" MiB/s"), "{msg}");
+            assert!(msg.ends_with(" MiB/s  01-inline-r1"), "{msg}");
         }
         p.finish_case("01-inline-r1: Ok");
         assert!(p.state.lock().unwrap().case.is_none());
         p.start_case("02-kthread-r1", &[job(&[("size", "64m"), ("bs", "1m")])]);
         let state = p.state.lock().unwrap();
-        assert_eq!(
-            state.case.as_ref().unwrap().bar.prefix(),
-            "case 2/3 02-kthread-r1"
-        );
+        let bar = &state.case.as_ref().unwrap().bar;
+        assert_eq!(bar.prefix(), "case 2/3");
+        assert_eq!(bar.message(), "0 B of 64.00 MiB  02-kthread-r1");
     }
 }

@@ -82,7 +82,7 @@ mod tests {
     use super::*;
 
     fn message(r: Result<Vec<CaseResult>>) -> String {
-        format!("{:#}", r.err().expect("an error"))
+        format!("{:#}", r.expect_err("an error"))
     }
 
     #[test]

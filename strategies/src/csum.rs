@@ -26,7 +26,8 @@ impl Algo {
         }
     }
 
-    /// Bytes of checksum per sector.
+    /// Bytes of checksum per sector (0 for `none`).
+    #[allow(clippy::len_without_is_empty)] // a width, not a collection
     pub fn len(self) -> usize {
         match self {
             Algo::Crc32c => 4,

@@ -5,9 +5,12 @@
 /// dispatch order (btrfs uses this to submit checksummed bios in the order writeback
 /// sent them, so streaming stays streaming).
 pub struct Work {
-    run: Box<dyn FnOnce() + Send + 'static>,
-    ordered: Option<Box<dyn FnOnce() + Send + 'static>>,
+    run: Part,
+    ordered: Option<Part>,
 }
+
+/// One part of a work item.
+pub type Part = Box<dyn FnOnce() + Send + 'static>;
 
 impl Work {
     pub fn new(run: impl FnOnce() + Send + 'static) -> Self {
@@ -36,7 +39,7 @@ impl Work {
     }
 
     /// Splits the item so an ordered backend can run the parts at different times.
-    pub fn into_parts(self) -> (Box<dyn FnOnce() + Send>, Option<Box<dyn FnOnce() + Send>>) {
+    pub fn into_parts(self) -> (Part, Option<Part>) {
         (self.run, self.ordered)
     }
 }
