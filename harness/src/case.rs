@@ -441,14 +441,7 @@ pub fn run_case(
             for p in &progress {
                 interval.drain_from(&mut p.hists.lock().unwrap());
             }
-            let bytes: u64 = progress
-                .iter()
-                .map(|p| p.bytes.load(Ordering::Relaxed))
-                .sum();
-            let bios: u64 = progress
-                .iter()
-                .map(|p| p.bios.load(Ordering::Relaxed))
-                .sum();
+            let (bytes, bios) = moved(&progress);
             let (from, length) = (last_flush - start, now - last_flush);
             for stage in Stage::ALL {
                 let h = interval.get(stage);
@@ -496,14 +489,7 @@ pub fn run_case(
     let first_start = outcomes.iter().map(|o| o.start).min().unwrap_or(start);
     let last_end = outcomes.iter().map(|o| o.end).max().unwrap_or(start);
     let elapsed = (last_end - first_start).as_secs_f64().max(1e-9);
-    let bytes: u64 = progress
-        .iter()
-        .map(|p| p.bytes.load(Ordering::Relaxed))
-        .sum();
-    let bios: u64 = progress
-        .iter()
-        .map(|p| p.bios.load(Ordering::Relaxed))
-        .sum();
+    let (bytes, bios) = moved(&progress);
     let errors = case.errors();
     let mismatch_count = case.mismatch_count.load(Ordering::Relaxed);
     let status = if stall.as_ref().is_some_and(|s| s.kind == "deadlock") {
@@ -583,6 +569,16 @@ pub fn run_case(
         std::mem::forget(pools);
     }
     Ok(result)
+}
+
+/// Bytes and bios counted so far, over every job.
+fn moved(progress: &[JobProgress]) -> (u64, u64) {
+    progress.iter().fold((0, 0), |(bytes, bios), p| {
+        (
+            bytes + p.bytes.load(Ordering::Relaxed),
+            bios + p.bios.load(Ordering::Relaxed),
+        )
+    })
 }
 
 fn pool_reports(pools: &Pools) -> Vec<PoolReport> {
