@@ -467,6 +467,9 @@ pub fn run_job(
     // With rate/rate_iops, when the next bio of each direction is due. Latency counts from
     // the due time, so falling behind shows up as latency (no coordinated omission).
     let limits = [Op::Read, Op::Write].map(|op| job.rate_limit(op));
+    // A paced job reaps eagerly, so no completion waits behind the submitter's pacing.
+    let paced = limits.iter().any(Option::is_some);
+    let sync_engine = input.engine.caps().sync;
     let mut due = [None::<Instant>; 2];
     pin_to(&job.cpus_allowed, case, &input.file_label);
     let mut in_pipeline = 0usize;
@@ -552,7 +555,7 @@ pub fn run_job(
         // An async engine is reaped once the pipeline is full or nothing more can be
         // issued, as fio does: reaping after every submit kept ~4 of 32 I/Os in flight.
         let room = stopping_since.is_none() && !exhausted && in_pipeline < depth;
-        if input.engine.caps().sync || !room || wait_until_due(&limits) {
+        if sync_engine || !room || paced {
             progressed |= reap(&mut input, 0, &mut completions, case);
         }
         for done in completions.drain(..) {
@@ -690,12 +693,6 @@ fn pin_to(cpus: &[usize], case: &CaseState, label: &str) {
             std::io::Error::last_os_error()
         ));
     }
-}
-
-/// True when rate limiting may hold issuing back; then completions are reaped eagerly so
-/// none waits behind a paced submitter.
-fn wait_until_due(limits: &[Option<u64>; 2]) -> bool {
-    limits.iter().any(Option::is_some)
 }
 
 /// Reaps completions; returns whether any arrived. Errors stop the case.
