@@ -3,6 +3,7 @@
 
 mod null;
 mod psync;
+mod sync_engine;
 mod uring;
 
 use std::fs::File;
@@ -111,7 +112,7 @@ impl EngineKind {
             })
         };
         Ok(match self {
-            EngineKind::Psync => Box::new(PsyncEngine::new(file()?)),
+            EngineKind::Psync => Box::new(PsyncEngine::open(file()?)),
             EngineKind::IoUring => Box::new(UringEngine::new(file()?, depth)?),
             EngineKind::Null => Box::new(NullEngine::default()),
         })

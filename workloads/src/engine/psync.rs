@@ -1,24 +1,21 @@
 //! `psync`: pread/pwrite, one I/O at a time, done in `queue`.
 
-use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
-use super::{Caps, Engine, IoDone, IoReq, Op};
+use super::sync_engine::{SyncEngine, Transfer};
+use super::{IoReq, Op};
 
-pub struct PsyncEngine {
-    file: Arc<File>,
-    done: VecDeque<IoDone>,
-}
+/// pread/pwrite on one file.
+pub struct Pio(Arc<File>);
+
+pub type PsyncEngine = SyncEngine<Pio>;
 
 impl PsyncEngine {
-    pub fn new(file: Arc<File>) -> Self {
-        PsyncEngine {
-            file,
-            done: VecDeque::new(),
-        }
+    pub fn open(file: Arc<File>) -> Self {
+        SyncEngine::new(Pio(file))
     }
 }
 
@@ -40,34 +37,14 @@ pub(crate) fn transfer(file: &File, req: &mut IoReq) -> io::Result<()> {
     }
 }
 
-impl Engine for PsyncEngine {
-    fn caps(&self) -> Caps {
-        Caps {
-            sync: true,
-            diskless: false,
-        }
+impl Transfer for Pio {
+    const DISKLESS: bool = false;
+
+    fn transfer(&self, req: &mut IoReq) -> io::Result<()> {
+        transfer(&self.0, req)
     }
 
-    fn queue(&mut self, mut req: IoReq) -> io::Result<()> {
-        let result = transfer(&self.file, &mut req);
-        self.done.push_back(IoDone { req, result });
-        Ok(())
-    }
-
-    fn commit(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn reap(&mut self, _min: usize, out: &mut Vec<IoDone>) -> io::Result<()> {
-        out.extend(self.done.drain(..));
-        Ok(())
-    }
-
-    fn in_flight(&self) -> usize {
-        self.done.len()
-    }
-
-    fn sync(&mut self) -> io::Result<()> {
-        self.file.sync_all()
+    fn sync(&self) -> io::Result<()> {
+        self.0.sync_all()
     }
 }
