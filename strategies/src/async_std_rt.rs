@@ -25,13 +25,6 @@ pub struct AsyncStd {
     tracker: Arc<Tracker>,
 }
 
-impl AsyncStd {
-    /// Items that panicked (caught, and counted completed).
-    pub fn panics(&self) -> u64 {
-        self.tracker.panics()
-    }
-}
-
 impl Strategy for AsyncStd {
     fn name(&self) -> &str {
         DESCRIPTOR.name
@@ -40,7 +33,9 @@ impl Strategy for AsyncStd {
     fn dispatch(&self, work: Work) {
         self.tracker.begin();
         let tracker = self.tracker.clone();
-        // Dropping the JoinHandle detaches the task.
+        // Dropping the JoinHandle detaches the task. `Tracker::run` catches a panicking item
+        // first: the runtime would only report it to that handle, and `quiesce` would wait
+        // for the item forever.
         drop(async_std::task::spawn(async move { tracker.run(work) }));
     }
 

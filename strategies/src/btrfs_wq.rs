@@ -118,12 +118,6 @@ impl BtrfsWorkqueue {
             None => self.core.limit_active,
         }
     }
-
-    /// Run and ordered parts that panicked. A panicked run part's ordered part is dropped
-    /// unrun; the item still counts as completed and later ordered parts still run.
-    pub fn panics(&self) -> u64 {
-        self.core.panics.load(Relaxed) + self.core.order.panics() + self.wq.panics()
-    }
 }
 
 impl Core {
@@ -193,9 +187,13 @@ impl Strategy for BtrfsWorkqueue {
     }
 
     fn stats(&self) -> PoolStats {
+        let wq = self.wq.stats();
         PoolStats {
             completed: self.core.completed.load(Relaxed),
-            ..self.wq.stats()
+            // Run parts, ordered parts, and (a bug, if ever) the wrapper item itself. A
+            // panicked run part's ordered part is dropped unrun, and the line moves on.
+            panics: self.core.panics.load(Relaxed) + self.core.order.panics() + wq.panics,
+            ..wq
         }
     }
 }

@@ -236,12 +236,6 @@ impl KthreadPool {
             *requeued = Some(Box::new(run));
         });
     }
-
-    /// Work items (run or ordered parts) that panicked. The pool catches those panics and
-    /// carries on; a panicking run part's ordered part is dropped, unrun.
-    pub fn panics(&self) -> u64 {
-        self.shared.panics.load(Relaxed)
-    }
 }
 
 impl Strategy for KthreadPool {
@@ -288,6 +282,8 @@ impl Strategy for KthreadPool {
             queued_high_water: shared.queued_high_water.load(Relaxed),
             workers_started: started as u64,
             workers_busy: workers.iter().filter(|w| w.busy.load(Relaxed)).count() as u64,
+            // A panicking run part's ordered part is dropped, unrun (`run_job`).
+            panics: shared.panics.load(Relaxed),
         }
     }
 }
@@ -619,7 +615,7 @@ mod tests {
                 ));
             }
             p.quiesce();
-            assert_eq!(p.panics(), 1);
+            assert_eq!(p.stats().panics, 1);
             let mut ran = ran.lock().unwrap().clone();
             if !ordered {
                 ran.sort();

@@ -47,6 +47,11 @@ use serde::Serialize;
 ///   `inline`, which runs it in the caller.
 /// - `quiesce` returns once everything dispatched before the call has fully run.
 /// - Dropping a strategy quiesces it and joins its threads.
+/// - A panicking `run` or `ordered` part never reaches the dispatcher and never kills a
+///   worker: the backend catches it, counts it in [`PoolStats::panics`], counts the item
+///   completed, and drops, unrun, the `ordered` part of an item whose `run` part panicked.
+///   Later items, their ordered parts included (an ordered line moves on), still run,
+///   `quiesce` still returns and dropping still joins. `inline` catches it in the caller.
 pub trait Strategy: Send + Sync {
     /// The spec the strategy was built from, with defaults filled in.
     fn name(&self) -> &str;
@@ -78,4 +83,6 @@ pub struct PoolStats {
     pub workers_started: u64,
     /// Threads currently running a work item (a blocked item counts as running).
     pub workers_busy: u64,
+    /// Work items (run or ordered parts) that panicked; caught by the pool, which carries on.
+    pub panics: u64,
 }

@@ -57,11 +57,6 @@ impl RayonPool {
             tracker: Arc::default(),
         }
     }
-
-    /// Items that panicked (caught, and counted completed; rayon would abort the process).
-    pub fn panics(&self) -> u64 {
-        self.tracker.panics()
-    }
 }
 
 impl Strategy for RayonPool {
@@ -73,6 +68,8 @@ impl Strategy for RayonPool {
         self.tracker.begin();
         let tracker = self.tracker.clone();
         let pool = self.pool.as_ref().expect("pool lives until drop");
+        // `Tracker::run` catches a panicking item: one escaping into rayon's `spawn` would
+        // abort the process.
         pool.spawn(move || tracker.run(work));
     }
 

@@ -59,11 +59,6 @@ impl SmolRt {
             tracker: Arc::default(),
         }
     }
-
-    /// Items that panicked (caught, and counted completed).
-    pub fn panics(&self) -> u64 {
-        self.tracker.panics()
-    }
 }
 
 impl Strategy for SmolRt {
@@ -74,6 +69,8 @@ impl Strategy for SmolRt {
     fn dispatch(&self, work: Work) {
         self.tracker.begin();
         let tracker = self.tracker.clone();
+        // `Tracker::run` catches a panicking item first: the executor would only report it to
+        // the detached task, and `quiesce` would wait for the item forever.
         self.executor
             .spawn(async move { tracker.run(work) })
             .detach();

@@ -124,11 +124,6 @@ impl Steal {
         }
     }
 
-    /// Items that panicked (caught, and counted completed).
-    pub fn panics(&self) -> u64 {
-        self.shared.tracker.panics()
-    }
-
     /// Successful steals from another worker's deque (each takes a batch).
     pub fn steals(&self) -> u64 {
         self.shared.steals.load(Relaxed)

@@ -44,11 +44,6 @@ impl TokioBlocking {
             ),
         }
     }
-
-    /// Items that panicked (caught, and counted completed).
-    pub fn panics(&self) -> u64 {
-        self.rt.tracker.panics()
-    }
 }
 
 impl Strategy for TokioBlocking {
@@ -59,7 +54,9 @@ impl Strategy for TokioBlocking {
     fn dispatch(&self, work: Work) {
         self.rt.tracker.begin();
         let tracker = self.rt.tracker.clone();
-        // Dropping the JoinHandle detaches the task.
+        // Dropping the JoinHandle detaches the task. `Tracker::run` catches a panicking item
+        // first: the runtime would only report it to that handle, and `quiesce` would wait
+        // for the item forever.
         drop(self.rt.runtime().spawn_blocking(move || tracker.run(work)));
     }
 

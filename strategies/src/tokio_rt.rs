@@ -42,11 +42,6 @@ impl TokioRt {
             ),
         }
     }
-
-    /// Items that panicked (caught, and counted completed).
-    pub fn panics(&self) -> u64 {
-        self.rt.tracker.panics()
-    }
 }
 
 impl Strategy for TokioRt {
@@ -57,7 +52,9 @@ impl Strategy for TokioRt {
     fn dispatch(&self, work: Work) {
         self.rt.tracker.begin();
         let tracker = self.rt.tracker.clone();
-        // Dropping the JoinHandle detaches the task.
+        // Dropping the JoinHandle detaches the task. `Tracker::run` catches a panicking item
+        // first: the runtime would only report it to that handle, and `quiesce` would wait
+        // for the item forever.
         drop(self.rt.runtime().spawn(async move { tracker.run(work) }));
     }
 

@@ -10,7 +10,7 @@
 //!
 //! Runtimes differ on a panicking task (rayon aborts the process, tokio reports it to a
 //! `JoinHandle` nobody holds, a plain thread pool loses a worker); `run` catches the panic
-//! instead, counts it in [`Tracker::panics`], and still counts the item completed.
+//! instead, counts it in [`PoolStats::panics`], and still counts the item completed.
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -123,11 +123,6 @@ impl Tracker {
         }
     }
 
-    /// Items that panicked (also counted in `completed`).
-    pub(crate) fn panics(&self) -> u64 {
-        self.panics.load(Relaxed)
-    }
-
     /// The counters as [`PoolStats`]; the pool supplies the thread count it knows.
     pub(crate) fn stats(&self, workers_started: u64) -> PoolStats {
         // Read against the item lifecycle so the differences never underflow.
@@ -141,6 +136,7 @@ impl Tracker {
             queued_high_water: self.queued_high_water.load(Relaxed),
             workers_started,
             workers_busy: started - completed,
+            panics: self.panics.load(Relaxed),
         }
     }
 }

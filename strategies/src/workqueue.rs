@@ -154,6 +154,7 @@ impl PoolState {
             queued_high_water: self.high_water,
             workers_started: self.workers_started,
             workers_busy: self.active as u64,
+            panics: self.panics,
         }
     }
 }
@@ -226,11 +227,6 @@ impl Workqueue {
 
     pub(crate) fn inner(&self) -> &Arc<Inner> {
         &self.inner
-    }
-
-    /// Work items that panicked (counted completed too).
-    pub fn panics(&self) -> u64 {
-        self.inner.panics()
     }
 
     /// Each pool's counters with its CPU (`None`: the unbound pool): where the work ran.
@@ -421,15 +417,9 @@ impl Inner {
                 queued_high_water: sum.queued_high_water + p.queued_high_water,
                 workers_started: sum.workers_started + p.workers_started,
                 workers_busy: sum.workers_busy + p.workers_busy,
+                panics: sum.panics + p.panics,
             }
         })
-    }
-
-    pub(crate) fn panics(&self) -> u64 {
-        self.pools
-            .iter()
-            .map(|p| p.state.lock().unwrap().panics)
-            .sum()
     }
 }
 

@@ -62,7 +62,7 @@ fn ordered_parts_run_one_at_a_time_in_submission_order_under_load() {
     assert_eq!(overlaps.load(SeqCst), 0, "ordered parts overlapped");
     let stats = wq.stats();
     assert_eq!((stats.dispatched, stats.completed), (N, N), "{stats:?}");
-    assert_eq!(wq.panics(), 0);
+    assert_eq!(wq.stats().panics, 0);
 }
 
 /// Items that block until released, counting how many run at once.
@@ -178,7 +178,7 @@ fn a_panicking_run_part_drops_its_ordered_part_and_the_line_moves_on() {
     }
     wq.quiesce();
     assert_eq!(*log.lock().unwrap(), [0, 1, 2, 3, 5, 6, 7, 8, 9]);
-    assert_eq!(wq.panics(), 1);
+    assert_eq!(wq.stats().panics, 1);
     assert_eq!(wq.stats().completed, 10);
 }
 

@@ -2,6 +2,7 @@
 //! variants). A backend added to the registry is covered without touching this file.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -187,4 +188,230 @@ conformance!(dropping_joins_cleanly, |s| {
     }
     drop(s);
     assert_eq!(count.load(Ordering::SeqCst), 100);
+});
+
+/// How long a `quiesce` or a drop may take before a test calls it a hang.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Runs `f` on a thread of its own and returns what it returns, passing a panic on; fails
+/// the test if `f` has not returned within `PATIENCE` (its thread is then left behind).
+fn bounded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(PATIENCE) {
+        Ok(value) => value,
+        Err(RecvTimeoutError::Timeout) => panic!("{what} did not return within {PATIENCE:?}"),
+        Err(RecvTimeoutError::Disconnected) => {
+            std::panic::resume_unwind(thread.join().expect_err("f panicked"))
+        }
+    }
+}
+
+/// `quiesce`, failing the test instead of hanging. A quiesce that hangs keeps its handle, so
+/// the strategy's drop, which would wait too, never runs.
+fn quiesce_within(s: &Arc<dyn Strategy>) {
+    let s = s.clone();
+    bounded("quiesce", move || s.quiesce());
+}
+
+/// Drops the last handle (the strategy quiesces and joins its threads), failing the test
+/// instead of hanging.
+fn drop_within(s: Arc<dyn Strategy>) {
+    assert_eq!(Arc::strong_count(&s), 1, "not the last handle");
+    bounded("drop", move || drop(s));
+}
+
+/// Whether the backend runs ordered parts in dispatch order (the others run each right
+/// after its run part).
+fn is_ordered(s: &dyn Strategy) -> bool {
+    s.name().contains("ordered=1") || s.name().starts_with("btrfs-wq")
+}
+
+/// How a test item ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Fine,
+    /// Its run part panics: its ordered part must be dropped unrun.
+    RunPanics,
+    /// Its ordered part panics (after recording that it ran).
+    OrderedPanics,
+    /// An item without an ordered part whose run part panics.
+    PlainPanics,
+}
+
+impl Fate {
+    fn panics(self) -> bool {
+        self != Fate::Fine
+    }
+}
+
+/// What the parts of a batch of test items did.
+struct Log {
+    fates: Vec<Fate>,
+    runs: Vec<AtomicU64>,
+    ordered: Vec<AtomicU64>,
+    /// Ordered parts that ran before their run part.
+    early: AtomicU64,
+    /// Ordered parts, in the order they ran.
+    sequence: Mutex<Vec<usize>>,
+    /// Held by every ordered part until it runs or is dropped.
+    unfinished: Arc<()>,
+}
+
+/// Dispatches one item per fate and returns their log.
+fn dispatch_items(s: &Arc<dyn Strategy>, fates: &[Fate]) -> Arc<Log> {
+    let log = Arc::new(Log {
+        fates: fates.to_vec(),
+        runs: fates.iter().map(|_| AtomicU64::new(0)).collect(),
+        ordered: fates.iter().map(|_| AtomicU64::new(0)).collect(),
+        early: AtomicU64::new(0),
+        sequence: Mutex::new(Vec::new()),
+        unfinished: Arc::new(()),
+    });
+    for (i, &fate) in fates.iter().enumerate() {
+        let (a, b, held) = (log.clone(), log.clone(), log.unfinished.clone());
+        let run = move || {
+            a.runs[i].fetch_add(1, Ordering::SeqCst);
+            let fails = matches!(fate, Fate::RunPanics | Fate::PlainPanics);
+            assert!(!fails, "run part {i} panics (expected by the test)");
+        };
+        let ordered = move || {
+            let _held = held;
+            if b.runs[i].load(Ordering::SeqCst) == 0 {
+                b.early.fetch_add(1, Ordering::SeqCst);
+            }
+            b.ordered[i].fetch_add(1, Ordering::SeqCst);
+            b.sequence.lock().unwrap().push(i);
+            assert!(
+                fate != Fate::OrderedPanics,
+                "ordered part {i} panics (expected by the test)"
+            );
+        };
+        s.dispatch(match fate {
+            Fate::PlainPanics => Work::new(run),
+            _ => Work::with_ordered(run, ordered),
+        });
+    }
+    log
+}
+
+impl Log {
+    /// Once the items are done: every run part ran exactly once, and every ordered part
+    /// too, after its run part, except that of an item whose run part panicked, which was
+    /// dropped unrun. On an ordered backend the ordered parts ran in dispatch order.
+    fn check(&self, ordered_backend: bool) {
+        for (i, fate) in self.fates.iter().enumerate() {
+            let runs = self.runs[i].load(Ordering::SeqCst);
+            let ordered = self.ordered[i].load(Ordering::SeqCst);
+            let expect = u64::from(fate == &Fate::Fine || fate == &Fate::OrderedPanics);
+            assert_eq!(
+                (runs, ordered),
+                (1, expect),
+                "item {i} ({fate:?}): run part ran {runs} times, ordered part {ordered}"
+            );
+        }
+        assert_eq!(self.early.load(Ordering::SeqCst), 0, "ordered before run");
+        assert_eq!(
+            Arc::strong_count(&self.unfinished),
+            1,
+            "an ordered part was neither run nor dropped"
+        );
+        if ordered_backend {
+            let sequence = self.sequence.lock().unwrap();
+            if let Some(w) = sequence.windows(2).find(|w| w[0] >= w[1]) {
+                panic!("ordered part {} ran after {}", w[1], w[0]);
+            }
+        }
+    }
+
+    fn panics(&self) -> u64 {
+        self.fates.iter().filter(|f| f.panics()).count() as u64
+    }
+}
+
+/// Dispatches the items, waits for them (bounded), and checks both the items and the
+/// stats: every panic counted, every item completed, nothing left running.
+fn check_panicking_items(s: &Arc<dyn Strategy>, fates: &[Fate]) {
+    let before = s.stats();
+    let log = dispatch_items(s, fates);
+    quiesce_within(s);
+    log.check(is_ordered(&**s));
+    let st = s.stats();
+    assert_eq!(st.panics - before.panics, log.panics(), "{st:?}");
+    assert_eq!(
+        st.dispatched - before.dispatched,
+        fates.len() as u64,
+        "{st:?}"
+    );
+    assert_eq!(st.completed, st.dispatched, "{st:?}");
+    assert_eq!((st.queued, st.workers_busy), (0, 0), "{st:?}");
+}
+
+/// `n` items, those listed failing as given, the rest fine.
+fn fates(n: usize, failing: &[(usize, Fate)]) -> Vec<Fate> {
+    let mut fates = vec![Fate::Fine; n];
+    for &(i, fate) in failing {
+        fates[i] = fate;
+    }
+    fates
+}
+
+conformance!(
+    a_panicking_run_part_is_caught_and_its_ordered_part_dropped,
+    |s| {
+        check_panicking_items(&s, &fates(64, &[(17, Fate::RunPanics)]));
+        assert_eq!(s.stats().panics, 1);
+        drop_within(s);
+    }
+);
+
+conformance!(
+    a_panicking_ordered_part_is_caught_and_later_ones_still_run,
+    |s| {
+        check_panicking_items(&s, &fates(64, &[(17, Fate::OrderedPanics)]));
+        assert_eq!(s.stats().panics, 1);
+        drop_within(s);
+    }
+);
+
+conformance!(a_panicking_item_without_ordered_part_is_caught, |s| {
+    check_panicking_items(&s, &fates(64, &[(17, Fate::PlainPanics)]));
+    assert_eq!(s.stats().panics, 1);
+    drop_within(s);
+});
+
+conformance!(a_panic_in_the_first_item_stops_nothing, |s| {
+    // The first item runs on the pool's first thread (a kthread pool's only one, then) and
+    // heads the ordered line.
+    check_panicking_items(&s, &fates(100, &[(0, Fate::RunPanics)]));
+    check_panicking_items(&s, &fates(100, &[(0, Fate::OrderedPanics)]));
+    assert_eq!(s.stats().panics, 2);
+    // Straight into drop, which quiesces: the panicking first item must not stall it.
+    let log = dispatch_items(&s, &fates(100, &[(0, Fate::RunPanics)]));
+    let ordered = is_ordered(&*s);
+    drop_within(s);
+    log.check(ordered);
+});
+
+conformance!(half_the_items_panicking_loses_no_worker, |s| {
+    // 100 panics, more than the pools here have threads (on machines of under 50 CPUs; the
+    // one-worker variants anywhere): a pool that lost a worker to each would hang on the
+    // items after them.
+    let half: Vec<Fate> = (0..200)
+        .map(|i| match i % 6 {
+            0 => Fate::RunPanics,
+            2 => Fate::OrderedPanics,
+            4 => Fate::PlainPanics,
+            _ => Fate::Fine,
+        })
+        .collect();
+    assert_eq!(half.iter().filter(|f| f.panics()).count(), 100);
+    check_panicking_items(&s, &half);
+    // Every later item still runs, on however many threads the pool has left.
+    check_panicking_items(&s, &fates(200, &[]));
+    let st = s.stats();
+    assert_eq!((st.panics, st.completed), (100, 400), "{st:?}");
+    drop_within(s);
 });

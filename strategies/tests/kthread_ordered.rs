@@ -80,7 +80,7 @@ fn ordered_parts_come_out_in_submission_order_under_load() {
         0,
         "ordered part before its run part"
     );
-    assert_eq!(pool.panics(), 0);
+    assert_eq!(pool.stats().panics, 0);
     let st = pool.stats();
     assert_eq!(
         (st.dispatched, st.completed),

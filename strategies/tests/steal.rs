@@ -76,7 +76,7 @@ fn children_queued_on_a_blocked_worker_are_stolen() {
     );
     assert_eq!(ran.load(Ordering::SeqCst), CHILDREN as u64);
     assert!(pool.steals() > 0, "children left the deque without a steal");
-    assert_eq!(pool.panics(), 0);
+    assert_eq!(pool.stats().panics, 0);
 }
 
 /// A burst from one outside thread spreads over the workers: every item waits until a

@@ -303,7 +303,7 @@ fn a_panicking_item_is_counted_and_the_pool_carries_on() {
         wq.dispatch(Work::new(move || *done.lock().unwrap() += 1));
     }
     wq.quiesce();
-    assert_eq!(wq.panics(), 1);
+    assert_eq!(wq.stats().panics, 1);
     assert_eq!(*done.lock().unwrap(), 10);
     let stats = wq.stats();
     assert_eq!(
