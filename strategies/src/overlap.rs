@@ -18,7 +18,7 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
         help: "most worker threads of the underlying kthread pool",
     }],
     build: |knobs| {
-        let workers = knobs.count("max_workers", 1, 4096)?;
+        let workers = knobs.count("max_workers", 1, 1024)?;
         let inner = crate::registry::build(&format!("kthread:max_workers={workers}"))?;
         Ok(Arc::new(Overlap {
             name: knobs.spec_string(),

@@ -5,11 +5,11 @@ use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpecError {
-    #[error("empty strategy spec")]
+    #[error("strategy spec without a name: expected NAME[:key=value,...]")]
     Empty,
     #[error("unknown strategy '{0}' (see `harness list`)")]
     UnknownStrategy(String),
-    #[error("strategy '{strategy}': malformed knob '{item}', expected key=value")]
+    #[error("strategy '{strategy}': {}", malformed(.item))]
     Malformed { strategy: String, item: String },
     #[error("strategy '{strategy}': knob '{knob}' given twice")]
     Duplicate { strategy: String, knob: String },
@@ -26,6 +26,14 @@ pub enum SpecError {
         value: String,
         why: String,
     },
+}
+
+fn malformed(item: &str) -> String {
+    if item.trim().is_empty() {
+        "empty knob (a stray ',' or ':'), expected key=value".into()
+    } else {
+        format!("malformed knob '{item}', expected key=value")
+    }
 }
 
 /// A parsed spec: a backend name and its knobs, in the order given.
@@ -114,12 +122,16 @@ impl Knobs {
 
     /// A count in `min..=max`; `auto` is not accepted here (defaults are resolved first).
     pub fn count(&self, knob: &str, min: usize, max: usize) -> Result<usize, SpecError> {
+        let range = || self.bad(knob, format!("must be between {min} and {max}"));
         let v: usize = self
             .raw(knob)
             .parse()
-            .map_err(|_| self.bad(knob, "expected a whole number"))?;
+            .map_err(|e: std::num::ParseIntError| match e.kind() {
+                std::num::IntErrorKind::PosOverflow => range(),
+                _ => self.bad(knob, "expected a whole number"),
+            })?;
         if v < min || v > max {
-            return Err(self.bad(knob, format!("must be between {min} and {max}")));
+            return Err(range());
         }
         Ok(v)
     }
@@ -132,12 +144,26 @@ impl Knobs {
         }
     }
 
-    /// The canonical spec, every knob spelled out.
+    /// The canonical spec, every knob spelled out, numbers as [`Knobs::count`] reads them
+    /// (`max_workers=+04` is `max_workers=4`): one configuration, one name.
     pub fn spec_string(&self) -> String {
         Spec {
             name: self.strategy.clone(),
-            knobs: self.values.clone(),
+            knobs: self
+                .values
+                .iter()
+                .map(|(k, v)| (k.clone(), canonical_number(v)))
+                .collect(),
         }
         .to_string()
+    }
+}
+
+/// A decimal number without its `+` and leading zeros; anything else as given.
+fn canonical_number(value: &str) -> String {
+    let digits = value.strip_prefix('+').unwrap_or(value);
+    match digits.parse::<u128>() {
+        Ok(n) if digits.bytes().all(|b| b.is_ascii_digit()) => n.to_string(),
+        _ => value.to_string(),
     }
 }
