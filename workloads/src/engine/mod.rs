@@ -1,6 +1,7 @@
 //! I/O engines behind one ops table, as fio's `engines/`: queue, commit, reap.
 //! Synchronous engines do the I/O in `queue` and hand the completion back at `reap`.
 
+pub mod fault;
 mod null;
 mod psync;
 mod sync_engine;
@@ -15,6 +16,7 @@ use serde::Serialize;
 
 use crate::buf::AlignedBuf;
 
+pub use fault::{FaultPlan, FaultyEngine, IoFault};
 pub use null::NullEngine;
 pub use psync::PsyncEngine;
 pub use uring::UringEngine;
