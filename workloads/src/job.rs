@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::engine::{EngineKind, Op};
-use crate::units::{format_size, parse_duration, parse_size};
+use crate::units::{format_size, format_size_approx, parse_duration, parse_size};
 use crate::{MAX_BIO, SECTOR_SIZE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -71,6 +71,14 @@ impl PerDir {
         }
     }
 }
+
+/// The most clones of one job (fio's `REAL_MAX_JOBS`): each is a thread with its own buffers.
+pub const MAX_NUMJOBS: u32 = 4096;
+/// The deepest queue a job may keep: each slot holds an I/O buffer of up to 1 MiB.
+/// (io_uring's own rings stop at 32768 entries; psync uses the depth for the pipeline.)
+pub const MAX_IODEPTH: u32 = 65536;
+/// The largest file offset the kernel accepts (`off_t` is signed).
+pub const MAX_FILE_OFFSET: u64 = i64::MAX as u64;
 
 /// fio's default seed (`FIO_RANDSEED`), used when `randrepeat=1` and no `randseed` is given.
 const FIO_RANDSEED: u64 = 0xb189_9bed;
@@ -163,19 +171,25 @@ pub const OPTIONS: &[(&str, &str)] = &[
         "bs",
         "block size per I/O, multiple of 4k (k/m/g, base 1024)",
     ),
-    ("size", "bytes of I/O per job, and the file size (k/m/g)"),
+    (
+        "size",
+        "bytes of I/O per job, and the file size, multiple of 4k (k/m/g)",
+    ),
     (
         "numjobs",
-        "submitter threads, each with its own file unless filename is set",
+        "submitter threads, each with its own file unless filename is set (1 to 4096)",
     ),
-    ("iodepth", "I/Os (bios) in flight per job"),
+    (
+        "iodepth",
+        "I/Os (bios) in flight per job (1 to 65536; buffers at most half the memory)",
+    ),
     ("direct", "1: O_DIRECT, bypass the page cache"),
     ("fsync", "fsync after every N writes (0: never)"),
     (
         "end_fsync",
         "1: fsync when the job's writes are done (counted in its time)",
     ),
-    ("runtime", "stop after this long (s, m, h, ms)"),
+    ("runtime", "stop after this long, more than 0 (s, m, h, ms)"),
     (
         "time_based",
         "1: keep going until runtime, wrapping around the file",
@@ -236,15 +250,28 @@ pub(crate) fn flag(key: &str, value: &str) -> Result<bool, String> {
     }
 }
 
-fn count(key: &str, value: &str, min: u32) -> Result<u32, String> {
-    let v: u32 = value
-        .trim()
-        .parse()
-        .map_err(|_| format!("{key}={value}: expected a whole number"))?;
-    if v < min {
+/// A whole number from `min` to `max`; a negative, oversized or non-numeric value is an
+/// error saying which.
+fn count(key: &str, value: &str, min: u32, max: u32) -> Result<u32, String> {
+    let v = value.trim();
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let n: u32 = match v.parse() {
+        Ok(n) => n,
+        Err(_) if v.strip_prefix('-').is_some_and(digits) => {
+            return Err(format!(
+                "{key}={value}: cannot be negative; must be at least {min}"
+            ))
+        }
+        Err(_) if digits(v) => return Err(format!("{key}={value}: at most {max}")),
+        Err(_) => return Err(format!("{key}={value}: expected a whole number")),
+    };
+    if n < min {
         return Err(format!("{key}={value}: must be at least {min}"));
     }
-    Ok(v)
+    if n > max {
+        return Err(format!("{key}={value}: at most {max}"));
+    }
+    Ok(n)
 }
 
 fn percent(key: &str, value: &str) -> Result<u32, String> {
@@ -327,6 +354,21 @@ fn seed_value(key: &str, value: &str) -> Result<u64, String> {
     .map_err(|_| format!("{key}={value}: expected a whole number"))
 }
 
+/// The machine's physical memory in bytes (`u64::MAX` if the kernel will not say).
+fn physical_memory() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    match (u64::try_from(pages), u64::try_from(page)) {
+        (Ok(p), Ok(s)) if p > 0 && s > 0 => p.saturating_mul(s),
+        _ => u64::MAX,
+    }
+}
+
 /// splitmix64's finaliser: spreads nearby inputs (job numbers) over the seed space.
 pub(crate) fn mix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -365,13 +407,22 @@ impl JobSpec {
             }
             "bs" | "blocksize" => self.bs = size(value)?,
             "size" => self.size = size(value)?,
-            "numjobs" => self.numjobs = count(key, value, 1)?,
-            "iodepth" => self.iodepth = count(key, value, 1)?,
+            "numjobs" => self.numjobs = count(key, value, 1, MAX_NUMJOBS)?,
+            "iodepth" => self.iodepth = count(key, value, 1, MAX_IODEPTH)?,
             "direct" => self.direct = flag(key, value)?,
             "buffered" => self.direct = !flag(key, value)?,
-            "fsync" => self.fsync = count(key, value, 0)?,
+            "fsync" => self.fsync = count(key, value, 0, u32::MAX)?,
             "end_fsync" => self.end_fsync = flag(key, value)?,
-            "runtime" | "timeout" => self.runtime = duration(value)?,
+            "runtime" | "timeout" => {
+                // fio reads 0 as "no limit"; here that is leaving it out, so a 0 that
+                // meant something else is not silently a run without a time limit.
+                self.runtime = Some(duration(value)?.ok_or_else(|| {
+                    format!(
+                        "{key}={value}: must be more than zero (leave {key} out to run \
+                         until size is done)"
+                    )
+                })?)
+            }
             "time_based" => self.time_based = flag(key, value)?,
             "filename" => self.filename = Some(PathBuf::from(non_empty(key, value)?)),
             "directory" => self.directory = Some(PathBuf::from(non_empty(key, value)?)),
@@ -416,7 +467,7 @@ impl JobSpec {
             }
             // fio: 0 verifies in the submitting thread, N offloads to N threads.
             "verify_async" => {
-                self.strategy_hint = Some(match count(key, value, 0)? {
+                self.strategy_hint = Some(match count(key, value, 0, u32::MAX)? {
                     0 => "inline".into(),
                     n => format!("kthread:max_workers={n}"),
                 })
@@ -444,6 +495,12 @@ impl JobSpec {
                 format_size(self.bs)
             ));
         }
+        if !self.size.is_multiple_of(SECTOR_SIZE) {
+            return Err(format!(
+                "size={}: must be a multiple of the 4KiB checksum sector",
+                format_size(self.size)
+            ));
+        }
         if self.time_based && self.runtime.is_none() {
             return Err("time_based=1 needs a runtime".into());
         }
@@ -459,8 +516,53 @@ impl JobSpec {
                 format_size(self.offset)
             ));
         }
-        if self.offset.checked_add(self.size).is_none() {
-            return Err("offset + size is beyond any file".into());
+        if self
+            .offset
+            .checked_add(self.size)
+            .is_none_or(|end| end > MAX_FILE_OFFSET)
+        {
+            return Err(format!(
+                "offset={} + size={} is beyond any file (files end before 8EiB)",
+                format_size(self.offset),
+                format_size(self.size)
+            ));
+        }
+        if !(1..=MAX_NUMJOBS).contains(&self.numjobs) {
+            return Err(format!(
+                "numjobs={}: must be from 1 to {MAX_NUMJOBS}",
+                self.numjobs
+            ));
+        }
+        if !(1..=MAX_IODEPTH).contains(&self.iodepth) {
+            return Err(format!(
+                "iodepth={}: must be from 1 to {MAX_IODEPTH}",
+                self.iodepth
+            ));
+        }
+        self.check_memory(physical_memory())
+    }
+
+    /// Bytes of I/O buffers the job holds: one bio-sized buffer per iodepth slot, per clone.
+    pub fn buffer_bytes(&self) -> u64 {
+        u64::from(self.numjobs)
+            .saturating_mul(u64::from(self.iodepth))
+            .saturating_mul(self.bio_size())
+    }
+
+    /// Refuses a job whose I/O buffers would take more than half of `memory` (a machine's
+    /// physical memory): it would be swapped or killed, not measured.
+    pub fn check_memory(&self, memory: u64) -> Result<(), String> {
+        let need = self.buffer_bytes();
+        if need > memory / 2 {
+            return Err(format!(
+                "numjobs={} x iodepth={} x {} buffers = {} of I/O buffers, more than half \
+                 of this machine's {} of memory; lower iodepth or numjobs",
+                self.numjobs,
+                self.iodepth,
+                format_size(self.bio_size()),
+                format_size_approx(need),
+                format_size_approx(memory)
+            ));
         }
         Ok(())
     }
@@ -747,5 +849,125 @@ mod tests {
         for empty in ["name", "filename", "directory", "csum"] {
             assert!(set(empty, " ").is_err(), "{empty}");
         }
+    }
+
+    #[test]
+    fn counts_say_which_way_they_are_out_of_range() {
+        let set = |k: &str, v: &str| JobSpec::default().set(k, v).unwrap_err();
+        assert_eq!(set("iodepth", "0"), "iodepth=0: must be at least 1");
+        assert_eq!(
+            set("iodepth", "-1"),
+            "iodepth=-1: cannot be negative; must be at least 1"
+        );
+        assert_eq!(
+            set("iodepth", "99999999999"),
+            "iodepth=99999999999: at most 65536"
+        );
+        assert_eq!(set("iodepth", "65537"), "iodepth=65537: at most 65536");
+        assert_eq!(
+            set("numjobs", "4294967296"),
+            "numjobs=4294967296: at most 4096"
+        );
+        assert_eq!(set("numjobs", "4097"), "numjobs=4097: at most 4096");
+        assert_eq!(
+            set("numjobs", "two"),
+            "numjobs=two: expected a whole number"
+        );
+        assert!(set("fsync", "-3").contains("cannot be negative"));
+        assert_eq!(
+            set("size", "-1m"),
+            "size=-1m: '-1m': a size cannot be negative"
+        );
+        let mut j = JobSpec::default();
+        j.set("iodepth", "65536").unwrap();
+        j.set("numjobs", "4096").unwrap();
+        assert_eq!((j.iodepth, j.numjobs), (65536, 4096));
+    }
+
+    #[test]
+    fn runtime_zero_is_refused_not_read_as_no_limit() {
+        let mut j = JobSpec::default();
+        let e = j.set("runtime", "0").unwrap_err();
+        assert!(e.starts_with("runtime=0: must be more than zero"), "{e}");
+        assert!(j.set("timeout", "0s").unwrap_err().contains("timeout=0s"));
+        assert_eq!(j.runtime, None);
+        j.set("ramp_time", "0").unwrap();
+        assert_eq!(j.ramp_time, None, "ramp_time=0 is fio's default: no ramp");
+    }
+
+    #[test]
+    fn sizes_must_be_whole_sectors_and_whole_blocks_are_what_runs() {
+        let job = |size: &str, bs: &str| {
+            let mut j = JobSpec::default();
+            j.set("size", size).unwrap();
+            j.set("bs", bs).unwrap();
+            j
+        };
+        for bad in ["4097", "6k", "1025k"] {
+            let size = parse_size(bad).unwrap();
+            let j = JobSpec {
+                size,
+                ..JobSpec::default()
+            };
+            let e = j.validate().unwrap_err();
+            assert!(
+                e.contains("4KiB checksum sector") && e.starts_with("size="),
+                "{e}"
+            );
+        }
+        assert!(job("6k", "4k")
+            .validate()
+            .unwrap_err()
+            .contains("size=6KiB"));
+        // A multiple of the sector but not of bs: whole blocks only, as fio.
+        let j = job("100k", "64k");
+        j.validate().unwrap();
+        assert_eq!((j.blocks(), j.io_end()), (1, 64 << 10));
+    }
+
+    #[test]
+    fn offsets_must_stay_within_the_largest_file() {
+        let mut j = JobSpec::default();
+        j.set("size", "1m").unwrap();
+        j.set("offset", "8191p").unwrap();
+        j.validate().unwrap();
+        j.set("offset", "8192p").unwrap();
+        let e = j.validate().unwrap_err();
+        assert_eq!(
+            e,
+            "offset=8192PiB + size=1MiB is beyond any file (files end before 8EiB)"
+        );
+        j.set("offset", "16383p").unwrap();
+        assert!(j.validate().is_err());
+    }
+
+    #[test]
+    fn caps_and_memory_are_checked_as_a_whole() {
+        let j = JobSpec {
+            iodepth: 0,
+            ..JobSpec::default()
+        };
+        assert!(j.validate().unwrap_err().contains("iodepth=0"));
+        let j = JobSpec {
+            numjobs: MAX_NUMJOBS + 1,
+            ..JobSpec::default()
+        };
+        assert!(j.validate().unwrap_err().contains("numjobs=4097"));
+        let mut j = JobSpec::default();
+        j.set("bs", "4m").unwrap();
+        j.set("iodepth", "1024").unwrap();
+        j.set("numjobs", "2").unwrap();
+        // Bios are 1 MiB at most: 2 x 1024 x 1 MiB.
+        assert_eq!(j.buffer_bytes(), 2 << 30);
+        j.check_memory(4 << 30).unwrap();
+        let e = j.check_memory((4 << 30) - 1).unwrap_err();
+        assert!(
+            e.starts_with("numjobs=2 x iodepth=1024 x 1MiB buffers = 2GiB of I/O buffers")
+                && e.contains("4.0GiB of memory"),
+            "{e}"
+        );
+        j.set("numjobs", "4096").unwrap();
+        j.set("iodepth", "65536").unwrap();
+        assert!(j.validate().unwrap_err().contains("256TiB of I/O buffers"));
     }
 }

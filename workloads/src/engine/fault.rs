@@ -123,15 +123,12 @@ fn injected(fault: IoFault, at: u64, req: &IoReq) -> io::Error {
             let os = io::Error::from_raw_os_error(errno);
             io::Error::new(os.kind(), format!("{os}, {cause}"))
         }
-        IoFault::Short => io::Error::new(
-            io::ErrorKind::Other,
-            format!(
-                "short {} at offset {}: fewer than {} bytes transferred, {cause}",
-                if req.op == Op::Write { "write" } else { "read" },
-                req.offset,
-                req.buf.len()
-            ),
-        ),
+        IoFault::Short => io::Error::other(format!(
+            "short {} at offset {}: fewer than {} bytes transferred, {cause}",
+            if req.op == Op::Write { "write" } else { "read" },
+            req.offset,
+            req.buf.len()
+        )),
         IoFault::Hang => unreachable!("a hung I/O never completes"),
     }
 }
