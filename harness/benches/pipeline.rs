@@ -68,6 +68,7 @@ fn run_once(strategy: &str, job: &JobSpec, store: &Arc<CsumStore>) -> Result<Dur
         file_label: "bench".into(),
         algo: Algo::Crc32c,
         seed: 1,
+        data_end: u64::MAX,
         deadline: None,
         ramp_end: None,
     };

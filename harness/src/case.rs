@@ -1,22 +1,28 @@
 //! One case: one job through one strategy and topology, measured, written to the results
 //! folder when it ends.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{anyhow, bail, Context, Result};
+use crossbeam_channel::RecvTimeoutError;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2DeflateSerializer;
 use serde::{Deserialize, Serialize};
 use strategies::csum::Algo;
 use strategies::PoolStats;
+use workloads::engine::FaultyEngine;
 use workloads::target::{self, Access};
 use workloads::{CsumStore, JobSpec};
 
-use crate::measure::{Percentiles, Stage, StageHists, Usage};
-use crate::pipeline::{self, CaseState, JobInput, JobProgress, Mismatch, Pools, Topology};
+use crate::inject::{self, Injection};
+use crate::measure::{pages_written, Percentiles, Stage, StageHists, Usage};
+use crate::pipeline::{
+    self, CaseState, JobInput, JobOutcome, JobProgress, Mismatch, Pools, Topology,
+};
 use crate::progress::Progress;
 use crate::results::RunDir;
 
@@ -39,6 +45,8 @@ pub struct RunOptions {
     pub preallocate_scratch: bool,
     /// Drop the page cache (sync; echo 3 > drop_caches) before every case that reads.
     pub drop_caches: bool,
+    /// Faults to inject into every case (`--inject`).
+    pub inject: Vec<Injection>,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -197,7 +205,7 @@ fn layout_reason(store_path: &Path, algo: Algo, span: u64) -> Option<String> {
 
 fn prepare(job: &JobSpec, jobnum: u32, algo: Algo, opts: &RunOptions) -> Result<Prepared> {
     let path = job_path(job, jobnum, opts);
-    let span = job.blocks() * job.bs;
+    let span = job.io_end();
     let write = job.rw.is_write();
 
     let target = target::open(&path, span, access(job, write, opts))?;
@@ -225,7 +233,13 @@ fn prepare(job: &JobSpec, jobnum: u32, algo: Algo, opts: &RunOptions) -> Result<
 /// Lays out a job's file, as fio does for reads: writes it once, unmeasured, inline,
 /// recording checksums, so a read has something to verify and a write overwrites
 /// allocated blocks. Says so on stderr.
-fn lay_out_if_needed(job: &JobSpec, jobnum: u32, algo: Algo, opts: &RunOptions) -> Result<()> {
+fn lay_out_if_needed(
+    job: &JobSpec,
+    jobnum: u32,
+    algo: Algo,
+    opts: &RunOptions,
+    interrupted: &Arc<AtomicBool>,
+) -> Result<()> {
     let path = job_path(job, jobnum, opts);
     let is_device = std::fs::metadata(&path)
         .map(|m| std::os::unix::fs::FileTypeExt::is_block_device(&m.file_type()))
@@ -241,11 +255,6 @@ fn lay_out_if_needed(job: &JobSpec, jobnum: u32, algo: Algo, opts: &RunOptions) 
     let Some(why) = why else {
         return Ok(());
     };
-    eprintln!(
-        "laying out {} ({}): {why}",
-        path.display(),
-        workloads::units::format_size(span)
-    );
     let mut layout = job.clone();
     layout.rw = workloads::RwMode::Write;
     layout.time_based = false;
@@ -256,10 +265,17 @@ fn lay_out_if_needed(job: &JobSpec, jobnum: u32, algo: Algo, opts: &RunOptions) 
     layout.cpus_allowed.clear();
     layout.iodepth = layout.iodepth.max(8);
     layout.numjobs = 1;
-    let prepared = prepare(&layout, jobnum, algo, opts)?;
+    let prepared = prepare(&layout, jobnum, algo, opts)
+        .with_context(|| format!("cannot lay out {} ({why})", path.display()))?;
+    eprintln!(
+        "laying out {} ({}): {why}",
+        path.display(),
+        workloads::units::format_size(span)
+    );
     let pools = Pools::build("inline", Topology::Shared)?;
-    let case = Arc::new(CaseState::default());
+    let case = Arc::new(CaseState::new(interrupted.clone(), None));
     let input = JobInput {
+        data_end: prepared.target.size,
         engine: layout
             .ioengine
             .open(Some(prepared.target.file.clone()), layout.iodepth)?,
@@ -273,12 +289,19 @@ fn lay_out_if_needed(job: &JobSpec, jobnum: u32, algo: Algo, opts: &RunOptions) 
         ramp_end: None,
     };
     pipeline::run_job(input, &pools, &case, &JobProgress::default());
+    if interrupted.load(Ordering::Relaxed) {
+        bail!("interrupted while laying out {}", path.display());
+    }
     if let Some(e) = case.errors().first() {
         bail!("laying out {} failed: {e}", path.display());
     }
     prepared.store.persist()?;
     Ok(())
 }
+
+/// How long a stopped case waits for its job threads before leaving them behind: longer
+/// than a job waits for its own bios to drain.
+const GIVE_UP: Duration = Duration::from_secs(pipeline::DRAIN_GRACE.as_secs() + 3);
 
 /// The per-interval record the collector keeps.
 struct Interval {
@@ -295,7 +318,7 @@ pub fn run_case(
     spec: &CaseSpec,
     opts: &RunOptions,
     out: &RunDir,
-    interrupted: &AtomicBool,
+    interrupted: &Arc<AtomicBool>,
     live: &Progress,
 ) -> Result<CaseResult> {
     let mut algos = Vec::new();
@@ -309,6 +332,12 @@ pub fn run_case(
         );
     }
     let pools = Pools::build(&spec.strategy, spec.topology)?;
+    // Room for every file before any is made, so a run that cannot fit leaves nothing.
+    target::check_room(spec.jobs.iter().flat_map(|job| {
+        let file = |n: u32| if job.filename.is_some() { 0 } else { n };
+        let write = job.rw.is_write();
+        (0..job.numjobs).map(move |n| (job_path(job, file(n), opts), job.io_end(), write))
+    }))?;
     // Each job's files: one shared file with `filename`, else one per clone. Jobs that name
     // the same file share it (and its checksum store).
     let mut prepared: Vec<Prepared> = Vec::new();
@@ -322,7 +351,7 @@ pub fn run_case(
                 mine.push(i);
                 continue;
             }
-            lay_out_if_needed(job, file, algo, opts)?;
+            lay_out_if_needed(job, file, algo, opts, interrupted)?;
             prepared.push(prepare(job, file, algo, opts)?);
             mine.push(prepared.len() - 1);
         }
@@ -358,7 +387,11 @@ pub fn run_case(
         }
     };
 
-    let case = Arc::new(CaseState::default());
+    let case = Arc::new(CaseState::new(
+        interrupted.clone(),
+        inject::panic_at(&opts.inject),
+    ));
+    let faults = inject::io_plan(&opts.inject);
     let threads: usize = spec.jobs.iter().map(|j| j.numjobs as usize).sum();
     let progress: Vec<JobProgress> = (0..threads).map(|_| JobProgress::default()).collect();
     live.start_case(&spec.id, &spec.jobs);
@@ -371,11 +404,16 @@ pub fn run_case(
         let deadline = job.runtime.map(|r| ramp_end.unwrap_or(start) + r);
         for jobnum in 0..job.numjobs {
             let p = &prepared[file_of[ji][jobnum as usize]];
+            let mut engine = job
+                .ioengine
+                .open(Some(p.target.file.clone()), job.iodepth)
+                .with_context(|| format!("cannot start the {} engine", job.ioengine.name()))?;
+            if let Some(plan) = &faults {
+                engine = Box::new(FaultyEngine::new(engine, plan.clone()));
+            }
             inputs.push(JobInput {
-                engine: job
-                    .ioengine
-                    .open(Some(p.target.file.clone()), job.iodepth)
-                    .with_context(|| format!("cannot start the {} engine", job.ioengine.name()))?,
+                engine,
+                data_end: p.target.size,
                 job: job.clone(),
                 jobnum,
                 store: p.store.clone(),
@@ -390,99 +428,150 @@ pub fn run_case(
 
     let mut hlog = Vec::new();
     let mut serializer = V2DeflateSerializer::new();
+    let mut log = IntervalLogWriterBuilder::new()
+        .with_start_time(wall_start)
+        .with_base_time(wall_start)
+        .with_max_value_divisor(1e6)
+        .add_comment(&format!(
+            "csumbench {} case {}: latencies in nanoseconds; tags {}",
+            env!("CARGO_PKG_VERSION"),
+            spec.id,
+            Stage::ALL.map(Stage::tag).join(",")
+        ))
+        .begin_log_with(&mut hlog, &mut serializer)?;
     let mut totals = StageHists::default();
     let mut intervals: Vec<Interval> = Vec::new();
     let mut stall: Option<StallReport> = None;
     let mut was_interrupted = false;
-    let outcomes = std::thread::scope(|scope| -> Result<Vec<pipeline::JobOutcome>> {
-        let (done_tx, done_rx) = crossbeam_channel::unbounded();
-        let mut handles = Vec::new();
-        for (input, prog) in inputs.into_iter().zip(&progress) {
-            let (pools, case, done_tx) = (&pools, &case, done_tx.clone());
-            let name = format!("job{}", input.jobnum);
-            handles.push(
-                std::thread::Builder::new()
-                    .name(name)
-                    .spawn_scoped(scope, move || {
-                        let outcome = pipeline::run_job(input, pools, case, prog);
-                        let _ = done_tx.send(());
-                        outcome
-                    })
-                    .context("cannot start a job thread")?,
-            );
+
+    // Job threads are not scoped: one blocked for good in an I/O that never returns must
+    // not keep the case, or the process, from ending. Each reports its outcome on `done`.
+    let pools = Arc::new(pools);
+    let progress = Arc::new(progress);
+    let jobs = inputs.len();
+    let (done_tx, done_rx) = crossbeam_channel::unbounded::<(usize, Option<JobOutcome>)>();
+    for (i, input) in inputs.into_iter().enumerate() {
+        let (pools, job_case, progress, done) = (
+            pools.clone(),
+            case.clone(),
+            progress.clone(),
+            done_tx.clone(),
+        );
+        let spawned = std::thread::Builder::new()
+            .name(format!("job{}", input.jobnum))
+            .spawn(move || {
+                let outcome = catch_unwind(AssertUnwindSafe(|| {
+                    pipeline::run_job(input, &pools, &job_case, &progress[i])
+                }));
+                if outcome.is_err() {
+                    job_case.fail("a job thread panicked (a csumbench bug; see stderr)".into());
+                }
+                let _ = done.send((i, outcome.ok()));
+            });
+        if let Err(e) = spawned {
+            case.fail(format!("cannot start a job thread: {e}"));
+            for unstarted in i..jobs {
+                let _ = done_tx.send((unstarted, None));
+            }
+            break;
         }
-        let mut log = IntervalLogWriterBuilder::new()
-            .with_start_time(wall_start)
-            .with_base_time(wall_start)
-            .with_max_value_divisor(1e6)
-            .add_comment(&format!(
-                "csumbench {} case {}: latencies in nanoseconds; tags {}",
-                env!("CARGO_PKG_VERSION"),
-                spec.id,
-                Stage::ALL.map(Stage::tag).join(",")
-            ))
-            .begin_log_with(&mut hlog, &mut serializer)?;
-        let mut interval = StageHists::default();
-        let mut finished = 0;
-        let mut last_flush = start;
-        let mut last_bytes = 0u64;
-        let mut last_bios = 0u64;
-        let mut watch = (0u64, Instant::now());
-        while finished < handles.len() {
-            let next = last_flush + opts.interval;
-            if let Ok(()) = done_rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
+    }
+    drop(done_tx);
+
+    let mut outcomes: Vec<Option<JobOutcome>> = (0..jobs).map(|_| None).collect();
+    let mut finished = 0;
+    let mut stopping_since: Option<Instant> = None;
+    let mut left_behind = 0;
+    let mut interval = StageHists::default();
+    let mut last_flush = start;
+    let mut last_bytes = 0u64;
+    let mut last_bios = 0u64;
+    let mut watch = (0u64, Instant::now());
+    while finished < jobs {
+        let next = last_flush + opts.interval;
+        match done_rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
+            Ok((i, outcome)) => {
+                outcomes[i] = outcome;
                 finished += 1;
             }
-            let now = Instant::now();
-            if now < next && finished < handles.len() {
-                continue;
-            }
-            // Close the interval [last_flush, now).
-            for p in &progress {
-                interval.drain_from(&mut p.hists.lock().unwrap());
-            }
-            let (bytes, bios) = moved(&progress);
-            let (from, length) = (last_flush - start, now - last_flush);
-            for stage in Stage::ALL {
-                let h = interval.get(stage);
-                if !h.is_empty() {
-                    log.write_histogram(h, from, length, Tag::new(stage.tag()))
-                        .map_err(|e| anyhow!("writing the interval log: {e}"))?;
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        let now = Instant::now();
+        if now < next && finished < jobs {
+            continue;
+        }
+        // Close the interval [last_flush, now).
+        for p in progress.iter() {
+            interval.drain_from(&mut p.hists.lock().unwrap());
+        }
+        let (bytes, bios) = moved(&progress);
+        let (from, length) = (last_flush - start, now - last_flush);
+        for stage in Stage::ALL {
+            let h = interval.get(stage);
+            if !h.is_empty() {
+                if let Err(e) = log.write_histogram(h, from, length, Tag::new(stage.tag())) {
+                    case.fail(format!("writing the interval log: {e}"));
                 }
             }
-            totals.add(&interval);
-            interval.reset();
-            intervals.push(Interval {
-                start: from,
-                length,
-                bytes: bytes - last_bytes,
-                bios: bios - last_bios,
-            });
-            (last_flush, last_bytes, last_bios) = (now, bytes, bios);
-            live.update(bytes);
+        }
+        totals.add(&interval);
+        interval.reset();
+        intervals.push(Interval {
+            start: from,
+            length,
+            bytes: bytes - last_bytes,
+            bios: bios - last_bios,
+        });
+        (last_flush, last_bytes, last_bios) = (now, bytes, bios);
+        live.update(bytes);
 
-            if interrupted.load(Ordering::Relaxed) && !was_interrupted {
-                was_interrupted = true;
-                case.abort.store(true, Ordering::SeqCst);
-            }
-            // The watchdog: I/O completions must keep coming.
-            let activity = case.io_completions.load(Ordering::Relaxed) + bios;
-            if activity != watch.0 {
-                watch = (activity, now);
-            } else if stall.is_none() && now - watch.1 >= opts.stall_timeout {
-                let in_pipeline: u64 = progress
-                    .iter()
-                    .map(|p| p.in_pipeline.load(Ordering::Relaxed))
-                    .sum();
-                stall = Some(diagnose(&pools, spec, now - watch.1, in_pipeline));
-                case.abort.store(true, Ordering::SeqCst);
+        if interrupted.load(Ordering::Relaxed) {
+            was_interrupted = true;
+        }
+        // The watchdog: I/O completions must keep coming, or, while a job is in fsync,
+        // pages must keep being written back (a long fsync on a slow disk is no stall).
+        let syncing = progress.iter().any(|p| p.syncing.load(Ordering::Relaxed));
+        let writeback = if syncing { pages_written() } else { 0 };
+        let activity = case.io_completions.load(Ordering::Relaxed) + bios + writeback;
+        if activity != watch.0 {
+            watch = (activity, now);
+        } else if stall.is_none() && now - watch.1 >= opts.stall_timeout {
+            stall = Some(diagnose(&pools, spec, now - watch.1, &progress));
+            case.abort.store(true, Ordering::SeqCst);
+        }
+        // A stopped case whose jobs do not come back is left behind, not waited for.
+        if case.aborted() {
+            let since = *stopping_since.get_or_insert(now);
+            if now - since >= GIVE_UP {
+                left_behind = jobs - finished;
+                break;
             }
         }
-        Ok(handles
-            .into_iter()
-            .map(|h| h.join().expect("job thread panicked"))
-            .collect())
-    })?;
+    }
+    if left_behind > 0 {
+        let note = format!(
+            "{left_behind} job thread(s) did not stop within {}s of being told to \
+             (blocked in an I/O that never returned); left behind",
+            GIVE_UP.as_secs()
+        );
+        match &mut stall {
+            Some(s) => s.detail = format!("{}; {note}", s.detail),
+            None => case.fail(note),
+        }
+    }
+    let now = Instant::now();
+    let outcomes: Vec<JobOutcome> = outcomes
+        .into_iter()
+        .zip(progress.iter())
+        .map(|(o, p)| {
+            o.unwrap_or_else(|| JobOutcome {
+                start,
+                end: now,
+                abandoned: p.in_pipeline.load(Ordering::Relaxed),
+            })
+        })
+        .collect();
 
     let usage = Usage::now().since(usage_before);
     let abandoned: u64 = outcomes.iter().map(|o| o.abandoned).sum();
@@ -564,8 +653,8 @@ pub fn run_case(
     out.write(&result.hlog, &hlog)?;
     out.write(&result.bw_csv, bw_csv(&intervals).as_bytes())?;
     out.write_json(&format!("{}.json", spec.id), &result)?;
-    if abandoned > 0 {
-        // Some pool still holds work it cannot finish; joining its threads would hang.
+    if abandoned > 0 || left_behind > 0 {
+        // Some pool or job still holds work it cannot finish; joining would hang.
         std::mem::forget(pools);
     }
     Ok(result)
@@ -592,45 +681,72 @@ fn pool_reports(pools: &Pools) -> Vec<PoolReport> {
         .collect()
 }
 
-/// Tells a deadlock (work queued in a pool whose workers are all stuck) from other stalls.
-fn diagnose(pools: &Pools, spec: &CaseSpec, after: Duration, in_pipeline: u64) -> StallReport {
-    let stats: Vec<(String, PoolStats)> = pools.stats();
-    let stuck: Vec<String> = stats
-        .iter()
-        .filter(|(_, s)| s.queued > 0 && s.workers_busy > 0)
-        .map(|(role, s)| {
-            format!(
-                "{role} pool: {} queued behind {} busy worker(s)",
-                s.queued, s.workers_busy
-            )
-        })
-        .collect();
-    let kind = if stuck.is_empty() {
-        "stall"
-    } else {
-        "deadlock"
+/// Tells a deadlock (work queued in a pool whose workers are all stuck) from the other
+/// stalls: I/O the device never completed, a work item that never finishes.
+fn diagnose(
+    pools: &Pools,
+    spec: &CaseSpec,
+    after: Duration,
+    progress: &[JobProgress],
+) -> StallReport {
+    let sum = |f: fn(&JobProgress) -> &AtomicU64| -> u64 {
+        progress.iter().map(|p| f(p).load(Ordering::Relaxed)).sum()
     };
-    let detail = if stuck.is_empty() {
-        format!(
-            "no I/O completed for {:.1}s with {in_pipeline} bio(s) in the pipeline \
-             (a stuck I/O or a stuck worker)",
-            after.as_secs_f64()
-        )
-    } else {
-        format!(
-            "no I/O completed for {:.1}s: {} with --endio {}: {}",
-            after.as_secs_f64(),
+    let in_pipeline = sum(|p| &p.in_pipeline);
+    let at_engine = sum(|p| &p.at_engine);
+    let stats: Vec<(String, PoolStats)> = pools.stats();
+    let describe = |pred: fn(&PoolStats) -> bool| -> Vec<String> {
+        stats
+            .iter()
+            .filter(|(_, s)| pred(s))
+            .map(|(role, s)| {
+                format!(
+                    "{role} pool: {} queued behind {} busy worker(s)",
+                    s.queued, s.workers_busy
+                )
+            })
+            .collect()
+    };
+    let stuck = describe(|s| s.queued > 0 && s.workers_busy > 0);
+    let busy = describe(|s| s.workers_busy > 0);
+    let secs = after.as_secs_f64();
+    let (kind, detail) = if !stuck.is_empty() {
+        let detail = format!(
+            "no I/O completed for {secs:.1}s: {} with --endio {}: {}",
             spec.strategy,
             match spec.topology {
                 Topology::Shared => "shared",
                 Topology::Separate => "separate",
             },
             stuck.join("; ")
-        )
+        );
+        ("deadlock", detail)
+    } else if progress.iter().any(|p| p.syncing.load(Ordering::Relaxed)) {
+        let detail = format!(
+            "no I/O completed for {secs:.1}s: a job is in fsync and the kernel wrote \
+             nothing back meanwhile"
+        );
+        ("stall", detail)
+    } else if at_engine > 0 {
+        let detail = format!(
+            "no I/O completed for {secs:.1}s: {at_engine} I/O(s) submitted to the device never \
+             completed ({in_pipeline} bio(s) in the pipeline): a stuck device or a lost I/O"
+        );
+        ("stall", detail)
+    } else if !busy.is_empty() {
+        let detail = format!(
+            "no I/O completed for {secs:.1}s: a work item that does not finish ({})",
+            busy.join("; ")
+        );
+        ("stall", detail)
+    } else {
+        let detail =
+            format!("no I/O completed for {secs:.1}s with {in_pipeline} bio(s) in the pipeline");
+        ("stall", detail)
     };
     StallReport {
         kind: kind.into(),
-        after_s: after.as_secs_f64(),
+        after_s: secs,
         detail,
         bios_in_pipeline: in_pipeline,
         pools: pool_reports(pools),

@@ -12,6 +12,7 @@ use workloads::JobSpec;
 
 use crate::case::{self, CaseResult, CaseSpec, RunOptions, Status};
 use crate::export::{self, Exporter, Format, Table};
+use crate::inject::Injection;
 use crate::manifest;
 use crate::pipeline::Topology;
 use crate::progress::Progress;
@@ -121,6 +122,11 @@ struct CommonArgs {
     /// Job options given on the command line override every job of the file.
     #[arg(long = "job", value_name = "FILE")]
     job_file: Option<PathBuf>,
+    /// Inject a fault into every case, to see how the harness fails: eio@N, enospc@N,
+    /// short@N fail the Nth data I/O; hang@N never completes it; panic@N panics inside the
+    /// Nth checksum/endio work item. Repeatable.
+    #[arg(long, value_name = "KIND@N")]
+    inject: Vec<Injection>,
 }
 
 fn is_root() -> bool {
@@ -168,23 +174,23 @@ struct JobArgs {
     #[arg(long, help_heading = "Job (fio options)")]
     rw: Option<String>,
     /// Block size per I/O, a multiple of 4k (k/m/g, base 1024).
-    #[arg(long, help_heading = "Job (fio options)")]
+    #[arg(long, allow_hyphen_values = true, help_heading = "Job (fio options)")]
     bs: Option<String>,
     /// Bytes of I/O per job, and the file size.
-    #[arg(long, help_heading = "Job (fio options)")]
+    #[arg(long, allow_hyphen_values = true, help_heading = "Job (fio options)")]
     size: Option<String>,
     /// Submitter threads; each has its own file unless --filename is given.
-    #[arg(long, help_heading = "Job (fio options)")]
+    #[arg(long, allow_hyphen_values = true, help_heading = "Job (fio options)")]
     numjobs: Option<String>,
     /// Bios in flight per job. With psync the I/O itself stays synchronous; the depth
     /// bounds how many bios can be in the checksum/endio stages at once.
-    #[arg(long, help_heading = "Job (fio options)")]
+    #[arg(long, allow_hyphen_values = true, help_heading = "Job (fio options)")]
     iodepth: Option<String>,
     /// 1: O_DIRECT.
     #[arg(long, help_heading = "Job (fio options)")]
     direct: Option<String>,
     /// fsync after every N writes.
-    #[arg(long, help_heading = "Job (fio options)")]
+    #[arg(long, allow_hyphen_values = true, help_heading = "Job (fio options)")]
     fsync: Option<String>,
     /// 1: fsync at the end of the job (counted in its time).
     #[arg(
@@ -194,7 +200,7 @@ struct JobArgs {
     )]
     end_fsync: Option<String>,
     /// Stop after this long (30, 30s, 2m).
-    #[arg(long, help_heading = "Job (fio options)")]
+    #[arg(long, allow_hyphen_values = true, help_heading = "Job (fio options)")]
     runtime: Option<String>,
     /// 1: run for the whole runtime, wrapping around the file.
     #[arg(
@@ -297,7 +303,7 @@ struct Session {
     machine: manifest::Machine,
     software: manifest::Software,
     interrupted: Arc<AtomicBool>,
-    _scratch: Option<tempfile::TempDir>,
+    scratch: Option<tempfile::TempDir>,
 }
 
 impl Session {
@@ -321,6 +327,35 @@ impl Session {
             cases: cases.iter().map(|c| c.case.clone()).collect(),
         };
         self.out.write_json("manifest.json", &m).map(|_| ())
+    }
+
+    /// The run stops on `error` (a case that could not run or be written, a manifest that
+    /// could not be updated). Marks the manifest failed, best effort: `error` is what the
+    /// user must see, so a manifest that cannot be written either (the disk is full) only
+    /// adds a line to it.
+    fn fail(&self, error: anyhow::Error, config: Config, cases: &[CaseResult]) -> anyhow::Error {
+        match self.write_manifest("failed", Some(format!("{error:#}")), config, cases) {
+            Ok(()) => error,
+            Err(m) => anyhow!(
+                "{error:#}\nalso: the run could not be marked failed: {m:#}; manifest.json \
+                 lists the case(s) finished before that"
+            ),
+        }
+    }
+
+    /// Ends the temporary data directory: removed, or kept (and said where) with
+    /// --keep-files. Either way, done now rather than when the session is dropped.
+    fn release_scratch(&mut self, keep: bool) {
+        if let Some(dir) = self.scratch.take() {
+            if keep {
+                println!("data files kept in {}", dir.keep().display());
+            } else {
+                let path = dir.path().to_path_buf();
+                if let Err(e) = dir.close() {
+                    eprintln!("warning: cannot remove {}: {e}", path.display());
+                }
+            }
+        }
     }
 }
 
@@ -369,6 +404,9 @@ fn one_line(r: &CaseResult) -> String {
         "{}: {:?}, {:.0} MiB/s, {:.2}s",
         r.case, r.status, r.mib_s, r.elapsed_s
     );
+    if r.status != Status::Ok {
+        s += &format!(" [strategy {}]", r.strategy);
+    }
     if let Some(stall) = &r.stall {
         s += &format!(" — {}: {}", stall.kind, stall.detail);
     }
@@ -416,6 +454,7 @@ fn execute(
         overwrite: common.overwrite,
         allow_device_write: common.allow_device_write,
         drop_caches: common.drop_caches,
+        inject: common.inject.clone(),
         preallocate_scratch: scratch.is_some(),
         scratch_dir: scratch
             .as_ref()
@@ -435,7 +474,7 @@ fn execute(
         machine: manifest::machine(),
         software: manifest::software(),
         interrupted,
-        _scratch: scratch,
+        scratch,
     };
     let config = || Config {
         job: &job,
@@ -464,6 +503,8 @@ fn execute(
     }
     let live = Progress::new(specs.len());
     let mut results: Vec<CaseResult> = Vec::new();
+    // A signal that stopped a case before it had anything to record (laying out its file).
+    let mut stopped: Option<String> = None;
     for spec in &specs {
         if session
             .interrupted
@@ -475,31 +516,67 @@ fn execute(
             Ok(result) => {
                 live.finish_case(&one_line(&result));
                 results.push(result);
-                session.write_manifest("running", None, config(), &results)?;
+                if let Err(e) = session.write_manifest("running", None, config(), &results) {
+                    let e = session.fail(e, config(), &results);
+                    session.release_scratch(common.keep_files);
+                    return Err(e);
+                }
             }
             Err(e) => {
-                session.write_manifest("failed", Some(format!("{e:#}")), config(), &results)?;
-                return Err(e.context(format!("case {}", spec.id)));
+                // Whatever the case managed to write (its hlog before a full disk stopped
+                // its json) belongs to no case the manifest lists: remove it, which also
+                // frees room to record the failure.
+                for name in [".hlog", ".bw.csv", ".json"].map(|ext| format!("{}{ext}", spec.id)) {
+                    let _ = std::fs::remove_file(session.out.path().join(name));
+                }
+                let e = e.context(format!("case {}", spec.id));
+                if session
+                    .interrupted
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    // The signal cut the case's setup short: the run was interrupted, not
+                    // failed; what finished before is kept and summarized as usual.
+                    eprintln!("{e:#}");
+                    stopped = Some(format!("{e:#}"));
+                    break;
+                }
+                let e = session.fail(e, config(), &results);
+                session.release_scratch(common.keep_files);
+                return Err(e);
             }
         }
     }
-    let code = exit_code(&results);
+    // Cases skipped because of a signal make the run interrupted, whatever the others did.
+    let cut_short = results.len() < specs.len()
+        && session
+            .interrupted
+            .load(std::sync::atomic::Ordering::Relaxed);
+    let code = if cut_short {
+        EXIT_INTERRUPTED
+    } else {
+        exit_code(&results)
+    };
     let status = if code == EXIT_INTERRUPTED {
         "interrupted"
     } else {
         "complete"
     };
-    session.write_manifest(status, None, config(), &results)?;
+    // The summary is shown first: it comes from memory, and a full disk must not hide it.
     let rows = summary::rows(&results);
     print!("{}", Table.render(&rows));
-    export::write_summaries(&session.out, &rows)?;
-    println!("results: {}", session.out.path().display());
-    if common.keep_files {
-        if let Some(dir) = session._scratch.take() {
-            println!("data files kept in {}", dir.keep().display());
-        }
+    let manifest = session.write_manifest(status, stopped, config(), &results);
+    let summaries = export::write_summaries(&session.out, &rows);
+    let dir = session.out.path().display().to_string();
+    println!("results: {dir}");
+    session.release_scratch(common.keep_files);
+    match (manifest, summaries) {
+        (Ok(()), Ok(())) => Ok(code),
+        (Err(m), Ok(())) => Err(m),
+        (Ok(()), Err(s)) => Err(anyhow!(
+            "{s:#} (the cases are saved: `harness report {dir}` shows their summary)"
+        )),
+        (Err(m), Err(s)) => Err(anyhow!("{m:#}\nalso: {s:#}")),
     }
-    Ok(code)
 }
 
 pub fn main() -> Result<i32> {

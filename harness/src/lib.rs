@@ -4,6 +4,7 @@
 pub mod case;
 pub mod cli;
 pub mod export;
+pub mod inject;
 pub mod manifest;
 pub mod measure;
 pub mod pipeline;

@@ -148,3 +148,16 @@ impl Usage {
         }
     }
 }
+
+/// Pages the kernel has written back since boot (`nr_written` in /proc/vmstat): progress
+/// while a job sits in fsync, where no bio of ours completes. 0 where unavailable.
+pub fn pages_written() -> u64 {
+    std::fs::read_to_string("/proc/vmstat")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("nr_written "))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}

@@ -11,9 +11,10 @@
 //! submitter turns them into stage latencies when the bio comes home, so only that thread
 //! ever touches the histograms.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, Once, PoisonError};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, RecvTimeoutError, Sender};
@@ -95,8 +96,13 @@ pub struct Mismatch {
 /// State shared by every thread of one case.
 #[derive(Default)]
 pub struct CaseState {
-    /// Set to stop the case: an error, the watchdog, or an interrupt.
+    /// Set to stop the case: an error or the watchdog.
     pub abort: AtomicBool,
+    /// The run's SIGINT/SIGTERM flag: stops the case too.
+    interrupted: Arc<AtomicBool>,
+    /// `--inject panic@N`: the Nth csum or endio work item panics.
+    panic_at: Option<u64>,
+    work_items: AtomicU64,
     /// Bios whose I/O completed, for the watchdog.
     pub io_completions: AtomicU64,
     errors: Mutex<Vec<String>>,
@@ -108,6 +114,14 @@ pub struct CaseState {
 const MISMATCHES_KEPT: usize = 1000;
 
 impl CaseState {
+    pub fn new(interrupted: Arc<AtomicBool>, panic_at: Option<u64>) -> CaseState {
+        CaseState {
+            interrupted,
+            panic_at,
+            ..CaseState::default()
+        }
+    }
+
     /// Records an error and stops the case: the first error is the one reported.
     pub fn fail(&self, error: String) {
         self.errors.lock().unwrap().push(error);
@@ -119,7 +133,13 @@ impl CaseState {
     }
 
     pub fn aborted(&self) -> bool {
-        self.abort.load(Ordering::Relaxed)
+        self.abort.load(Ordering::Relaxed) || self.interrupted.load(Ordering::Relaxed)
+    }
+
+    /// Counts one csum or endio work item; whether `--inject panic@N` picks it.
+    fn injects_panic(&self) -> Option<u64> {
+        let at = self.panic_at?;
+        (self.work_items.fetch_add(1, Ordering::Relaxed) + 1 == at).then_some(at)
     }
 
     fn mismatch(&self, m: Mismatch) {
@@ -145,6 +165,20 @@ pub struct JobProgress {
     pub bios: AtomicU64,
     /// Bios currently between issue and endio completion.
     pub in_pipeline: AtomicU64,
+    /// I/Os at the engine (submitted, not reaped), for the watchdog.
+    pub at_engine: AtomicU64,
+    /// In fsync: no bio completes meanwhile, so the watchdog looks at writeback instead.
+    pub syncing: AtomicBool,
+}
+
+impl JobProgress {
+    /// fsyncs the job's file, telling the watchdog so.
+    fn sync(&self, engine: &mut dyn Engine) -> std::io::Result<()> {
+        self.syncing.store(true, Ordering::Relaxed);
+        let result = engine.sync();
+        self.syncing.store(false, Ordering::Relaxed);
+        result
+    }
 }
 
 /// Everything one job thread needs.
@@ -156,6 +190,9 @@ pub struct JobInput {
     pub file_label: String,
     pub algo: Algo,
     pub seed: u64,
+    /// Where the file's data ends: a read past it is a truncated file, whose missing
+    /// sectors verification reports, not an I/O error.
+    pub data_end: u64,
     /// Stop issuing at this instant (ramp_time + runtime).
     pub deadline: Option<Instant>,
     /// Bios finishing before this instant are not counted (fio's ramp_time).
@@ -171,14 +208,24 @@ pub struct JobOutcome {
 }
 
 /// How long a stopping job waits for bios still in the pipeline before giving them up.
-const DRAIN_GRACE: Duration = Duration::from_secs(3);
+pub const DRAIN_GRACE: Duration = Duration::from_secs(3);
 /// How often blocked waits look at the abort flag.
 const POLL: Duration = Duration::from_millis(50);
+
+/// What comes back to the submitter from the stages.
+enum Homecoming {
+    Bio(Box<Bio>),
+    /// A work item that owned a bio panicked; the bio is gone.
+    Lost,
+}
 
 struct Bio {
     op: Op,
     offset: u64,
     buf: Option<AlignedBuf>,
+    /// Bytes of a read that lie before the end of the file (all of them, but for a read of
+    /// a truncated file).
+    readable: u64,
     sums: Vec<u8>,
     issued: Instant,
     csum_queued: Instant,
@@ -206,15 +253,20 @@ struct OverlapCsum {
 
 impl OverlapCsum {
     /// Waits for the csum work however long it takes: until it has run, it may be reading
-    /// the buffer, so the buffer may not be reused. Fills in the bio's sums and times.
-    fn finish_into(&self, bio: &mut Bio) {
+    /// the buffer, so the buffer may not be reused. Fills in the bio's sums and times;
+    /// false if the work panicked and left none.
+    fn finish_into(&self, bio: &mut Bio) -> bool {
         let mut done = self.done.done.lock().unwrap();
         while !*done {
             done = self.done.cv.wait(done).unwrap();
         }
         drop(done);
-        if let Some((sums, start, end)) = self.result.lock().unwrap().take() {
-            (bio.sums, bio.csum_start, bio.csum_end) = (sums, start, end);
+        match self.result.lock().unwrap().take() {
+            Some((sums, start, end)) => {
+                (bio.sums, bio.csum_start, bio.csum_end) = (sums, start, end);
+                true
+            }
+            None => false,
         }
     }
 }
@@ -242,6 +294,7 @@ impl Bio {
         Box::new(Bio {
             op,
             offset,
+            readable: buf.len() as u64,
             buf: Some(buf),
             sums: Vec::new(),
             issued: now,
@@ -309,41 +362,111 @@ impl Completion {
     }
 }
 
+std::thread_local!(static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) });
+
+/// Keeps each thread's last panic message, so that a work item that unwinds can be reported
+/// with what it said, whichever pool caught it. The hook it replaces still runs (the
+/// default one prints the message to stderr).
+pub fn capture_panic_messages() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".into());
+            let at = info
+                .location()
+                .map(|l| format!(" ({l})"))
+                .unwrap_or_default();
+            LAST_PANIC.with(|p| *p.borrow_mut() = Some(format!("{message}{at}")));
+            previous(info);
+        }));
+    });
+}
+
+/// Runs its closure if dropped while the thread unwinds: how a work item reports its own
+/// panic, whatever the pool that catches it does next.
+struct OnUnwind<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnUnwind<F> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            (self.0)();
+        }
+    }
+}
+
 /// The parts of a job the stage closures need, cheap to clone into each work item.
 #[derive(Clone)]
 struct StageCtx {
     case: Arc<CaseState>,
     store: Arc<CsumStore>,
     meta: Arc<dyn Strategy>,
+    /// The strategy's name, for messages.
+    strategy: Arc<str>,
     algo: Algo,
     file_label: Arc<str>,
-    home: Sender<Box<Bio>>,
+    home: Sender<Homecoming>,
     /// False for diskless engines (null): reads return no data, so there is nothing to
     /// verify; the checksums are still computed, so the CPU work is the same.
     verify: bool,
 }
 
+type BioCell = Mutex<Option<Box<Bio>>>;
+
 impl StageCtx {
+    /// A work item of `stage` is unwinding: the case fails with the panic's message.
+    fn panicked(&self, stage: &str) {
+        let message = LAST_PANIC
+            .with(|p| p.borrow_mut().take())
+            .unwrap_or_else(|| "(message not captured)".into());
+        self.case.fail(format!(
+            "work item panicked in the {stage} stage on strategy {}: {message}",
+            self.strategy
+        ));
+    }
+
+    /// A panicking item owned a bio: drop it (out of `cell`, if it sits in one, so that no
+    /// ordered part can still send it) and tell the submitter it is gone.
+    fn lost(&self, stage: &str, cell: Option<&BioCell>) {
+        self.panicked(stage);
+        if let Some(cell) = cell {
+            drop(cell.lock().unwrap_or_else(PoisonError::into_inner).take());
+        }
+        let _ = self.home.send(Homecoming::Lost);
+    }
+
     /// The csum stage: checksum every sector of a write, then send the bio home for
     /// submission. The send is the ordered part: ordered pools submit in issue order.
     fn csum_work(&self, bio: Box<Bio>) -> Work {
-        let cell = Arc::new(Mutex::new(Some(bio)));
-        let (algo, home) = (self.algo, self.home.clone());
+        let cell: Arc<BioCell> = Arc::new(Mutex::new(Some(bio)));
+        let inject = self.case.injects_panic();
+        let (ctx, home) = (self.clone(), self.home.clone());
         let run_cell = cell.clone();
         Work::with_ordered(
             move || {
+                let _unwind = OnUnwind(|| ctx.lost("csum", Some(&run_cell)));
+                if let Some(at) = inject {
+                    panic!("injected by --inject panic@{at}");
+                }
                 let mut guard = run_cell.lock().unwrap();
                 let bio = guard.as_mut().expect("bio in cell");
                 bio.csum_start = Instant::now();
                 let mut sums = std::mem::take(&mut bio.sums);
-                sums.resize(bio.sectors() as usize * algo.len(), 0);
-                algo.sectors(bio.data(), &mut sums);
+                sums.resize(bio.sectors() as usize * ctx.algo.len(), 0);
+                ctx.algo.sectors(bio.data(), &mut sums);
                 bio.sums = sums;
                 bio.csum_end = Instant::now();
             },
             move || {
-                let bio = cell.lock().unwrap().take().expect("bio in cell");
-                let _ = home.send(bio);
+                let bio = cell.lock().unwrap_or_else(PoisonError::into_inner).take();
+                if let Some(bio) = bio {
+                    let _ = home.send(Homecoming::Bio(bio));
+                }
             },
         )
     }
@@ -357,13 +480,22 @@ impl StageCtx {
             ptr: data.as_ptr(),
             len: data.len(),
         };
-        let algo = self.algo;
+        let inject = self.case.injects_panic();
+        let ctx = self.clone();
         Work::new(move || {
+            // The endio waiting for these sums goes on without them.
+            let _unwind = OnUnwind(|| {
+                ctx.panicked("csum");
+                overlap.done.complete();
+            });
+            if let Some(at) = inject {
+                panic!("injected by --inject panic@{at}");
+            }
             let start = Instant::now();
             // SAFETY: see SharedBuf; the bio's owner waits for `done` before reuse.
             let data = unsafe { shared.bytes() };
-            let mut sums = vec![0u8; data.len() / SECTOR_SIZE as usize * algo.len()];
-            algo.sectors(data, &mut sums);
+            let mut sums = vec![0u8; data.len() / SECTOR_SIZE as usize * ctx.algo.len()];
+            ctx.algo.sectors(data, &mut sums);
             *overlap.result.lock().unwrap() = Some((sums, start, Instant::now()));
             overlap.done.complete();
         })
@@ -371,19 +503,27 @@ impl StageCtx {
 
     /// The endio stage.
     fn endio_work(&self, mut bio: Box<Bio>) -> Work {
+        let inject = self.case.injects_panic();
         let ctx = self.clone();
         Work::new(move || {
+            let _unwind = OnUnwind(|| ctx.lost("endio", None));
             bio.endio_start = Instant::now();
-            if let Some(overlap) = bio.overlap.take() {
-                overlap.finish_into(&mut bio);
+            // Before anything can panic: the buffer must outlive the overlapping csum work.
+            let summed = match bio.overlap.take() {
+                Some(overlap) => overlap.finish_into(&mut bio),
+                None => true,
+            };
+            if let Some(at) = inject {
+                panic!("injected by --inject panic@{at}");
             }
             match bio.op {
-                Op::Write => ctx.finish_ordered_extent(&bio),
+                Op::Write if summed => ctx.finish_ordered_extent(&bio),
+                Op::Write => {}
                 Op::Read => ctx.verify(&mut bio),
             }
             bio.endio_end = Instant::now();
             bio.finished = true;
-            let _ = ctx.home.send(bio);
+            let _ = ctx.home.send(Homecoming::Bio(bio));
         })
     }
 
@@ -411,26 +551,33 @@ impl StageCtx {
         meta_done.wait(&self.case);
     }
 
-    /// Read endio: checksum what came back and compare every sector with the store.
+    /// Read endio: checksum what came back and compare every sector with the store. Sectors
+    /// past the end of a truncated file are reported as such.
     fn verify(&self, bio: &mut Bio) {
+        let sectors = bio.sectors();
+        let whole = (bio.readable / SECTOR_SIZE).min(sectors);
+        let len = self.algo.len();
         let mut sums = std::mem::take(&mut bio.sums);
-        sums.resize(bio.sectors() as usize * self.algo.len(), 0);
-        self.algo.sectors(bio.data(), &mut sums);
-        let bad = if self.verify {
-            self.store.verify(bio.first_sector(), &sums, bio.sectors())
-        } else {
-            Vec::new()
-        };
-        for (sector, bad) in bad {
-            self.case.mismatch(Mismatch {
-                file: self.file_label.to_string(),
-                offset: sector * SECTOR_SIZE,
-                kind: match bad {
+        sums.resize(whole as usize * len, 0);
+        self.algo
+            .sectors(&bio.data()[..(whole * SECTOR_SIZE) as usize], &mut sums);
+        if self.verify {
+            let bad = self.store.verify(bio.first_sector(), &sums, whole);
+            let truncated = (whole..sectors).map(|s| (bio.first_sector() + s, "truncated"));
+            let bad = bad.into_iter().map(|(sector, bad)| {
+                let kind = match bad {
                     Bad::Mismatch => "checksum mismatch",
                     Bad::Missing => "no checksum recorded",
-                }
-                .into(),
+                };
+                (sector, kind)
             });
+            for (sector, kind) in bad.chain(truncated) {
+                self.case.mismatch(Mismatch {
+                    file: self.file_label.to_string(),
+                    offset: sector * SECTOR_SIZE,
+                    kind: kind.into(),
+                });
+            }
         }
         bio.sums = sums;
     }
@@ -443,12 +590,14 @@ pub fn run_job(
     case: &Arc<CaseState>,
     progress: &JobProgress,
 ) -> JobOutcome {
+    capture_panic_messages();
     let job = input.job.clone();
-    let (home_tx, home) = unbounded::<Box<Bio>>();
+    let (home_tx, home) = unbounded::<Homecoming>();
     let ctx = StageCtx {
         case: case.clone(),
         store: input.store.clone(),
         meta: pools.meta.clone(),
+        strategy: pools.csum.name().into(),
         algo: input.algo,
         file_label: input.file_label.clone().into(),
         home: home_tx,
@@ -477,7 +626,7 @@ pub fn run_job(
     let mut completions: Vec<IoDone> = Vec::new();
     let mut to_submit: VecDeque<Box<Bio>> = VecDeque::new();
     // A bio received while blocked, handled with the others at the top of the next step.
-    let mut arrived: Option<Box<Bio>> = None;
+    let mut arrived: Option<Homecoming> = None;
     let mut writes_since_fsync = 0u32;
     let mut stopping_since: Option<Instant> = None;
     let mut abandoned = 0u64;
@@ -494,8 +643,16 @@ pub fn run_job(
         }
         let mut progressed = false;
 
-        for mut bio in arrived.take().into_iter().chain(home.try_iter()) {
+        for homecoming in arrived.take().into_iter().chain(home.try_iter()) {
             progressed = true;
+            let mut bio = match homecoming {
+                Homecoming::Bio(bio) => bio,
+                Homecoming::Lost => {
+                    free.push(AlignedBuf::new(bio_size));
+                    in_pipeline -= 1;
+                    continue;
+                }
+            };
             if !bio.finished {
                 to_submit.push_back(bio);
                 continue;
@@ -513,7 +670,7 @@ pub fn run_job(
                 writes_since_fsync += 1;
                 if writes_since_fsync >= job.fsync {
                     writes_since_fsync = 0;
-                    if let Err(e) = input.engine.sync() {
+                    if let Err(e) = progress.sync(input.engine.as_mut()) {
                         case.fail(format!("fsync of {} failed: {e}", input.file_label));
                     }
                 }
@@ -565,7 +722,21 @@ pub fn run_job(
             bio.io_done = Instant::now();
             bio.buf = Some(done.req.buf);
             case.io_completions.fetch_add(1, Ordering::Relaxed);
-            match done.result {
+            let end = bio.offset + bio.data().len() as u64;
+            let result = match done.result {
+                // A read that runs off the end of a truncated file: verification reports
+                // the sectors that are not there.
+                Err(e)
+                    if bio.op == Op::Read
+                        && e.kind() == std::io::ErrorKind::UnexpectedEof
+                        && end > input.data_end =>
+                {
+                    bio.readable = input.data_end.saturating_sub(bio.offset);
+                    Ok(())
+                }
+                r => r,
+            };
+            match result {
                 Ok(()) => {
                     bio.endio_queued = Instant::now();
                     pools.endio.dispatch(ctx.endio_work(bio));
@@ -576,8 +747,8 @@ pub fn run_job(
                     }
                     let what = if bio.op == Op::Write { "write" } else { "read" };
                     case.fail(format!(
-                        "{what} error on {} at offset {}: {e}",
-                        input.file_label, bio.offset
+                        "{what} error on {} at offset {} (strategy {}): {e}",
+                        input.file_label, bio.offset, ctx.strategy
                     ));
                     free.push(bio.buf.take().expect("buffer"));
                     in_pipeline -= 1;
@@ -634,6 +805,9 @@ pub fn run_job(
         progress
             .in_pipeline
             .store(in_pipeline as u64, Ordering::Relaxed);
+        progress
+            .at_engine
+            .store(input.engine.in_flight() as u64, Ordering::Relaxed);
 
         if in_pipeline == 0 && (exhausted || stopping_since.is_some()) {
             break;
@@ -650,7 +824,7 @@ pub fn run_job(
             t.saturating_duration_since(Instant::now()).min(POLL)
         });
         match home.recv_timeout(timeout) {
-            Ok(bio) => arrived = Some(bio),
+            Ok(homecoming) => arrived = Some(homecoming),
             Err(RecvTimeoutError::Timeout) => {
                 if case.aborted() && stopping_since.is_some_and(|s| s.elapsed() > DRAIN_GRACE) {
                     // A pool that cannot finish what it holds: give those bios up.
@@ -663,7 +837,7 @@ pub fn run_job(
     }
     progress.in_pipeline.store(abandoned, Ordering::Relaxed);
     if job.rw.is_write() && job.end_fsync && !case.aborted() {
-        if let Err(e) = input.engine.sync() {
+        if let Err(e) = progress.sync(input.engine.as_mut()) {
             case.fail(format!("end_fsync of {} failed: {e}", input.file_label));
         }
     }
