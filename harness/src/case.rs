@@ -604,7 +604,7 @@ pub fn run_case(
     }
     let gib = bytes as f64 / (1u64 << 30) as f64;
     let per_gib = |x: f64| if gib > 0.0 { x / gib } else { 0.0 };
-    let result = CaseResult {
+    let mut result = CaseResult {
         case: spec.id.clone(),
         strategy: pools.csum.name().to_string(),
         spec: spec.strategy.clone(),
@@ -650,14 +650,50 @@ pub fn run_case(
         hlog: format!("{}.hlog", spec.id),
         bw_csv: format!("{}.bw.csv", spec.id),
     };
-    out.write(&result.hlog, &hlog)?;
-    out.write(&result.bw_csv, bw_csv(&intervals).as_bytes())?;
-    out.write_json(&format!("{}.json", spec.id), &result)?;
     if abandoned > 0 || left_behind > 0 {
         // Some pool or job still holds work it cannot finish; joining would hang.
         std::mem::forget(pools);
+    } else if let Err(e) = shut_down(pools) {
+        result.status = Status::Error;
+        result.error.get_or_insert(e);
     }
+    out.write(&result.hlog, &hlog)?;
+    out.write(&result.bw_csv, bw_csv(&intervals).as_bytes())?;
+    out.write_json(&format!("{}.json", spec.id), &result)?;
     Ok(result)
+}
+
+/// Shuts the case's pools down (each quiesces and joins its threads) on a thread of its
+/// own, so that a backend that cannot stop costs the run a grace period, not a hang.
+fn shut_down(pools: Arc<Pools>) -> Result<(), String> {
+    let name = pools.csum.name().to_string();
+    let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+    let spawned = std::thread::Builder::new()
+        .name("shutdown".into())
+        .spawn(move || {
+            // Job threads drop their handles as they exit, just after reporting.
+            let mut pools = pools;
+            let since = Instant::now();
+            loop {
+                match Arc::try_unwrap(pools) {
+                    Ok(last) => break drop(last),
+                    Err(shared) if since.elapsed() < GIVE_UP => pools = shared,
+                    Err(shared) => break std::mem::forget(shared),
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let _ = done_tx.send(());
+        });
+    if spawned.is_err() {
+        return Ok(()); // No thread to spare: leave the pools to the process's exit.
+    }
+    done_rx.recv_timeout(GIVE_UP * 2).map_err(|_| {
+        format!(
+            "the {name} pools did not shut down within {}s of the case's end \
+             (a backend bug); left behind",
+            (GIVE_UP * 2).as_secs()
+        )
+    })
 }
 
 /// Bytes and bios counted so far, over every job.
