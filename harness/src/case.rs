@@ -175,22 +175,32 @@ fn access(job: &JobSpec, write: bool, opts: &RunOptions) -> Access {
     }
 }
 
-/// The checksum store a write job updates: the existing one if it is clean and matches,
-/// else a fresh one.
-fn store_for_write(path: &Path, algo: Algo, size: u64) -> Result<CsumStore> {
-    if let Ok(store) = CsumStore::open(path) {
+/// The checksum store a write job updates: the existing one if it is clean, of this very
+/// file or device (not another that took its name since), and matches; else a fresh one.
+fn store_for_write(path: &Path, data: &Path, algo: Algo, size: u64) -> Result<CsumStore> {
+    if let Ok(store) = CsumStore::open_for(path, data) {
         if store.algo() == algo.name() && store.data_size() >= size {
             store.begin_update()?;
             return Ok(store);
         }
     }
-    CsumStore::create(path, algo.name(), algo.len(), size)
+    let identity = workloads::store::Identity::of(data)
+        .with_context(|| format!("cannot tell which file or device {} is", data.display()))?;
+    CsumStore::create_for(path, algo.name(), algo.len(), size, &identity)
         .with_context(|| format!("cannot create checksum store {}", path.display()))
 }
 
-/// Why a read job's file needs laying out first, if it does.
-fn layout_reason(store_path: &Path, algo: Algo, span: u64) -> Option<String> {
-    match CsumStore::open(store_path) {
+/// Why a read job's file needs laying out first, if it does: no usable store of its data
+/// (one written for another device under the same name is none), or sectors of the job's
+/// range `[start, end)` without a checksum.
+fn layout_reason(
+    data: &Path,
+    store_path: &Path,
+    algo: Algo,
+    start: u64,
+    end: u64,
+) -> Option<String> {
+    match CsumStore::open_for(store_path, data) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("no checksum store".into()),
         Err(e) => Some(e.to_string()),
         Ok(s) if s.algo() != algo.name() => Some(format!(
@@ -198,7 +208,7 @@ fn layout_reason(store_path: &Path, algo: Algo, span: u64) -> Option<String> {
             s.algo(),
             algo
         )),
-        Ok(s) if !s.covers(span) => Some("the checksum store does not cover the job".into()),
+        Ok(s) if !s.covers(start, end) => Some("the checksum store does not cover the job".into()),
         Ok(_) => None,
     }
 }
@@ -219,9 +229,9 @@ fn prepare(job: &JobSpec, jobnum: u32, algo: Algo, opts: &RunOptions) -> Result<
     }
     let store_path = CsumStore::path_for(&path, target.is_device);
     let store = if write {
-        store_for_write(&store_path, algo, span)?
+        store_for_write(&store_path, &path, algo, span)?
     } else {
-        CsumStore::open(&store_path)
+        CsumStore::open_for(&store_path, &path)
             .with_context(|| format!("cannot open checksum store {}", store_path.display()))?
     };
     Ok(Prepared {
@@ -250,7 +260,8 @@ fn lay_out_if_needed(
             "a scratch file, allocated once so every case overwrites the same blocks".into()
         })
     } else {
-        layout_reason(&CsumStore::path_for(&path, is_device), algo, span)
+        let store = CsumStore::path_for(&path, is_device);
+        layout_reason(&path, &store, algo, job.offset, span)
     };
     let Some(why) = why else {
         return Ok(());
@@ -267,11 +278,12 @@ fn lay_out_if_needed(
     layout.numjobs = 1;
     let prepared = prepare(&layout, jobnum, algo, opts)
         .with_context(|| format!("cannot lay out {} ({why})", path.display()))?;
-    eprintln!(
-        "laying out {} ({}): {why}",
-        path.display(),
-        workloads::units::format_size(span)
-    );
+    let size = workloads::units::format_size(span - job.offset.min(span));
+    let from = match job.offset {
+        0 => String::new(),
+        at => format!(" at offset {}", workloads::units::format_size(at)),
+    };
+    eprintln!("laying out {} ({size}{from}): {why}", path.display());
     let pools = Pools::build("inline", Topology::Shared)?;
     let case = Arc::new(CaseState::new(interrupted.clone(), None));
     let input = JobInput {

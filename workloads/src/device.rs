@@ -157,6 +157,82 @@ fn fill_block(info: &mut DeviceInfo, dev_dir: &Path, devno: String) {
     }
 }
 
+/// What tells the block device `dev` (device number `rdev`) from another that later takes
+/// its name (a loop device re-attached to another file, another disk enumerated as
+/// `nvme0n1`), from sysfs: for a loop device, the file behind it (path, and the
+/// filesystem and inode it is on) and the offset into it; for a disk, the first of its
+/// wwid, dm or md uuid, or serial; failing those, its device number; for a partition,
+/// also its number and first sector; always its size. One line of `key=value` words,
+/// without commas, compared as a whole. The kernel's name is left out: the same disk may
+/// be `nvme1n1` after a reboot (and the checksum store is found by the name used anyway).
+pub fn block_identity(dev: &Path, rdev: u64) -> String {
+    let devno = format!("{}:{}", libc::major(rdev), libc::minor(rdev));
+    let mut words = Vec::new();
+    let size = match sys_dir(rdev) {
+        None => {
+            words.push(format!("devno={devno} (not in sysfs)"));
+            // Seeking to the end of a block device gives its size.
+            fs::File::open(dev).and_then(|mut f| io::Seek::seek(&mut f, io::SeekFrom::End(0)))
+        }
+        Some((dir, _)) => {
+            let part = dir.join("partition").exists();
+            let disk = if part {
+                dir.parent().unwrap_or(&dir)
+            } else {
+                &dir
+            };
+            if disk.join("loop").is_dir() {
+                // Gone when the device is detached; " (deleted)" after a removed file.
+                let backing = read_trimmed(&disk.join("loop/backing_file"));
+                words.push(format!(
+                    "loop backing_file={}",
+                    backing.as_deref().unwrap_or("none")
+                ));
+                if let Some(m) = backing.and_then(|b| fs::metadata(b).ok()) {
+                    let on = format!("{}:{}", libc::major(m.dev()), libc::minor(m.dev()));
+                    words.push(format!("backing_inode={on}/{}", m.ino()));
+                }
+                let offset = read_num(&disk.join("loop/offset")).unwrap_or(0);
+                words.push(format!("offset={offset}"));
+            } else {
+                let id = [
+                    "wwid",
+                    "device/wwid",
+                    "dm/uuid",
+                    "md/uuid",
+                    "serial",
+                    "device/serial",
+                ]
+                .iter()
+                .find_map(|f| {
+                    let v = read_trimmed(&disk.join(f))?;
+                    Some(format!("{}={}", f.rsplit('/').next().unwrap_or(f), v))
+                });
+                words.push(id.unwrap_or_else(|| format!("devno={devno}")));
+            }
+            if part {
+                let n = read_trimmed(&dir.join("partition"));
+                let start = read_trimmed(&dir.join("start"));
+                words.push(format!(
+                    "partition={} start={}",
+                    n.as_deref().unwrap_or("?"),
+                    start.as_deref().unwrap_or("?")
+                ));
+            }
+            // sysfs counts 512-byte sectors whatever the device's block size.
+            read_num(&dir.join("size"))
+                .map(|s| s * 512)
+                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+        }
+    };
+    words.push(match size {
+        Ok(bytes) => format!("size={}", crate::units::format_size(bytes)),
+        Err(_) => "size=unknown".into(),
+    });
+    // A serial may hold anything; keep the line one line, comma-free.
+    words.join(" ").replace([',', '\n'], " ")
+}
+
 /// The `[bracketed]` entry of a scheduler list; a lone entry (`none`) is the active one.
 fn active_scheduler(list: &str) -> Option<String> {
     if let Some(b) = list.split_whitespace().find(|w| w.starts_with('[')) {
