@@ -2,28 +2,11 @@
 
 use std::fs;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
-use serde_json::Value;
 
-fn harness() -> Command {
-    Command::cargo_bin("harness").unwrap()
-}
-
-fn case_json(dir: &Path) -> Vec<Value> {
-    let mut names: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".json") && n != "manifest.json")
-        .collect();
-    names.sort();
-    names
-        .iter()
-        .map(|n| serde_json::from_slice(&fs::read(dir.join(n)).unwrap()).unwrap())
-        .collect()
-}
+mod common;
+use common::{cases, harness, manifest};
 
 #[test]
 fn write_then_read_verify_passes_and_a_flipped_byte_is_reported_at_its_sector() {
@@ -47,7 +30,7 @@ fn write_then_read_verify_passes_and_a_flipped_byte_is_reported_at_its_sector() 
         .assert()
         .success()
         .stderr(predicate::str::contains("laying out").not());
-    let read = &case_json(&tmp.path().join("r1"))[0];
+    let read = &cases(&tmp.path().join("r1"))[0];
     assert_eq!(read["status"], "ok");
     assert_eq!(read["bytes"], 4 << 20);
     assert_eq!(read["mismatch_count"], 0);
@@ -75,7 +58,7 @@ fn write_then_read_verify_passes_and_a_flipped_byte_is_reported_at_its_sector() 
             "checksum mismatch at offset {}",
             300 * 4096
         )));
-    let bad = &case_json(&tmp.path().join("r2"))[0];
+    let bad = &cases(&tmp.path().join("r2"))[0];
     assert_eq!(bad["status"], "verify_failed");
     assert_eq!(bad["mismatch_count"], 1);
     assert_eq!(bad["mismatches"][0]["offset"], 300 * 4096);
@@ -97,7 +80,7 @@ fn a_read_of_a_file_without_checksums_lays_it_out_first_and_says_so() {
             predicate::str::contains("laying out")
                 .and(predicate::str::contains("no checksum store")),
         );
-    assert_eq!(case_json(&tmp.path().join("r"))[0]["status"], "ok");
+    assert_eq!(cases(&tmp.path().join("r"))[0]["status"], "ok");
 }
 
 #[test]
@@ -127,8 +110,7 @@ fn compare_sync_crc_writes_every_result_file() {
         assert!(rows[0].contains(col), "missing {col}: {}", rows[0]);
     }
 
-    let manifest: Value =
-        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let manifest = manifest(&out);
     assert_eq!(manifest["status"], "complete");
     for key in ["kernel", "cpu_model", "cpu_flags"] {
         assert!(!manifest["machine"][key].is_null(), "manifest lacks {key}");
@@ -137,7 +119,7 @@ fn compare_sync_crc_writes_every_result_file() {
     assert_eq!(manifest["config"]["job"]["bs"], 1 << 20);
     assert_eq!(manifest["cases"].as_array().unwrap().len(), 2);
 
-    let cases = case_json(&out);
+    let cases = cases(&out);
     assert_eq!(cases.len(), 2);
     for c in &cases {
         assert_eq!(c["status"], "ok", "{c}");

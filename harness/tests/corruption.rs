@@ -18,9 +18,11 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::Duration;
 
-use assert_cmd::Command;
 use serde_json::Value;
 use workloads::{CsumStore, SECTOR_SIZE};
+
+mod common;
+use common::{harness, stderr};
 
 /// The job, identical for the write and the read: 256 sectors in 16 bios.
 const SIZE: u64 = 1 << 20;
@@ -81,12 +83,6 @@ fn seed_for(strategy: &str, engine: &str) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01B3);
     }
     h ^ base
-}
-
-fn harness() -> Command {
-    let mut cmd = Command::cargo_bin("harness").unwrap();
-    cmd.timeout(PROCESS_TIMEOUT);
-    cmd
 }
 
 /// The job's arguments for `strategy` on `engine`, without `--rw` and `--out`.
@@ -273,6 +269,7 @@ fn corruption_case(strategy: &str, engine: &Engine) -> Option<String> {
 
     // (1) Write.
     let w = harness()
+        .timeout(PROCESS_TIMEOUT)
         .args(["run", "--rw", "write"])
         .args(&job)
         .arg("--out")
@@ -302,13 +299,14 @@ fn corruption_case(strategy: &str, engine: &Engine) -> Option<String> {
     // (3) Read.
     let r_dir = tmp.path().join("r");
     let r = harness()
+        .timeout(PROCESS_TIMEOUT)
         .args(["run", "--rw", "read"])
         .args(&job)
         .arg("--out")
         .arg(&r_dir)
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&r.stderr).into_owned();
+    let stderr = stderr(&r);
     let case = match only_case_json(&r_dir) {
         Ok(c) => c,
         Err(e) => {
@@ -488,6 +486,7 @@ fn a_clean_reread_of_an_undamaged_file_reports_no_mismatch() {
         let data = tmp.path().join("data");
         let job = job_args(strategy, engine, &data);
         harness()
+            .timeout(PROCESS_TIMEOUT)
             .args(["run", "--rw", "write"])
             .args(&job)
             .arg("--out")
@@ -496,6 +495,7 @@ fn a_clean_reread_of_an_undamaged_file_reports_no_mismatch() {
             .success();
         let r_dir = tmp.path().join("r");
         let out = harness()
+            .timeout(PROCESS_TIMEOUT)
             .args(["run", "--rw", "read"])
             .args(&job)
             .arg("--out")
@@ -504,7 +504,7 @@ fn a_clean_reread_of_an_undamaged_file_reports_no_mismatch() {
             .success()
             .get_output()
             .clone();
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = stderr(&out);
         assert!(!stderr.contains("mismatch at offset"), "{ctx}: {stderr}");
         assert!(!stderr.contains("truncated"), "{ctx}: {stderr}");
         let case = only_case_json(&r_dir).unwrap();

@@ -2,19 +2,18 @@
 //! deadlocks (endio waits for its metadata I/O's endio, queued behind itself). The
 //! watchdog must report it and the process must end — never hang.
 
-use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
-use serde_json::Value;
+
+mod common;
+use common::{harness, manifest, only_case};
 
 const STALL_S: u64 = 3;
 
 fn run(strategy: &str, endio: &str, out: &Path) -> assert_cmd::assert::Assert {
-    Command::cargo_bin("harness")
-        .unwrap()
+    harness()
         .args(["run", "--strategy", strategy, "--endio", endio])
         .args(["--rw", "write", "--bs", "1m", "--size", "32m"])
         .args(["--stall-timeout", &STALL_S.to_string()])
@@ -23,13 +22,6 @@ fn run(strategy: &str, endio: &str, out: &Path) -> assert_cmd::assert::Assert {
         // The promise: reported and exited within stall-timeout + 5 s.
         .timeout(Duration::from_secs(STALL_S + 5))
         .assert()
-}
-
-fn only_case(dir: &Path) -> Value {
-    let manifest: Value =
-        serde_json::from_slice(&fs::read(dir.join("manifest.json")).unwrap()).unwrap();
-    let id = manifest["cases"][0].as_str().unwrap();
-    serde_json::from_slice(&fs::read(dir.join(format!("{id}.json"))).unwrap()).unwrap()
 }
 
 #[test]
@@ -70,8 +62,7 @@ fn the_same_knobs_with_separate_pools_complete() {
 fn compare_reports_the_deadlock_and_goes_on() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("o");
-    let assert = Command::cargo_bin("harness")
-        .unwrap()
+    let assert = harness()
         .args([
             "compare", "--endio", "shared", "--repeat", "1", "--size", "16m",
         ])
@@ -95,7 +86,6 @@ fn compare_reports_the_deadlock_and_goes_on() {
             .any(|l| l.starts_with("inline") && l.contains("ok x1")),
         "{stdout}"
     );
-    let manifest: Value =
-        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let manifest = manifest(&out);
     assert_eq!(manifest["cases"].as_array().unwrap().len(), 2);
 }

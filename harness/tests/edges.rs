@@ -9,49 +9,25 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use predicates::prelude::*;
-use serde_json::Value;
+
+mod common;
+use common::{case_paths, cases, harness, is_root, manifest, stderr, Loop};
 
 /// Longer than any of these should take; a hang fails the test instead of stalling it.
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn harness() -> Command {
-    let mut c = Command::cargo_bin("harness").unwrap();
-    c.timeout(LIMIT);
-    c
-}
-
 /// `harness run` with the page cache left alone (root would drop it before every read).
 fn run() -> Command {
     let mut c = harness();
-    c.args(["run", "--drop-caches", "false"]);
+    c.timeout(LIMIT).args(["run", "--drop-caches", "false"]);
     c
-}
-
-/// The case results in a results folder (every `*.json` but the manifest).
-fn case_files(out: &Path) -> Vec<String> {
-    match fs::read_dir(out) {
-        Err(_) => Vec::new(),
-        Ok(entries) => entries
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n.ends_with(".json") && n != "manifest.json")
-            .collect(),
-    }
-}
-
-fn cases(out: &Path) -> Vec<Value> {
-    let mut names = case_files(out);
-    names.sort();
-    names
-        .iter()
-        .map(|n| serde_json::from_slice(&fs::read(out.join(n)).unwrap()).unwrap())
-        .collect()
 }
 
 /// `cmd` fails with exit code 1 and `needle` in its one error line, writes no case result
 /// into `out` and creates none of `absent` (nor their checksum stores). Returns stderr.
 fn refused(cmd: &mut Command, out: &Path, absent: &[&Path], needle: &str) -> String {
     let output = cmd.arg("--out").arg(out).output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let stderr = stderr(&output);
     assert_eq!(
         output.status.code(),
         Some(1),
@@ -62,10 +38,9 @@ fn refused(cmd: &mut Command, out: &Path, absent: &[&Path], needle: &str) -> Str
         "expected '{needle}' in:\n{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(case_files(out), Vec::<String>::new(), "no case result");
+    assert_eq!(case_paths(out), Vec::<PathBuf>::new(), "no case result");
     if out.join("manifest.json").exists() {
-        let m: Value =
-            serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        let m = manifest(out);
         assert_eq!(m["status"], "failed", "{m}");
         assert!(m["error"].as_str().unwrap().contains(needle), "{m}");
     }
@@ -85,11 +60,6 @@ fn available(dir: &Path) -> u64 {
     let mut vfs: libc::statvfs = unsafe { std::mem::zeroed() };
     assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut vfs) }, 0);
     vfs.f_bavail * vfs.f_frsize
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 #[test]
@@ -557,39 +527,6 @@ fn a_read_only_filesystem_is_named_as_such() {
         "Read-only file system",
     );
     assert!(fs::read_dir(&ro.dir).unwrap().next().is_none());
-}
-
-/// A loop device over a temp file, removed on drop. None where loop devices cannot be made.
-struct Loop {
-    dev: String,
-}
-
-impl Loop {
-    fn new(backing: &Path) -> Option<Loop> {
-        let out = Proc::new("losetup")
-            .args(["--find", "--show"])
-            .arg(backing)
-            .output()
-            .ok()?;
-        if !out.status.success() {
-            eprintln!(
-                "skipping: cannot make a loop device: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-            return None;
-        }
-        let dev = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        // A checksum store left by an earlier user of this device name is not ours to trust.
-        let name = Path::new(&dev).file_name().unwrap().to_string_lossy();
-        let _ = fs::remove_file(std::env::temp_dir().join(format!("csumbench-dev-{name}.csum")));
-        Some(Loop { dev })
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Proc::new("losetup").args(["-d", &self.dev]).status();
-    }
 }
 
 #[test]

@@ -2,24 +2,19 @@
 //! clear error naming the offset and the strategy, a non-zero exit, the results of the cases
 //! that finished on disk, and no process left hanging.
 
-use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use serde_json::Value;
+
+mod common;
+use common::{cases, harness, manifest, stderr};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn harness() -> Command {
-    let mut c = Command::cargo_bin("harness").unwrap();
-    c.timeout(LIMIT);
-    c
-}
-
 /// `harness run` over one small file: 16 I/Os of 64 KiB.
 fn run(dir: &Path, strategy: &str, rw: &str, engine: &str, out: &str, extra: &[&str]) -> Command {
-    let mut c = Command::cargo_bin("harness").unwrap();
+    let mut c = harness();
     c.timeout(LIMIT)
         .args(["run", "--drop-caches", "false", "--strategy", strategy])
         .args(["--rw", rw, "--bs", "64k", "--size", "1m", "--iodepth", "4"])
@@ -30,27 +25,6 @@ fn run(dir: &Path, strategy: &str, rw: &str, engine: &str, out: &str, extra: &[&
         .arg(dir.join(out))
         .args(extra);
     c
-}
-
-fn cases(dir: &Path) -> Vec<Value> {
-    let mut names: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".json") && n != "manifest.json")
-        .collect();
-    names.sort();
-    names
-        .iter()
-        .map(|n| serde_json::from_slice(&fs::read(dir.join(n)).unwrap()).unwrap())
-        .collect()
-}
-
-fn manifest(dir: &Path) -> Value {
-    serde_json::from_slice(&fs::read(dir.join("manifest.json")).unwrap()).unwrap()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]
@@ -105,6 +79,7 @@ fn a_failing_case_does_not_stop_a_compare_and_its_partial_counts_are_kept() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("cmp");
     let o = harness()
+        .timeout(LIMIT)
         .args(["compare", "--strategy", "inline", "--strategy", "rayon"])
         .args([
             "--repeat", "1", "--rw", "write", "--bs", "64k", "--size", "1m",

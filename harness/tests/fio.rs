@@ -1,30 +1,11 @@
 //! fio compatibility through the binary: job files, engines, mixed I/O, rates, devices.
 
 use std::fs;
-use std::path::Path;
-use std::process::Command as Proc;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
-use serde_json::Value;
 
-fn harness() -> Command {
-    Command::cargo_bin("harness").unwrap()
-}
-
-fn cases(dir: &Path) -> Vec<Value> {
-    let manifest: Value =
-        serde_json::from_slice(&fs::read(dir.join("manifest.json")).unwrap()).unwrap();
-    manifest["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            let name = format!("{}.json", c.as_str().unwrap());
-            serde_json::from_slice(&fs::read(dir.join(name)).unwrap()).unwrap()
-        })
-        .collect()
-}
+mod common;
+use common::{cases, harness, Loop};
 
 #[test]
 fn a_job_file_runs_groups_in_order_and_jobs_of_a_group_together() {
@@ -203,37 +184,6 @@ fn rate_iops_caps_how_many_ios_are_issued() {
     );
 }
 
-/// A loop device over a temp file, removed on drop. None where loop devices cannot be made.
-struct Loop {
-    dev: String,
-}
-
-impl Loop {
-    fn new(backing: &Path) -> Option<Loop> {
-        let out = Proc::new("losetup")
-            .args(["--find", "--show"])
-            .arg(backing)
-            .output()
-            .ok()?;
-        if !out.status.success() {
-            eprintln!(
-                "skipping: cannot make a loop device: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-            return None;
-        }
-        Some(Loop {
-            dev: String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        })
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Proc::new("losetup").args(["-d", &self.dev]).status();
-    }
-}
-
 #[test]
 fn block_devices_are_guarded_and_verify_on_a_loop_device() {
     let tmp = tempfile::tempdir().unwrap();
@@ -244,6 +194,8 @@ fn block_devices_are_guarded_and_verify_on_a_loop_device() {
     };
     let run = |rw: &str, allow: bool, out: &str| {
         let mut c = harness();
+        // The harness keeps device stores in its temp dir: this test's, removed with it.
+        c.env("TMPDIR", tmp.path());
         c.args([
             "run",
             "--drop-caches",

@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+use common::{manifest, read_json};
+
 /// One harness at a time: the machine running the tests is small, and these tests time
 /// how fast the harness reacts.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -133,11 +136,6 @@ impl Drop for Harness {
     }
 }
 
-fn json(path: &Path) -> Value {
-    let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
-}
-
 /// manifest.json's status, once it exists (it is written atomically, so never half).
 fn manifest_status(out: &Path) -> Option<String> {
     let bytes = fs::read(out.join("manifest.json")).ok()?;
@@ -190,7 +188,7 @@ fn assert_no_temp_files(out: &Path) {
 /// Checks an interrupted case: valid json, status interrupted, partial bytes, its hlog and
 /// bw.csv beside it.
 fn assert_interrupted_case(out: &Path, id: &str) -> Value {
-    let case = json(&out.join(format!("{id}.json")));
+    let case = read_json(&out.join(format!("{id}.json")));
     assert_eq!(case["status"], "interrupted", "{case}");
     assert!(case["bytes"].as_u64().unwrap() > 0, "no bytes kept: {case}");
     for key in ["hlog", "bw_csv"] {
@@ -255,7 +253,7 @@ fn interrupt_a_run(signal: libc::c_int, keep_files: bool) {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 
-    let manifest = json(&out.join("manifest.json"));
+    let manifest = manifest(&out);
     assert_eq!(manifest["status"], "interrupted", "{manifest}");
     assert!(manifest["finished"].is_string(), "{manifest}");
     let cases = manifest["cases"].as_array().unwrap();
@@ -341,14 +339,14 @@ fn sigint_in_the_second_case_of_a_compare_keeps_the_first_and_runs_no_more() {
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
 
-    let manifest = json(&out.join("manifest.json"));
+    let manifest = manifest(&out);
     assert_eq!(manifest["status"], "interrupted", "{manifest}");
     assert_eq!(
         manifest["cases"],
         serde_json::json!(["01-inline-r1", "02-kthread-r1"]),
         "{manifest}"
     );
-    let case1 = json(&first);
+    let case1 = read_json(&first);
     assert_eq!(case1["status"], "ok", "{case1}");
     assert!(case1["bytes"].as_u64().unwrap() > 0);
     assert!(case1["elapsed_s"].as_f64().unwrap() >= 2.5, "{case1}");
@@ -425,11 +423,11 @@ fn sigint_while_laying_out_a_big_file_exits_promptly() {
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
-    let manifest = json(&out.join("manifest.json"));
+    let manifest = manifest(&out);
     assert_eq!(manifest["status"], "interrupted", "{manifest}");
     // Whatever it recorded is whole.
     for id in manifest["cases"].as_array().unwrap() {
-        json(&out.join(format!("{}.json", id.as_str().unwrap())));
+        read_json(&out.join(format!("{}.json", id.as_str().unwrap())));
     }
     assert_no_temp_files(&out);
 }

@@ -4,13 +4,11 @@
 use std::fs;
 use std::path::Path;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 
-fn harness() -> Command {
-    Command::cargo_bin("harness").unwrap()
-}
+mod common;
+use common::{harness, manifest};
 
 fn report(dir: &Path, format: &str) -> String {
     let out = harness()
@@ -88,7 +86,7 @@ fn report_shows_an_unfinished_run_and_says_so() {
         .assert()
         .success();
     let path = out.join("manifest.json");
-    let mut manifest: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    let mut manifest = manifest(&out);
     manifest["status"] = "interrupted".into();
     fs::write(&path, manifest.to_string()).unwrap();
     harness()

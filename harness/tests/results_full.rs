@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+mod common;
+use common::{is_root, manifest, read_json};
 
 const DEADLINE: Duration = Duration::from_secs(180);
 
@@ -24,8 +25,7 @@ struct Tmpfs {
 
 impl Tmpfs {
     fn mount(path: &Path, size_kib: u64) -> Result<Tmpfs, String> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if !is_root() {
             return Err("not root".into());
         }
         fs::create_dir_all(path).map_err(|e| e.to_string())?;
@@ -121,12 +121,6 @@ struct Outcome {
     total: usize,
 }
 
-fn parse(path: &Path) -> Value {
-    let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_slice(&bytes)
-        .unwrap_or_else(|e| panic!("{} is not whole JSON: {e}", path.display()))
-}
-
 /// A compare of inline vs kthread, `repeat` times (null engine, 1 MiB: each case is fast
 /// and writes ~4 pages of results), into a tmpfs of `size_kib`; checks every promise and
 /// says how it went. None when no tmpfs can be mounted here.
@@ -198,7 +192,7 @@ fn run_on_tmpfs(size_kib: u64, repeat: u32) -> Option<Outcome> {
         assert!(!name.starts_with('.'), "leftover temp file {name}\n{ctx}");
         let bytes = fs::read(&path).unwrap();
         if name.ends_with(".json") {
-            parse(&path);
+            read_json(&path);
         } else if name.ends_with(".csv") || name.ends_with(".hlog") || name.ends_with(".md") {
             assert!(
                 bytes.ends_with(b"\n"),
@@ -216,12 +210,12 @@ fn run_on_tmpfs(size_kib: u64, repeat: u32) -> Option<Outcome> {
     }
 
     // The manifest: valid, and every case it lists is there, whole.
-    let manifest = parse(&out.join("manifest.json"));
+    let manifest = manifest(&out);
     let status = manifest["status"].as_str().unwrap().to_string();
     let cases = manifest["cases"].as_array().unwrap();
     for id in cases {
         let id = id.as_str().unwrap();
-        let case = parse(&out.join(format!("{id}.json")));
+        let case = read_json(&out.join(format!("{id}.json")));
         assert_eq!(case["case"], id, "{ctx}");
         for key in ["hlog", "bw_csv"] {
             let name = case[key].as_str().unwrap();

@@ -4,41 +4,13 @@
 
 use std::fs;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command as Proc, Output};
+use std::path::Path;
 
 use assert_cmd::Command;
-use serde_json::Value;
 use workloads::CsumStore;
 
-fn harness() -> Command {
-    Command::cargo_bin("harness").unwrap()
-}
-
-/// The case results a run wrote into `out` (none if it made no `out`).
-fn case_paths(out: &Path) -> Vec<PathBuf> {
-    let Ok(dir) = fs::read_dir(out) else {
-        return Vec::new();
-    };
-    dir.map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.ends_with("manifest.json"))
-        .collect()
-}
-
-fn case_files(out: &Path) -> usize {
-    case_paths(out).len()
-}
-
-/// The one case result a run wrote into `out`.
-fn only_case(out: &Path) -> Value {
-    let names = case_paths(out);
-    assert_eq!(names.len(), 1, "{names:?}");
-    serde_json::from_slice(&fs::read(&names[0]).unwrap()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::{case_paths, harness, only_case, stderr, Loop};
 
 /// Runs `cmd` with `--out out`; asserts its exit code; returns stderr.
 fn exits(cmd: &mut Command, out: &Path, code: i32) -> String {
@@ -47,49 +19,6 @@ fn exits(cmd: &mut Command, out: &Path, code: i32) -> String {
     assert_eq!(o.status.code(), Some(code), "stderr:\n{err}");
     assert!(!err.contains("panicked"), "{err}");
     err
-}
-
-/// A loop device, detached on drop.
-struct Loop {
-    dev: String,
-}
-
-impl Loop {
-    /// Attaches `backing` to `dev` if given (and free), else to the first free device.
-    fn attach(backing: &Path, dev: Option<&str>) -> Option<Loop> {
-        let mut cmd = Proc::new("losetup");
-        match dev {
-            Some(d) => cmd.arg(d).arg(backing),
-            None => cmd.args(["--show", "-f"]).arg(backing),
-        };
-        let out = cmd.output().ok()?;
-        if !out.status.success() {
-            eprintln!(
-                "cannot attach a loop device: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-            return None;
-        }
-        let dev = match dev {
-            Some(d) => d.to_string(),
-            None => String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        };
-        Some(Loop { dev })
-    }
-
-    fn name(&self) -> String {
-        Path::new(&self.dev)
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned()
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Proc::new("losetup").args(["-d", &self.dev]).status();
-    }
 }
 
 #[test]
@@ -153,7 +82,11 @@ fn a_loop_device_attached_to_another_file_is_not_verified_against_the_old_sums()
     );
     assert!(err.contains("--allow-device-write"), "{err}");
     assert!(!err.contains("mismatch"), "{err}");
-    assert_eq!(case_files(&tmp.path().join("r1")), 0, "no case result");
+    assert_eq!(
+        case_paths(&tmp.path().join("r1")).len(),
+        0,
+        "no case result"
+    );
     assert!(fs::read(&b).unwrap() == b_bytes, "b.img was written");
 
     // With it: laid out (saying why), then verified.
