@@ -158,7 +158,7 @@ pub fn parse_with(
 
 /// The line without its comment: `;` or `#` at the start or after whitespace (so a value
 /// such as `filename=a#b` keeps its `#`).
-fn strip_comment(line: &str) -> &str {
+pub fn strip_comment(line: &str) -> &str {
     let mut prev_blank = true;
     for (i, c) in line.char_indices() {
         if prev_blank && (c == ';' || c == '#') {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use workloads::job::{JobSpec, OPTIONS};
-use workloads::jobfile::{parse_with, JobGroup, IGNORED};
+use workloads::jobfile::{parse_with, strip_comment, JobGroup, IGNORED};
 use workloads::units::{format_size, parse_duration, parse_size};
 
 /// Far more than any of these inputs needs, even in a debug build on a busy machine.
@@ -295,18 +295,6 @@ fn fio_file() -> impl Strategy<Value = String> {
 /// Any text, and text over the characters fio files are made of.
 fn any_text() -> impl Strategy<Value = String> {
     prop_oneof!["(?s).{0,200}", "[\\[\\]=;#${} \t\r\na-z0-9_.,%:-]{0,300}",]
-}
-
-/// The reader's comment rule, repeated here to know which part of a line it reads.
-fn strip_comment(line: &str) -> &str {
-    let mut prev_blank = true;
-    for (i, c) in line.char_indices() {
-        if prev_blank && (c == ';' || c == '#') {
-            return &line[..i];
-        }
-        prev_blank = c.is_whitespace();
-    }
-    line
 }
 
 /// What a failed `${VAR}` expansion must name: the first unset variable, quoted, or the
