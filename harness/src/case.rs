@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use strategies::csum::Algo;
 use strategies::PoolStats;
 use workloads::engine::FaultyEngine;
+use workloads::store::{Algorithm, Mode, Overwrite, StoreError};
 use workloads::target::{self, Access};
 use workloads::{CsumStore, JobSpec};
 
@@ -175,41 +176,79 @@ fn access(job: &JobSpec, write: bool, opts: &RunOptions) -> Access {
     }
 }
 
+/// The algorithm a store is checked against.
+fn algorithm(algo: Algo) -> Algorithm<'static> {
+    Algorithm {
+        name: algo.name(),
+        csum_len: algo.len(),
+    }
+}
+
+/// The one place that decides about a store that cannot be used: `Ok(why)` when the data
+/// may be laid out again (a new store replaces it), an error when csumbench must refuse
+/// (another run holds it, it cannot be read, a newer csumbench wrote it).
+fn why_lay_out(e: StoreError) -> Result<String> {
+    match e {
+        StoreError::NotFound { .. } => Ok("no checksum store".into()),
+        StoreError::OtherAlgorithm {
+            found, expected, ..
+        } => Ok(format!(
+            "its checksums are {found}, the job asks for {expected}"
+        )),
+        StoreError::NotAStore { .. }
+        | StoreError::Invalid { .. }
+        | StoreError::Dirty { .. }
+        | StoreError::OldFormat { .. }
+        | StoreError::Stale(_) => Ok(e.to_string()),
+        e => Err(e.into()),
+    }
+}
+
 /// The checksum store a write job updates: the existing one if it is clean, of this very
-/// file or device (not another that took its name since), and matches; else a fresh one.
-fn store_for_write(path: &Path, data: &Path, algo: Algo, size: u64) -> Result<CsumStore> {
-    if let Ok(store) = CsumStore::open_for(path, data) {
-        if store.algo() == algo.name() && store.data_size() >= size {
-            store.begin_update()?;
-            return Ok(store);
+/// file or device (not another that took its name since), and matches; else a fresh one,
+/// which replaces a store of ours, and anything else only with `overwrite`.
+fn store_for_write(
+    path: &Path,
+    data: &Path,
+    algo: Algo,
+    size: u64,
+    overwrite: bool,
+) -> Result<CsumStore> {
+    match CsumStore::open_for(path, data, algorithm(algo), Mode::Update) {
+        Ok(store) if store.data_size() >= size => return Ok(store),
+        // Closed (and unlocked) before a new one replaces it.
+        Ok(smaller) => drop(smaller),
+        Err(e @ StoreError::Invalid { .. }) => eprintln!("replacing a damaged {e}"),
+        Err(e) => {
+            why_lay_out(e)?;
         }
     }
     let identity = workloads::store::Identity::of(data)
         .with_context(|| format!("cannot tell which file or device {} is", data.display()))?;
-    CsumStore::create_for(path, algo.name(), algo.len(), size, &identity)
+    let overwrite = match overwrite {
+        true => Overwrite::AnyFile,
+        false => Overwrite::StoresOnly,
+    };
+    CsumStore::create(path, algorithm(algo), size, &identity, overwrite)
         .with_context(|| format!("cannot create checksum store {}", path.display()))
 }
 
 /// Why a read job's file needs laying out first, if it does: no usable store of its data
 /// (one written for another device under the same name is none), or sectors of the job's
-/// range `[start, end)` without a checksum.
+/// range `[start, end)` without a checksum. An error when the store must not be replaced.
 fn layout_reason(
     data: &Path,
     store_path: &Path,
     algo: Algo,
     start: u64,
     end: u64,
-) -> Option<String> {
-    match CsumStore::open_for(store_path, data) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("no checksum store".into()),
-        Err(e) => Some(e.to_string()),
-        Ok(s) if s.algo() != algo.name() => Some(format!(
-            "its checksums are {}, the job asks for {}",
-            s.algo(),
-            algo
-        )),
-        Ok(s) if !s.covers(start, end) => Some("the checksum store does not cover the job".into()),
-        Ok(_) => None,
+) -> Result<Option<String>> {
+    match CsumStore::open_for(store_path, data, algorithm(algo), Mode::Read) {
+        Err(e) => why_lay_out(e).map(Some),
+        Ok(s) if !s.covers(start, end) => {
+            Ok(Some("the checksum store does not cover the job".into()))
+        }
+        Ok(_) => Ok(None),
     }
 }
 
@@ -227,11 +266,11 @@ fn prepare(job: &JobSpec, jobnum: u32, algo: Algo, opts: &RunOptions) -> Result<
             target.size
         );
     }
-    let store_path = CsumStore::path_for(&path, target.is_device);
+    let store_path = CsumStore::path_for(&path, target.is_device)?;
     let store = if write {
-        store_for_write(&store_path, &path, algo, span)?
+        store_for_write(&store_path, &path, algo, span, opts.overwrite)?
     } else {
-        CsumStore::open_for(&store_path, &path)
+        CsumStore::open_for(&store_path, &path, algorithm(algo), Mode::Read)
             .with_context(|| format!("cannot open checksum store {}", store_path.display()))?
     };
     Ok(Prepared {
@@ -260,8 +299,8 @@ fn lay_out_if_needed(
             "a scratch file, allocated once so every case overwrites the same blocks".into()
         })
     } else {
-        let store = CsumStore::path_for(&path, is_device);
-        layout_reason(&path, &store, algo, job.offset, span)
+        let store = CsumStore::path_for(&path, is_device)?;
+        layout_reason(&path, &store, algo, job.offset, span)?
     };
     let Some(why) = why else {
         return Ok(());
@@ -307,7 +346,7 @@ fn lay_out_if_needed(
     if let Some(e) = case.errors().first() {
         bail!("laying out {} failed: {e}", path.display());
     }
-    prepared.store.persist()?;
+    prepared.store.persist(&prepared.target.file)?;
     Ok(())
 }
 
@@ -610,7 +649,7 @@ pub fn run_case(
         // Read-only stores are untouched; persisting them again is harmless.
         for p in &prepared {
             p.store
-                .persist()
+                .persist(&p.target.file)
                 .with_context(|| format!("cannot save {}", p.store.path().display()))?;
         }
     }

@@ -194,8 +194,9 @@ fn block_devices_are_guarded_and_verify_on_a_loop_device() {
     };
     let run = |rw: &str, allow: bool, out: &str| {
         let mut c = harness();
-        // The harness keeps device stores in its temp dir: this test's, removed with it.
-        c.env("TMPDIR", tmp.path());
+        // Scratch files and device stores in this test's dir, removed with it.
+        c.env("TMPDIR", tmp.path())
+            .env("XDG_STATE_HOME", tmp.path());
         c.args([
             "run",
             "--drop-caches",

@@ -24,9 +24,9 @@ fn exits(cmd: &mut Command, out: &Path, code: i32) -> String {
 #[test]
 fn a_loop_device_attached_to_another_file_is_not_verified_against_the_old_sums() {
     let tmp = tempfile::tempdir().unwrap();
-    // The harness keeps device stores in its temp dir: this test's, removed with it.
-    let tmpdir = tmp.path().join("tmpdir");
-    fs::create_dir(&tmpdir).unwrap();
+    // Device stores in this test's state dir, removed with it.
+    let state = tmp.path().join("state");
+    let stores = state.join("csumbench");
     let (a, b) = (tmp.path().join("a.img"), tmp.path().join("b.img"));
     fs::write(&a, vec![0u8; 32 << 20]).unwrap();
     // Other contents: verified against a's checksums, every sector would mismatch.
@@ -39,7 +39,7 @@ fn a_loop_device_attached_to_another_file_is_not_verified_against_the_old_sums()
     let dev = first.dev.clone();
     let run = |rw: &str, dev: &str, allow: bool| {
         let mut c = harness();
-        c.env("TMPDIR", &tmpdir)
+        c.env("XDG_STATE_HOME", &state)
             .args(["run", "--drop-caches", "false", "--strategy", "kthread"])
             .args(["--rw", rw, "--bs", "64k", "--size", "16m", "--direct", "1"])
             .args(["--filename", dev]);
@@ -49,8 +49,12 @@ fn a_loop_device_attached_to_another_file_is_not_verified_against_the_old_sums()
         c
     };
     exits(&mut run("write", &dev, true), &tmp.path().join("w"), 0);
-    let store = tmpdir.join(format!("csumbench-dev-{}.csum", first.name()));
-    assert!(CsumStore::exists(&store), "{} missing", store.display());
+    let store = stores.join(format!("{}.csum", first.name()));
+    assert!(
+        CsumStore::exists(&store).unwrap(),
+        "{} missing",
+        store.display()
+    );
     let err = exits(&mut run("read", &dev, false), &tmp.path().join("r0"), 0);
     assert!(!err.contains("laying out"), "{err}");
 
@@ -62,7 +66,7 @@ fn a_loop_device_attached_to_another_file_is_not_verified_against_the_old_sums()
         return;
     };
     let dev = second.dev.clone();
-    let moved = tmpdir.join(format!("csumbench-dev-{}.csum", second.name()));
+    let moved = stores.join(format!("{}.csum", second.name()));
     if moved != store {
         fs::rename(&store, &moved).unwrap();
     }
@@ -108,7 +112,7 @@ fn a_loop_device_attached_to_another_file_is_not_verified_against_the_old_sums()
     assert!(!err.contains("laying out"), "{err}");
     assert_eq!(only_case(&tmp.path().join("r3"))["status"], "ok");
     drop(second);
-    // Stores went to the test's temp dir, not to the machine's.
+    // Stores went to the test's state dir, not to the machine's.
     assert!(moved.exists());
 }
 
@@ -124,7 +128,7 @@ fn a_file_moved_over_the_data_is_laid_out_again_not_reported_corrupt() {
         c
     };
     exits(&mut run("write"), &tmp.path().join("w"), 0);
-    let was = fs::read(CsumStore::path_for(&data, false)).unwrap();
+    let was = fs::read(CsumStore::beside(&data)).unwrap();
     let other = tmp.path().join("other");
     fs::write(&other, vec![0x5au8; 2 << 20]).unwrap();
     fs::rename(&other, &data).unwrap();
@@ -143,7 +147,7 @@ fn a_file_moved_over_the_data_is_laid_out_again_not_reported_corrupt() {
         (c["status"].as_str(), c["mismatch_count"].as_u64()),
         (Some("ok"), Some(0))
     );
-    assert_ne!(fs::read(CsumStore::path_for(&data, false)).unwrap(), was);
+    assert_ne!(fs::read(CsumStore::beside(&data)).unwrap(), was);
 }
 
 #[test]
@@ -158,21 +162,19 @@ fn a_store_from_an_older_csumbench_is_not_trusted() {
         c
     };
     exits(&mut run("write"), &tmp.path().join("w"), 0);
-    // Rewrite the store as format 1 wrote it: no identity after the checksums.
-    let store = CsumStore::path_for(&data, false);
+    // Mark the store as format 2 wrote it (format 2's header has no checksum to break).
+    let store = CsumStore::beside(&data);
     let mut raw = fs::read(&store).unwrap();
-    let id_len = u32::from_le_bytes(raw[48..52].try_into().unwrap()) as usize;
-    assert!(id_len > 0);
-    raw.truncate(raw.len() - id_len);
-    raw[8..12].copy_from_slice(&1u32.to_le_bytes());
-    raw[48..52].fill(0);
+    raw[8..12].copy_from_slice(&2u32.to_le_bytes());
     fs::write(&store, &raw).unwrap();
     let err = exits(&mut run("read"), &tmp.path().join("r"), 0);
     assert!(
-        err.contains(
-            "the checksum store does not record which file it was written for \
-             (an older csumbench wrote it)"
-        ),
+        err.contains(&format!(
+            "laying out {} (1MiB): checksum store {}: written by an older csumbench \
+             (store format 2), which did not protect it with checksums of its own; not trusted",
+            data.display(),
+            store.display()
+        )),
         "{err}"
     );
     assert_eq!(only_case(&tmp.path().join("r"))["status"], "ok");

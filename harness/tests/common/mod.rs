@@ -124,10 +124,11 @@ impl Loop {
                 None => String::from_utf8_lossy(&out.stdout).trim().to_string(),
             },
         };
-        // A checksum store left in the temp dir by an earlier user of this device name is
-        // not ours to trust.
-        let _ =
-            fs::remove_file(std::env::temp_dir().join(format!("csumbench-dev-{}.csum", lo.name())));
+        // A checksum store left by an earlier user of this device name is not ours to
+        // trust (tests that give the harness a state dir of their own need no such care).
+        if let Ok(store) = workloads::CsumStore::path_for(Path::new(&lo.dev), true) {
+            let _ = fs::remove_file(store);
+        }
         Ok(lo)
     }
 

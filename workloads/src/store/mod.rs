@@ -1,44 +1,77 @@
 //! The checksum store: every sector's checksum, on disk beside the data, so a read job
-//! verifies what an earlier write job wrote.
+//! verifies what an earlier write job wrote. A store checks itself before it is believed,
+//! is held under a lock while in use, never replaces what is not a store, and maps its
+//! contents so that memory follows the sectors a job touches, not the size of the data.
 //!
-//! Layout: a 64-byte header, a bitmap of sectors that have a checksum, then `csum_len`
-//! bytes per sector, then (format 2) the [`Identity`] of the data the checksums are of.
-//! Checksums reach the file as they are recorded (the "metadata I/O" of an ordered
-//! extent); the header says "clean" only after [`CsumStore::persist`], so a run that dies
-//! midway leaves a store that later runs refuse to trust.
+//! # Format 3 (little-endian)
 //!
-//! Header (little-endian): magic `CSUMBCH1` (0..8), format (8..12), clean (12..16),
-//! `csum_len` (16..20), sector size (20..24), data size (24..32), algorithm name, NUL
-//! padded (32..48), and in format 2 the identity's length in bytes (48..52).
+//! | bytes | field |
+//! |---|---|
+//! | 0..8 | magic `CSUMBCH1` |
+//! | 8..12 | format: 3 |
+//! | 12..16 | state: 2 being updated, 3 clean (format 1's "clean" was 1, so its readers refuse) |
+//! | 16..20 | `csum_len`: bytes per sector's checksum, the algorithm's (0 for `none`) |
+//! | 20..24 | sector size: 4096 |
+//! | 24..32 | data size in bytes, whole sectors |
+//! | 32..48 | algorithm name, NUL padded |
+//! | 48..52 | identity length, 1 to 65536 |
+//! | 52..56 | `bitmap_crc`: crc32c of the bitmap, as of the last clean close |
+//! | 56..60 | `header_crc`: crc32c of bytes 0..64 (this field as zeros) and the identity |
+//! | 60..64 | zero |
+//! | 64.. | the [`Identity`] of the data, UTF-8 |
+//! | `bitmap_at` | the identity's end rounded up to 4 KiB: one bit per sector (bit `s % 64` of u64 word `s / 64`), set when its checksum is recorded |
+//! | `sums_at` | the bitmap's end rounded up to 4 KiB: `csum_len` bytes per sector |
 //!
-//! Format 2 adds the identity at the end of the file and its length in a header field
-//! that format 1 left zero, so the bitmap and checksums sit where they did: a format-1
-//! reader (which never checked the format) still reads a format-2 store. This code reads
-//! both, but trusts a format-1 store for no data: it does not say which file or device
-//! it was written for ([`Stale::Unrecorded`]); a read lays the data out again, and a
-//! write starts a new store.
+//! The file ends with the last checksum. On open every field is checked, in this order,
+//! against the file and the algorithm the caller verifies with: magic, format, identity
+//! length (bounded, inside the file), header checksum, state, sector size, algorithm
+//! name, `csum_len` (the algorithm's), data size (whole sectors), identity (UTF-8), the
+//! file's length (exactly what the header describes), and, for a clean store, the
+//! identity against the data and the bitmap checksum. Each failure is its own
+//! [`StoreError`] naming the field and its value; nothing is allocated from a field
+//! before it is bounded. Stores of formats 1 and 2 carry no checksums of their own: they
+//! are refused as [`StoreError::OldFormat`] (laid out again by the harness).
 //!
-//! Why an identity: the store of a block device is found by the device's name alone,
-//! and a name is not a device: `/dev/loop0` detached and attached to another file, or
-//! another disk enumerated as `nvme0n1`, would have its data verified against the old
-//! device's checksums and be reported as thousands of corrupt sectors. A store whose
-//! identity is not the data's is treated as absent, with a reason that names both.
+//! # Updates, durability, locking
+//!
+//! A writer marks the store "being updated" (durably) before any data is written, records
+//! each sector's checksum after the sector's data was written (the pipeline's endio),
+//! writing the checksum with `pwrite` before setting its bit, and marks the store clean in
+//! [`CsumStore::persist`] only after `fdatasync` of the data itself, then of the store:
+//! a clean store never vouches for data that a crash could still lose. A store left
+//! "being updated" is [`StoreError::Dirty`]. A writer holds an exclusive `flock` on the
+//! store, a reader a shared one ([`lock`] says why flock), for the store's lifetime; a
+//! conflict is [`StoreError::Locked`] with the holder's pid.
+//!
+//! # Memory
+//!
+//! The bitmap and the checksums are mapped ([`map`]); the bitmap's words are set and read
+//! with atomic operations, so recording and verifying take no lock. Checksums are written
+//! with `pwrite` (the ordered extent's metadata I/O, a real write whose failure is an
+//! error, not a SIGBUS) and read through the mapping. A writer's bitmap is a private copy
+//! of the pages it touches, written back block by block in `persist`.
 
-use std::fs::{File, OpenOptions};
+mod error;
+mod format;
+mod identity;
+mod lock;
+mod map;
+mod place;
+
+pub use error::{Field, Foreign, Stale, StoreError};
+pub use identity::Identity;
+
+use std::fs::{File, Metadata, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
 
-use crate::SECTOR_SIZE;
+use format::{Header, Layout, State, MAGIC, MAX_CSUM_LEN, MAX_HEAD, MAX_IDENTITY};
+use map::Regions;
 
-const MAGIC: &[u8; 8] = b"CSUMBCH1";
-const HEADER: u64 = 64;
-const ALGO_FIELD: usize = 16;
-/// The format this code writes: 2, with an identity.
-const FORMAT: u32 = 2;
-/// No identity is longer (a loop device's is mostly its backing file's path).
-const MAX_IDENTITY: u32 = 64 << 10;
+use crate::SECTOR_SIZE;
 
 /// Why a sector failed verification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,343 +82,433 @@ pub enum Bad {
     Missing,
 }
 
-/// Which file or device a store's checksums are of.
-///
-/// A block device: what sysfs says identifies it ([`crate::device::block_identity`]:
-/// a loop device's backing file, a disk's wwid or serial, else its device number; always
-/// its size).
-///
-/// A regular file: its inode number and, where the filesystem keeps one, its creation
-/// time. The store sits beside the file (same directory, same filesystem), so a file
-/// replaced by another (`mv other data`, or deleted and made again, even where the inode
-/// number is reused) is told apart, and its old checksums are not used to call its
-/// sectors corrupt. The device number is left out: btrfs's and a renumbered disk's change
-/// across mounts and reboots while the file stays the same. Not caught: new contents
-/// written into the same file (`cp other data` truncates and rewrites in place) — that
-/// is what verification reports as mismatches. Copying a file and its store elsewhere
-/// (`cp -a`) makes a new file: it is laid out again, not trusted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    device: bool,
-    text: String,
+/// What a store is opened for: reading needs only read access to it and shares it with
+/// other readers; updating excludes everyone else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Read,
+    Update,
 }
 
-impl Identity {
-    /// The identity of the file or block device at `data` (symlinks followed).
-    pub fn of(data: &Path) -> io::Result<Identity> {
-        use std::os::unix::fs::{FileTypeExt, MetadataExt};
-        let meta = std::fs::metadata(data)?;
-        if meta.file_type().is_block_device() {
-            return Ok(Identity {
-                device: true,
-                text: crate::device::block_identity(data, meta.rdev()),
-            });
-        }
-        let mut text = format!("inode={}", meta.ino());
-        if let Ok(born) = meta.created() {
-            if let Ok(t) = born.duration_since(std::time::UNIX_EPOCH) {
-                text += &format!(" created={}.{:09}", t.as_secs(), t.subsec_nanos());
-            }
-        }
-        Ok(Identity {
-            device: false,
-            text,
-        })
-    }
-
-    /// "device" or "file", for messages.
-    pub fn what(&self) -> &'static str {
-        if self.device {
-            "device"
-        } else {
-            "file"
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
+/// The checksum algorithm a caller verifies with: a store of another is not believed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Algorithm<'a> {
+    pub name: &'a str,
+    /// Bytes of checksum per sector.
+    pub csum_len: usize,
 }
 
-impl std::fmt::Display for Identity {
+impl std::fmt::Display for Algorithm<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text)
+        write!(f, "{} ({} bytes)", self.name, self.csum_len)
     }
 }
 
-/// Why a clean store's checksums are not for the data at hand. It reaches callers as an
-/// [`io::Error`] of kind `InvalidData` whose message is this one's.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Stale {
-    #[error("the checksum store was written for a different {what} (was: {was}, now: {now})")]
-    Different {
-        what: &'static str,
-        was: String,
-        now: String,
-    },
-    #[error(
-        "the checksum store does not record which {what} it was written for{}",
-        if *.old_format { " (an older csumbench wrote it)" } else { "" }
-    )]
-    Unrecorded {
-        what: &'static str,
-        old_format: bool,
-    },
-    #[error("cannot tell which file or device {} is: {error}", .data.display())]
-    Unknown { data: PathBuf, error: String },
-}
-
-impl From<Stale> for io::Error {
-    fn from(s: Stale) -> io::Error {
-        io::Error::new(io::ErrorKind::InvalidData, s)
-    }
+/// What [`CsumStore::create`] may replace at the store's path. Never a symlink, a
+/// directory or a special file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overwrite {
+    /// Only a csumbench store (any format, clean or not, not in use).
+    StoresOnly,
+    /// Any regular file: the caller has the user's explicit permission.
+    AnyFile,
 }
 
 pub struct CsumStore {
     path: PathBuf,
     file: File,
-    algo: String,
-    csum_len: usize,
-    sectors: u64,
-    /// `None`: a format-1 store, which records none.
-    identity: Option<String>,
-    inner: Mutex<Inner>,
+    mode: Mode,
+    header: Header,
+    layout: Layout,
+    regions: Regions,
+    /// Set when `persist` begins: from then on the store takes no checksums.
+    closed: AtomicBool,
+    /// Whether `persist` has marked the store clean (a failed one may be retried).
+    persisted: Mutex<bool>,
 }
 
-struct Inner {
-    sums: Vec<u8>,
-    valid: Vec<u64>,
+/// What a file's type is, for a message, if it is not a regular file.
+fn foreign(meta: &Metadata) -> Option<Foreign> {
+    let t = meta.file_type();
+    let kind = if t.is_file() {
+        return None;
+    } else if t.is_symlink() {
+        return Some(Foreign::Symlink);
+    } else if t.is_dir() {
+        "directory"
+    } else if t.is_fifo() {
+        "FIFO"
+    } else if t.is_socket() {
+        "socket"
+    } else if t.is_block_device() {
+        "block device"
+    } else if t.is_char_device() {
+        "character device"
+    } else {
+        "special file"
+    };
+    Some(Foreign::NotAFile(kind))
 }
 
-fn bitmap_words(sectors: u64) -> usize {
-    sectors.div_ceil(64) as usize
+fn io_err<'a>(path: &'a Path, what: &'static str) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |error| StoreError::Io {
+        path: path.to_path_buf(),
+        what,
+        error,
+    }
 }
 
-fn bad_store(path: &Path, why: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("checksum store {}: {why}", path.display()),
-    )
+/// Opens what is at `path` if it is a regular file, never through a symlink and never
+/// waiting (a FIFO planted there would block an open).
+fn open_existing(path: &Path, mode: Mode) -> Result<File, StoreError> {
+    let failed = |error: io::Error| match error.raw_os_error() {
+        Some(libc::ENOENT) => StoreError::NotFound {
+            path: path.to_path_buf(),
+        },
+        Some(libc::ELOOP) => StoreError::NotAStore {
+            path: path.to_path_buf(),
+            why: Foreign::Symlink,
+        },
+        _ => StoreError::Unreadable {
+            path: path.to_path_buf(),
+            mode,
+            error,
+        },
+    };
+    let not_a_file = |meta: &Metadata| match foreign(meta) {
+        Some(why) => Err(StoreError::NotAStore {
+            path: path.to_path_buf(),
+            why,
+        }),
+        None => Ok(()),
+    };
+    not_a_file(&std::fs::symlink_metadata(path).map_err(failed)?)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(mode == Mode::Update)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(failed)?;
+    // Again on what was opened: the path may name something else by now.
+    not_a_file(&file.metadata().map_err(failed)?)?;
+    Ok(file)
+}
+
+/// Whether `file` begins with csumbench's magic number.
+fn has_magic(file: &File) -> bool {
+    let mut magic = [0u8; MAGIC.len()];
+    file.read_exact_at(&mut magic, 0).is_ok() && &magic == MAGIC
+}
+
+/// crc32c of the bitmap, read from the file in chunks (not through the mapping, so that
+/// checking a large store's bitmap leaves none of it resident).
+fn bitmap_crc(file: &File, layout: &Layout) -> io::Result<u32> {
+    const CHUNK: u64 = 256 << 10;
+    let len = layout.bitmap_len();
+    let mut buf = vec![0u8; CHUNK.min(len) as usize];
+    let (mut crc, mut at) = (0, 0);
+    while at < len {
+        let n = CHUNK.min(len - at) as usize;
+        file.read_exact_at(&mut buf[..n], layout.bitmap_at + at)?;
+        crc = crc32c::crc32c_append(crc, &buf[..n]);
+        at += n as u64;
+    }
+    Ok(crc)
+}
+
+fn check_identity(was: &str, data: &Path) -> Result<(), StoreError> {
+    let now = Identity::of(data).map_err(|e| {
+        StoreError::Stale(Stale::Unknown {
+            data: data.to_path_buf(),
+            error: e.to_string(),
+        })
+    })?;
+    if was == now.as_str() {
+        return Ok(());
+    }
+    Err(StoreError::Stale(Stale::Different {
+        what: now.what(),
+        was: was.to_string(),
+        now: now.to_string(),
+    }))
+}
+
+/// Writes `header` (and the identity) at the start of the store, durably.
+fn seal(file: &File, path: &Path, header: &Header) -> Result<(), StoreError> {
+    file.write_all_at(&header.encode(), 0)
+        .and_then(|()| file.sync_data())
+        .map_err(io_err(path, "cannot write its header"))
+}
+
+/// Makes a store's directory entry durable: a store created or renamed into place, then
+/// lost in a crash, would leave data without its store (or with the replaced one).
+fn sync_dir(path: &Path) -> Result<(), StoreError> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(path, "cannot sync its directory"))
 }
 
 impl CsumStore {
-    /// Where the store for a data file lives: beside it for files; under the temp dir
-    /// for block devices, whose directory (/dev) is no place for our files.
-    pub fn path_for(data: &Path, is_device: bool) -> PathBuf {
+    /// Where the store of `data` lives: beside a regular file ([`CsumStore::beside`]), in
+    /// a directory private to the user for a block device (see [`place`]), which this
+    /// makes if needed and checks.
+    pub fn path_for(data: &Path, is_device: bool) -> Result<PathBuf, StoreError> {
         if is_device {
-            let name = data
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "device".into());
-            std::env::temp_dir().join(format!("csumbench-dev-{name}.csum"))
+            place::for_device(data)
         } else {
-            let mut p = data.as_os_str().to_owned();
-            p.push(".csum");
-            PathBuf::from(p)
+            Ok(place::beside(data))
         }
     }
 
-    /// True if `path` holds a store of ours (clean or not): the data file beside it is ours.
-    pub fn exists(path: &Path) -> bool {
-        let mut magic = [0u8; 8];
-        File::open(path)
-            .and_then(|f| f.read_exact_at(&mut magic, 0))
-            .is_ok_and(|_| &magic == MAGIC)
+    /// The store of a regular file: `FILE.csum`.
+    pub fn beside(data: &Path) -> PathBuf {
+        place::beside(data)
     }
 
-    fn data_offset(&self) -> u64 {
-        HEADER + bitmap_words(self.sectors) as u64 * 8
+    /// Whether `path` holds a store of ours (any format, clean or not), so the data
+    /// beside it is csumbench's; an error if what is there cannot be read. Takes no lock.
+    pub fn exists(path: &Path) -> Result<bool, StoreError> {
+        match open_existing(path, Mode::Read) {
+            Ok(file) => Ok(has_magic(&file)),
+            Err(StoreError::NotFound { .. } | StoreError::NotAStore { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
-    /// Where the identity starts: after the checksums.
-    fn identity_offset(&self) -> u64 {
-        self.data_offset() + self.sectors * self.csum_len as u64
-    }
-
-    /// A new, empty store for `data_size` bytes of data, marked dirty until persisted,
-    /// recording no identity: [`CsumStore::open_for`] trusts it for no data. Stores for a
-    /// job's data are made with [`CsumStore::create_for`].
-    pub fn create(path: &Path, algo: &str, csum_len: usize, data_size: u64) -> io::Result<Self> {
-        Self::create_with(path, algo, csum_len, data_size, "")
-    }
-
-    /// A new, empty store for `data_size` bytes of the data `identity` names, marked dirty
-    /// until persisted.
-    pub fn create_for(
+    /// Opens the store at `path` of the checksums of `data` made with `algorithm`, locked
+    /// for `mode`. Every header field is checked first (see the module documentation);
+    /// a store of other data is [`StoreError::Stale`].
+    pub fn open_for(
         path: &Path,
-        algo: &str,
-        csum_len: usize,
+        data: &Path,
+        algorithm: Algorithm,
+        mode: Mode,
+    ) -> Result<Self, StoreError> {
+        const ATTEMPTS: usize = 3;
+        for _ in 0..ATTEMPTS {
+            let file = open_existing(path, mode)?;
+            lock::lock(&file, path, mode)?;
+            if lock::still_at(path, &file)? {
+                return Self::load(path, file, data, algorithm, mode);
+            }
+        }
+        Err(io_err(
+            path,
+            "it was replaced while being opened, again and again",
+        )(io::ErrorKind::Interrupted.into()))
+    }
+
+    fn load(
+        path: &Path,
+        file: File,
+        data: &Path,
+        algorithm: Algorithm,
+        mode: Mode,
+    ) -> Result<Self, StoreError> {
+        let unreadable = |error| StoreError::Unreadable {
+            path: path.to_path_buf(),
+            mode,
+            error,
+        };
+        let file_len = file.metadata().map_err(unreadable)?.len();
+        let mut head = vec![0u8; file_len.min(MAX_HEAD as u64) as usize];
+        file.read_exact_at(&mut head, 0).map_err(unreadable)?;
+        let (header, layout) = Header::decode(path, &head, file_len, algorithm)?;
+        if header.state == State::Updating {
+            return Err(StoreError::Dirty {
+                path: path.to_path_buf(),
+            });
+        }
+        check_identity(&header.identity, data)?;
+        let crc = bitmap_crc(&file, &layout).map_err(unreadable)?;
+        if crc != header.bitmap_crc {
+            return Err(StoreError::Invalid {
+                path: path.to_path_buf(),
+                field: Field::BitmapCrc,
+                value: format!("{:#010x}", header.bitmap_crc),
+                why: format!("does not match the bitmap ({crc:#010x}): it is damaged"),
+            });
+        }
+        Self::assemble(path, file, header, layout, mode)
+    }
+
+    /// A new, empty store for `data_size` bytes (rounded up to whole sectors) of the data
+    /// `identity` names, open for update. Made under a temporary name and renamed over a
+    /// store being replaced, so a crash leaves one or the other. What may be replaced:
+    /// see [`Overwrite`]; a store in use is [`StoreError::Locked`].
+    pub fn create(
+        path: &Path,
+        algorithm: Algorithm,
         data_size: u64,
         identity: &Identity,
-    ) -> io::Result<Self> {
-        Self::create_with(path, algo, csum_len, data_size, identity.as_str())
+        overwrite: Overwrite,
+    ) -> Result<Self, StoreError> {
+        let (header, layout) = Self::new_header(path, algorithm, data_size, identity)?;
+        let file = match Self::replaceable(path, overwrite)? {
+            None => Self::write_new(path, &header, &layout)?,
+            Some(_replaced) => {
+                let (temp, file) = Self::write_temp(path, &header, &layout)?;
+                std::fs::rename(&temp, path).map_err(|e| {
+                    let _ = std::fs::remove_file(&temp);
+                    io_err(path, "cannot rename the new store into place")(e)
+                })?;
+                file
+            }
+        };
+        sync_dir(path)?;
+        Self::assemble(path, file, header, layout, Mode::Update)
     }
 
-    fn create_with(
+    fn new_header(
         path: &Path,
-        algo: &str,
-        csum_len: usize,
+        algorithm: Algorithm,
         data_size: u64,
-        identity: &str,
-    ) -> io::Result<Self> {
-        if algo.len() > ALGO_FIELD {
-            return Err(bad_store(path, "algorithm name too long"));
+        identity: &Identity,
+    ) -> Result<(Header, Layout), StoreError> {
+        let invalid = |field, value: String, why: &str| StoreError::Invalid {
+            path: path.to_path_buf(),
+            field,
+            value,
+            why: why.into(),
+        };
+        if !format::algo_name_fits(algorithm.name) {
+            let why = "is not a name of 1 to 16 printable ASCII characters";
+            return Err(invalid(Field::Algorithm, algorithm.name.into(), why));
         }
-        if identity.len() > MAX_IDENTITY as usize {
-            return Err(bad_store(path, "identity too long"));
+        if algorithm.csum_len > MAX_CSUM_LEN {
+            let why = "is more than a checksum store keeps per sector";
+            return Err(invalid(Field::CsumLen, algorithm.csum_len.to_string(), why));
         }
-        let file = OpenOptions::new()
+        let id = identity.as_str();
+        if id.is_empty() || id.len() > MAX_IDENTITY {
+            let why = "is not between 1 and 65536 bytes";
+            return Err(invalid(Field::IdentityLen, id.len().to_string(), why));
+        }
+        let sectors = data_size.div_ceil(SECTOR_SIZE);
+        let layout = Layout::of(id.len(), sectors, algorithm.csum_len)
+            .ok_or_else(|| invalid(Field::DataSize, data_size.to_string(), "is too large"))?;
+        let header = Header {
+            state: State::Updating,
+            algo: algorithm.name.to_string(),
+            csum_len: algorithm.csum_len,
+            sectors,
+            identity: id.to_string(),
+            bitmap_crc: 0,
+        };
+        Ok((header, layout))
+    }
+
+    /// What is at `path` now, if it may be replaced: held under an exclusive lock until
+    /// the new store is renamed over it, so no csumbench uses it meanwhile.
+    fn replaceable(path: &Path, overwrite: Overwrite) -> Result<Option<File>, StoreError> {
+        let refuse = |why| StoreError::WontOverwrite {
+            path: path.to_path_buf(),
+            why,
+        };
+        let file = match open_existing(path, Mode::Read) {
+            Err(StoreError::NotFound { .. }) => return Ok(None),
+            Err(StoreError::NotAStore { why, .. }) => return Err(refuse(why)),
+            Err(e) => return Err(e),
+            Ok(file) => file,
+        };
+        if overwrite == Overwrite::StoresOnly && !has_magic(&file) {
+            return Err(refuse(Foreign::NoMagic));
+        }
+        lock::lock(&file, path, Mode::Update)?;
+        Ok(Some(file))
+    }
+
+    /// Creates the store file at `at`, which must not exist (never through a symlink).
+    fn create_file(at: &Path) -> io::Result<File> {
+        OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)?;
-        let sectors = data_size.div_ceil(SECTOR_SIZE);
-        let store = CsumStore {
-            path: path.to_path_buf(),
-            file,
-            algo: algo.to_string(),
-            csum_len,
-            sectors,
-            identity: Some(identity.to_string()),
-            inner: Mutex::new(Inner {
-                sums: vec![0; sectors as usize * csum_len],
-                valid: vec![0; bitmap_words(sectors)],
-            }),
-        };
-        store.write_header(false)?;
-        let at = store.identity_offset();
-        store.file.set_len(at + identity.len() as u64)?;
-        store.file.write_all_at(identity.as_bytes(), at)?;
-        Ok(store)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(at)
     }
 
-    /// Opens a clean store of the checksums of `data`. A store written for other data
-    /// (another device under the same name, a file replaced by another: see [`Identity`])
-    /// is an error of kind `InvalidData` that says which was which ([`Stale`]), as are a
-    /// dirty or foreign file; a missing store is `NotFound`.
-    pub fn open_for(path: &Path, data: &Path) -> io::Result<Self> {
-        let store = Self::open(path)?;
-        store.check(data)?;
-        Ok(store)
+    /// Locks the new store file `file` at `at`, sizes it and writes its header ("being
+    /// updated"), durably. The caller removes the file if this fails.
+    fn lay_out(file: &File, at: &Path, header: &Header, layout: &Layout) -> Result<(), StoreError> {
+        lock::lock(file, at, Mode::Update)?;
+        file.set_len(layout.file_len())
+            .map_err(io_err(at, "cannot size it"))?;
+        seal(file, at, header)
     }
 
-    /// Whether this store's checksums are of `data`.
-    pub fn check(&self, data: &Path) -> Result<(), Stale> {
-        let now = Identity::of(data).map_err(|e| Stale::Unknown {
-            data: data.to_path_buf(),
-            error: e.to_string(),
-        })?;
-        match self.identity.as_deref() {
-            Some(was) if was == now.as_str() => Ok(()),
-            None | Some("") => Err(Stale::Unrecorded {
-                what: now.what(),
-                old_format: self.identity.is_none(),
-            }),
-            Some(was) => Err(Stale::Different {
-                what: now.what(),
-                was: was.to_string(),
-                now: now.text,
-            }),
-        }
-    }
-
-    /// The identity of the data the store is for, as recorded (`None` in a format-1 store,
-    /// empty when made by [`CsumStore::create`]).
-    pub fn identity(&self) -> Option<&str> {
-        self.identity.as_deref()
-    }
-
-    /// Opens a clean store, whatever data it is for (see [`CsumStore::open_for`]). A
-    /// dirty or foreign file is an error that says so.
-    pub fn open(path: &Path) -> io::Result<Self> {
-        let file = OpenOptions::new().read(true).write(true).open(path)?;
-        let mut h = [0u8; HEADER as usize];
-        file.read_exact_at(&mut h, 0)
-            .map_err(|_| bad_store(path, "too short to be a checksum store"))?;
-        if &h[0..8] != MAGIC {
-            return Err(bad_store(path, "not a csumbench checksum store"));
-        }
-        let u32_at = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().unwrap());
-        let format = u32_at(8);
-        if format > FORMAT {
-            return Err(bad_store(
-                path,
-                &format!("written by a newer csumbench (store format {format})"),
-            ));
-        }
-        if u32_at(12) != 1 {
-            return Err(bad_store(
-                path,
-                "not cleanly closed (a run was interrupted); its checksums cannot be trusted",
-            ));
-        }
-        let csum_len = u32_at(16) as usize;
-        if u32_at(20) as u64 != SECTOR_SIZE {
-            return Err(bad_store(path, "written with another sector size"));
-        }
-        let data_size = u64::from_le_bytes(h[24..32].try_into().unwrap());
-        let algo_raw = &h[32..32 + ALGO_FIELD];
-        let algo = String::from_utf8_lossy(algo_raw)
-            .trim_end_matches('\0')
-            .to_string();
-        let sectors = data_size.div_ceil(SECTOR_SIZE);
-        let mut valid_bytes = vec![0u8; bitmap_words(sectors) * 8];
-        file.read_exact_at(&mut valid_bytes, HEADER)
-            .map_err(|_| bad_store(path, "truncated bitmap"))?;
-        let mut sums = vec![0u8; sectors as usize * csum_len];
-        file.read_exact_at(&mut sums, HEADER + valid_bytes.len() as u64)
-            .map_err(|_| bad_store(path, "truncated checksums"))?;
-        let valid = valid_bytes
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
-            .collect();
-        let identity = if format < 2 {
-            None
-        } else {
-            let len = u32_at(48);
-            if len > MAX_IDENTITY {
-                return Err(bad_store(path, "identity too long"));
+    /// A new store file at `at`, which must not exist, laid out; nothing is left at `at`
+    /// if that fails.
+    fn write_new(at: &Path, header: &Header, layout: &Layout) -> Result<File, StoreError> {
+        let file = Self::create_file(at).map_err(io_err(at, "cannot create it"))?;
+        match Self::lay_out(&file, at, header, layout) {
+            Ok(()) => Ok(file),
+            Err(e) => {
+                let _ = std::fs::remove_file(at);
+                Err(e)
             }
-            let mut raw = vec![0u8; len as usize];
-            let at = HEADER + valid_bytes.len() as u64 + sums.len() as u64;
-            file.read_exact_at(&mut raw, at)
-                .map_err(|_| bad_store(path, "truncated identity"))?;
-            Some(String::from_utf8_lossy(&raw).into_owned())
-        };
+        }
+    }
+
+    /// [`Self::write_new`] under a fresh temporary name beside `path`.
+    fn write_temp(
+        path: &Path,
+        header: &Header,
+        layout: &Layout,
+    ) -> Result<(PathBuf, File), StoreError> {
+        const ATTEMPTS: usize = 100;
+        static SERIAL: AtomicU32 = AtomicU32::new(0);
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        for _ in 0..ATTEMPTS {
+            let n = SERIAL.fetch_add(1, Ordering::Relaxed);
+            let temp = path.with_file_name(format!(".{name}.{}-{n}.new", std::process::id()));
+            // Taken by a process of the same pid that died: take the next name.
+            if std::fs::symlink_metadata(&temp).is_ok() {
+                continue;
+            }
+            return Self::write_new(&temp, header, layout).map(|file| (temp, file));
+        }
+        let taken = io::Error::from(io::ErrorKind::AlreadyExists);
+        Err(io_err(path, "cannot find a free temporary name beside it")(
+            taken,
+        ))
+    }
+
+    /// The store, mapped, from a file whose header was written or checked; a writer's is
+    /// marked "being updated" before anything else happens to the data.
+    fn assemble(
+        path: &Path,
+        file: File,
+        mut header: Header,
+        layout: Layout,
+        mode: Mode,
+    ) -> Result<Self, StoreError> {
+        if mode == Mode::Update && header.state != State::Updating {
+            header.state = State::Updating;
+            seal(&file, path, &header)?;
+        }
+        let regions = Regions::map(&file, &layout, header.csum_len, mode)
+            .map_err(io_err(path, "cannot map it into memory"))?;
         Ok(CsumStore {
             path: path.to_path_buf(),
             file,
-            algo,
-            csum_len,
-            sectors,
-            identity,
-            inner: Mutex::new(Inner { sums, valid }),
+            mode,
+            header,
+            layout,
+            regions,
+            closed: AtomicBool::new(false),
+            persisted: Mutex::new(false),
         })
     }
 
-    fn write_header(&self, clean: bool) -> io::Result<()> {
-        let mut h = [0u8; HEADER as usize];
-        h[0..8].copy_from_slice(MAGIC);
-        // A format-1 store stays one (its layout has no identity).
-        let (format, id_len) = match &self.identity {
-            Some(id) => (FORMAT, id.len() as u32),
-            None => (1, 0),
-        };
-        h[8..12].copy_from_slice(&format.to_le_bytes());
-        h[48..52].copy_from_slice(&id_len.to_le_bytes());
-        h[12..16].copy_from_slice(&(clean as u32).to_le_bytes());
-        h[16..20].copy_from_slice(&(self.csum_len as u32).to_le_bytes());
-        h[20..24].copy_from_slice(&(SECTOR_SIZE as u32).to_le_bytes());
-        h[24..32].copy_from_slice(&(self.sectors * SECTOR_SIZE).to_le_bytes());
-        h[32..32 + self.algo.len()].copy_from_slice(self.algo.as_bytes());
-        self.file.write_all_at(&h, 0)
-    }
-
-    /// Marks the store dirty before new checksums are recorded into it.
-    pub fn begin_update(&self) -> io::Result<()> {
-        self.write_header(false)?;
-        self.file.sync_data()
+    /// The identity of the data the store is for, as recorded.
+    pub fn identity(&self) -> &str {
+        &self.header.identity
     }
 
     pub fn path(&self) -> &Path {
@@ -393,67 +516,92 @@ impl CsumStore {
     }
 
     pub fn algo(&self) -> &str {
-        &self.algo
+        &self.header.algo
     }
 
     pub fn csum_len(&self) -> usize {
-        self.csum_len
+        self.header.csum_len
     }
 
     /// Bytes of data the store covers.
     pub fn data_size(&self) -> u64 {
-        self.sectors * SECTOR_SIZE
+        self.header.sectors * SECTOR_SIZE
     }
 
-    /// Records checksums for consecutive sectors starting at `first_sector` (memory only).
-    pub fn record(&self, first_sector: u64, sums: &[u8]) {
-        let n = (sums.len() / self.csum_len.max(1)) as u64;
-        let n = if self.csum_len == 0 { 0 } else { n };
-        assert!(first_sector + n <= self.sectors, "sectors beyond the store");
-        let mut inner = self.inner.lock().unwrap();
-        let at = first_sector as usize * self.csum_len;
-        inner.sums[at..at + sums.len()].copy_from_slice(sums);
-        for s in first_sector..first_sector + n {
-            inner.valid[(s / 64) as usize] |= 1 << (s % 64);
+    /// Whether sectors `[first, first + count)` may be recorded now.
+    fn writable(&self, first: u64, count: u64) -> io::Result<()> {
+        if self.mode == Mode::Read {
+            return Err(io::Error::other("the store is open for reading only"));
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(io::Error::other(
+                "the store was persisted: it takes no more checksums",
+            ));
+        }
+        let sectors = self.header.sectors;
+        match first.checked_add(count) {
+            Some(end) if end <= sectors => Ok(()),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("sectors {first}+{count} are beyond the store's {sectors}"),
+            )),
         }
     }
 
-    /// Marks sectors as written without checksums (csum=none: they verify trivially).
-    pub fn record_unsummed(&self, first_sector: u64, count: u64) {
-        let mut inner = self.inner.lock().unwrap();
-        for s in first_sector..first_sector + count {
-            inner.valid[(s / 64) as usize] |= 1 << (s % 64);
+    /// Records the checksums of consecutive sectors from `first_sector`, whose data has
+    /// been written: the ordered extent's metadata I/O. The checksums reach the file (by
+    /// `pwrite`) before their sectors are marked, so a sector is never verified against a
+    /// checksum not yet there.
+    pub fn record(&self, first_sector: u64, sums: &[u8]) -> io::Result<()> {
+        let n = self.header.csum_len;
+        if n == 0 || !sums.len().is_multiple_of(n) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} bytes are not whole {n}-byte checksums", sums.len()),
+            ));
         }
+        let count = (sums.len() / n) as u64;
+        self.writable(first_sector, count)?;
+        let at = self.layout.sums_at + first_sector * n as u64;
+        self.file.write_all_at(sums, at)?;
+        self.regions.set(first_sector, first_sector + count);
+        Ok(())
     }
 
-    /// The metadata I/O that makes checksums durable: writes them into the store file.
-    pub fn write_meta(&self, first_sector: u64, sums: &[u8]) -> io::Result<()> {
-        if sums.is_empty() {
-            return Ok(());
+    /// Marks sectors as written where the algorithm keeps no checksum (`none`: they
+    /// verify trivially).
+    pub fn record_unsummed(&self, first_sector: u64, count: u64) -> io::Result<()> {
+        if self.header.csum_len != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "the store keeps {} checksums: record them",
+                    self.header.algo
+                ),
+            ));
         }
-        let at = self.data_offset() + first_sector * self.csum_len as u64;
-        self.file.write_all_at(sums, at)
+        self.writable(first_sector, count)?;
+        self.regions.set(first_sector, first_sector + count);
+        Ok(())
     }
 
-    /// Compares `actual` (checksums of consecutive sectors from `first_sector`) with the
-    /// recorded ones. Returns the failing sectors, by sector index.
+    /// Compares `actual` (checksums of `count` consecutive sectors from `first_sector`)
+    /// with the recorded ones. Returns the failing sectors, by sector index.
     pub fn verify(&self, first_sector: u64, actual: &[u8], count: u64) -> Vec<(u64, Bad)> {
-        let inner = self.inner.lock().unwrap();
-        let mut bad = Vec::new();
-        for i in 0..count {
-            let s = first_sector + i;
-            if s >= self.sectors || inner.valid[(s / 64) as usize] & (1 << (s % 64)) == 0 {
-                bad.push((s, Bad::Missing));
-                continue;
-            }
-            let n = self.csum_len;
-            let want = &inner.sums[s as usize * n..(s as usize + 1) * n];
-            let got = &actual[i as usize * n..(i as usize + 1) * n];
-            if want != got {
-                bad.push((s, Bad::Mismatch));
-            }
-        }
-        bad
+        let n = self.header.csum_len;
+        (0..count)
+            .filter_map(|i| {
+                let s = first_sector.saturating_add(i);
+                if s >= self.header.sectors || !self.regions.has(s) {
+                    return Some((s, Bad::Missing));
+                }
+                let i = i as usize;
+                let good = actual
+                    .get(i * n..(i + 1) * n)
+                    .is_some_and(|got| self.regions.sum_is(s, got));
+                (!good).then_some((s, Bad::Mismatch))
+            })
+            .collect()
     }
 
     /// True when every sector touching the bytes `[start, end)` has a checksum (a job at
@@ -463,271 +611,41 @@ impl CsumStore {
             return true;
         }
         let (first, last) = (start / SECTOR_SIZE, end.div_ceil(SECTOR_SIZE));
-        if last > self.sectors {
-            return false;
-        }
-        let inner = self.inner.lock().unwrap();
-        // Word by word: a device's bitmap has millions of bits.
-        let mut s = first;
-        while s < last {
-            let bit = s % 64;
-            let n = (64 - bit).min(last - s);
-            let mask = if n == 64 {
-                u64::MAX
-            } else {
-                ((1u64 << n) - 1) << bit
-            };
-            if inner.valid[(s / 64) as usize] & mask != mask {
-                return false;
-            }
-            s += n;
-        }
-        true
+        last <= self.header.sectors && self.regions.all(first, last)
     }
 
-    /// Writes the bitmap and marks the store clean, durably.
-    pub fn persist(&self) -> io::Result<()> {
-        let bytes: Vec<u8> = {
-            let inner = self.inner.lock().unwrap();
-            inner.valid.iter().flat_map(|w| w.to_le_bytes()).collect()
+    /// Marks the store clean, after every record has returned: syncs `data` (the file or
+    /// device the checksums are of), writes the bitmap back and syncs the store, then
+    /// marks it clean. If any step fails the store stays "being updated", never clean
+    /// over data a crash could lose. Recording ends here; a store open for reading is
+    /// left as it is.
+    pub fn persist(&self, data: &File) -> Result<(), StoreError> {
+        if self.mode == Mode::Read {
+            return Ok(());
+        }
+        self.closed.store(true, Ordering::Release);
+        let mut persisted = self.persisted.lock().unwrap_or_else(|e| e.into_inner());
+        if *persisted {
+            return Ok(());
+        }
+        let io = |what| io_err(&self.path, what);
+        data.sync_data().map_err(io(
+            "the data it is of could not be synced, so it stays unclean",
+        ))?;
+        for (at, block) in self.regions.dirty_blocks(self.layout.bitmap_words) {
+            self.file
+                .write_all_at(&block, self.layout.bitmap_at + at)
+                .map_err(io("cannot write its bitmap"))?;
+        }
+        let crc = bitmap_crc(&self.file, &self.layout).map_err(io("cannot read its bitmap"))?;
+        self.file.sync_data().map_err(io("cannot sync it"))?;
+        let clean = Header {
+            state: State::Clean,
+            bitmap_crc: crc,
+            ..self.header.clone()
         };
-        self.file.write_all_at(&bytes, HEADER)?;
-        self.file.sync_data()?;
-        self.write_header(true)?;
-        self.file.sync_data()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recorded_checksums_survive_a_reopen_and_verify() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("d.csum");
-        let s = CsumStore::create(&path, "crc32c", 4, 10 * SECTOR_SIZE).unwrap();
-        let sums: Vec<u8> = (0..12).collect();
-        s.record(2, &sums);
-        s.write_meta(2, &sums).unwrap();
-        s.persist().unwrap();
-        drop(s);
-        let s = CsumStore::open(&path).unwrap();
-        assert_eq!(s.algo(), "crc32c");
-        assert_eq!(s.data_size(), 10 * SECTOR_SIZE);
-        assert!(s.verify(2, &sums, 3).is_empty());
-        let mut wrong = sums.clone();
-        wrong[5] ^= 1;
-        assert_eq!(s.verify(2, &wrong, 3), vec![(3, Bad::Mismatch)]);
-        assert_eq!(
-            s.verify(0, &[0; 8], 2),
-            vec![(0, Bad::Missing), (1, Bad::Missing)]
-        );
-        assert!(!s.covers(0, 10 * SECTOR_SIZE));
-        assert!(s.covers(2 * SECTOR_SIZE, 5 * SECTOR_SIZE));
-        assert!(CsumStore::exists(&path));
-    }
-
-    #[test]
-    fn a_store_that_was_not_persisted_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("d.csum");
-        CsumStore::create(&path, "sha256", 32, SECTOR_SIZE).unwrap();
-        let e = CsumStore::open(&path).err().unwrap().to_string();
-        assert!(e.contains("interrupted"), "{e}");
-        std::fs::write(
-            &path,
-            b"hello world, not a store at all, definitely not 64 bytes long!!!",
-        )
-        .unwrap();
-        let e = CsumStore::open(&path).err().unwrap().to_string();
-        assert!(e.contains("not a csumbench"), "{e}");
-        assert!(!CsumStore::exists(&path));
-    }
-
-    /// A persisted store of `data` (a file of `sectors` sectors) with every sector summed.
-    fn summed(dir: &Path, data: &Path, sectors: u64) -> PathBuf {
-        std::fs::write(data, vec![7u8; (sectors * SECTOR_SIZE) as usize]).unwrap();
-        let path = dir.join("d.csum");
-        let id = Identity::of(data).unwrap();
-        let s = CsumStore::create_for(&path, "crc32c", 4, sectors * SECTOR_SIZE, &id).unwrap();
-        let sums = vec![1u8; sectors as usize * 4];
-        s.record(0, &sums);
-        s.write_meta(0, &sums).unwrap();
-        s.persist().unwrap();
-        path
-    }
-
-    fn stale(path: &Path, data: &Path) -> String {
-        let e = CsumStore::open_for(path, data).err().expect("refused");
-        assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
-        e.to_string()
-    }
-
-    #[test]
-    fn covers_is_about_the_range_asked_for() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("d.csum");
-        let s = CsumStore::create(&path, "crc32c", 4, 300 * SECTOR_SIZE).unwrap();
-        // Sectors 100..200: across the bitmap's words at 128 and 192.
-        s.record(100, &vec![0u8; 100 * 4]);
-        let covers = |a: u64, b: u64| s.covers(a * SECTOR_SIZE, b * SECTOR_SIZE);
-        assert!(covers(100, 200));
-        assert!(covers(128, 192) && covers(150, 151) && covers(199, 200));
-        assert!(!covers(99, 200) && !covers(100, 201) && !covers(0, 200));
-        assert!(!covers(0, 1) && !covers(200, 300));
-        assert!(!covers(100, 301), "beyond the store");
-        // Partial sectors count whole.
-        assert!(s.covers(100 * SECTOR_SIZE + 1, 200 * SECTOR_SIZE - 1));
-        assert!(!s.covers(100 * SECTOR_SIZE - 1, 150 * SECTOR_SIZE));
-        assert!(!s.covers(150 * SECTOR_SIZE, 200 * SECTOR_SIZE + 1));
-        assert!(s.covers(5, 5) && s.covers(u64::MAX, 0), "empty ranges");
-        // Whole words, and a store that is all summed.
-        s.record(0, &vec![0u8; 300 * 4]);
-        assert!(covers(0, 300) && covers(64, 128) && covers(0, 64));
-        assert!(!covers(0, 301));
-    }
-
-    #[test]
-    fn a_store_is_trusted_only_for_the_file_it_was_written_for() {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let path = summed(dir.path(), &data, 4);
-        let s = CsumStore::open_for(&path, &data).unwrap();
-        let id = Identity::of(&data).unwrap();
-        assert_eq!(s.identity(), Some(id.as_str()));
-        assert_eq!(id.what(), "file");
-        assert!(id.as_str().starts_with("inode="), "{id}");
-        // Updated and persisted again, it keeps its identity.
-        s.begin_update().unwrap();
-        s.persist().unwrap();
-        drop(s);
-        // New contents in the same file are the same file: verification judges them.
-        std::fs::write(&data, vec![9u8; 4 * SECTOR_SIZE as usize]).unwrap();
-        assert!(CsumStore::open_for(&path, &data)
-            .unwrap()
-            .covers(0, 4 * SECTOR_SIZE));
-
-        // Another file moved over it is not.
-        let other = dir.path().join("other");
-        std::fs::write(&other, vec![7u8; 4 * SECTOR_SIZE as usize]).unwrap();
-        let other_id = Identity::of(&other).unwrap();
-        std::fs::rename(&other, &data).unwrap();
-        assert_eq!(
-            stale(&path, &data),
-            format!(
-                "the checksum store was written for a different file (was: {id}, now: {other_id})"
-            )
-        );
-        // Nor is one made again under its name (the inode number may be reused).
-        let path = summed(dir.path(), &data, 4);
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        std::fs::remove_file(&data).unwrap();
-        std::fs::write(&data, vec![7u8; 4 * SECTOR_SIZE as usize]).unwrap();
-        if std::fs::metadata(&data).unwrap().created().is_ok() {
-            let e = stale(&path, &data);
-            assert!(e.contains("a different file (was: inode="), "{e}");
-        } else {
-            eprintln!("skipping the re-created file: this filesystem keeps no creation time");
-        }
-        // Nor anything, once the file is gone.
-        std::fs::remove_file(&data).unwrap();
-        let e = stale(&path, &data);
-        assert!(
-            e.starts_with(&format!(
-                "cannot tell which file or device {} is: ",
-                data.display()
-            )),
-            "{e}"
-        );
-        // A store that records no identity is trusted for nothing.
-        std::fs::write(&data, b"").unwrap();
-        CsumStore::create(&path, "crc32c", 4, SECTOR_SIZE)
-            .unwrap()
-            .persist()
-            .unwrap();
-        assert_eq!(
-            stale(&path, &data),
-            "the checksum store does not record which file it was written for"
-        );
-        assert_eq!(CsumStore::open(&path).unwrap().identity(), Some(""));
-    }
-
-    #[test]
-    fn format_1_stores_are_read_but_not_trusted_and_format_2_keeps_their_layout() {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let path = summed(dir.path(), &data, 70);
-        let id = Identity::of(&data).unwrap();
-        let raw = std::fs::read(&path).unwrap();
-        // Format 2: format-1 layout (header, bitmap, sums), then the identity, its length
-        // in the header.
-        let (bitmap, sums) = (2 * 8, 70 * 4);
-        let ends = HEADER as usize + bitmap + sums;
-        assert_eq!(raw.len(), ends + id.as_str().len());
-        assert_eq!(&raw[8..12], &2u32.to_le_bytes());
-        assert_eq!(&raw[48..52], &(id.as_str().len() as u32).to_le_bytes());
-        assert_eq!(&raw[ends..], id.as_str().as_bytes());
-        assert_eq!(
-            &raw[HEADER as usize..HEADER as usize + 8],
-            &u64::MAX.to_le_bytes()
-        );
-        assert_eq!(&raw[HEADER as usize + bitmap..ends], &vec![1u8; sums][..]);
-
-        // The same store as format 1 wrote it: no identity, no length, format 1.
-        let mut v1 = raw[..ends].to_vec();
-        v1[8..12].copy_from_slice(&1u32.to_le_bytes());
-        v1[48..52].fill(0);
-        std::fs::write(&path, &v1).unwrap();
-        let s = CsumStore::open(&path).unwrap();
-        assert_eq!(s.identity(), None);
-        assert!(s.covers(0, 70 * SECTOR_SIZE));
-        assert!(s.verify(0, &vec![1u8; sums], 70).is_empty());
-        // Updated, it stays format 1 (its layout has no room for an identity).
-        s.begin_update().unwrap();
-        s.persist().unwrap();
-        drop(s);
-        assert_eq!(std::fs::read(&path).unwrap(), v1);
-        assert_eq!(
-            stale(&path, &data),
-            "the checksum store does not record which file it was written for \
-             (an older csumbench wrote it)"
-        );
-
-        // A later format is refused, not misread.
-        let mut v3 = raw.clone();
-        v3[8..12].copy_from_slice(&3u32.to_le_bytes());
-        std::fs::write(&path, &v3).unwrap();
-        let e = CsumStore::open(&path).err().unwrap().to_string();
-        assert!(
-            e.ends_with("written by a newer csumbench (store format 3)"),
-            "{e}"
-        );
-        // A cut-off identity is a damaged store.
-        std::fs::write(&path, &raw[..raw.len() - 1]).unwrap();
-        let e = CsumStore::open(&path).err().unwrap().to_string();
-        assert!(e.ends_with("truncated identity"), "{e}");
-    }
-
-    #[test]
-    fn a_block_device_is_identified_by_what_sysfs_says_not_by_its_inode() {
-        use std::os::unix::fs::FileTypeExt;
-        let Some(dev) = std::fs::read_dir("/sys/block").ok().and_then(|d| {
-            d.flatten()
-                .map(|e| PathBuf::from("/dev").join(e.file_name()))
-                .find(|p| std::fs::metadata(p).is_ok_and(|m| m.file_type().is_block_device()))
-        }) else {
-            eprintln!("skipping: no block device visible under /dev");
-            return;
-        };
-        let id = Identity::of(&dev).unwrap();
-        assert_eq!(id.what(), "device");
-        assert!(!id.as_str().contains("inode=") || id.as_str().contains("backing_inode="));
-        assert!(
-            id.as_str().contains(" size=") || id.as_str().starts_with("size="),
-            "{id}"
-        );
-        assert!(!id.as_str().contains(','), "{id}");
-        assert_eq!(Identity::of(&dev).unwrap(), id, "stable");
+        seal(&self.file, &self.path, &clean)?;
+        *persisted = true;
+        Ok(())
     }
 }
