@@ -100,6 +100,19 @@ impl Mapping {
             None => NonNull::<u64>::dangling().as_ptr().cast(),
         }
     }
+
+    /// Kilobytes of this mapping resident in this process (its `Rss` in /proc/self/smaps).
+    #[cfg(test)]
+    fn resident_kib(&self) -> u64 {
+        let Some(base) = self.base else { return 0 };
+        let smaps = std::fs::read_to_string("/proc/self/smaps").expect("smaps");
+        let head = format!("{:x}-", base.as_ptr() as usize);
+        let mut lines = smaps.lines().skip_while(|l| !l.starts_with(&head));
+        lines
+            .find_map(|l| l.strip_prefix("Rss:"))
+            .and_then(|kb| kb.trim().trim_end_matches(" kB").parse().ok())
+            .expect("the mapping's Rss line")
+    }
 }
 
 impl Drop for Mapping {
@@ -231,5 +244,11 @@ impl Regions {
             )
         };
         recorded[..n] == *want
+    }
+
+    /// Kilobytes of the bitmap and checksums resident in this process.
+    #[cfg(test)]
+    pub fn resident_kib(&self) -> u64 {
+        self.bitmap.resident_kib() + self.sums.resident_kib()
     }
 }

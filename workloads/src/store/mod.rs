@@ -57,6 +57,8 @@ mod identity;
 mod lock;
 mod map;
 mod place;
+#[cfg(test)]
+mod tests;
 
 pub use error::{Field, Foreign, Stale, StoreError};
 pub use identity::Identity;
