@@ -5,6 +5,8 @@
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use workloads::CsumStore;
@@ -301,4 +303,58 @@ fn a_layout_at_an_offset_writes_only_the_jobs_range_and_says_so() {
     let err = exits(&mut read(), &tmp.path().join("r2"), 0);
     assert!(!err.contains("laying out"), "{err}");
     assert_eq!(only_case(&tmp.path().join("r2"))["status"], "ok");
+}
+
+#[test]
+fn a_second_csumbench_on_the_same_file_is_refused_naming_the_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let store = CsumStore::beside(&data);
+    let job = |rw: &str| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_harness"));
+        c.args(["run", "--drop-caches", "false", "--rw", rw, "--bs", "4k"])
+            .args(["--size", "1m", "--filename"])
+            .arg(&data);
+        c
+    };
+    // The first writes for a long while: until it is killed, which to its store is a crash.
+    let mut first = job("randwrite")
+        .args(["--time_based", "1", "--runtime", "120", "--out"])
+        .arg(tmp.path().join("first"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = first.id();
+    let deadline = Instant::now() + common::TIMEOUT;
+    let held = format!(" WRITE {pid} ");
+    while !fs::read_to_string("/proc/locks").unwrap().contains(&held) {
+        assert!(first.try_wait().unwrap().is_none(), "the first run ended");
+        assert!(
+            Instant::now() < deadline,
+            "the first run never locked its store"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let busy = format!(
+        "checksum store {} is in use by process {pid}: another csumbench is running on the \
+         same data",
+        store.display()
+    );
+    for rw in ["read", "write"] {
+        let mut second = Command::from_std(job(rw));
+        second.timeout(common::TIMEOUT);
+        let err = exits(&mut second, &tmp.path().join(format!("{rw}-out")), 1);
+        assert!(err.contains(&busy), "{err}");
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // Killed mid-write, its store is not trusted: a read lays the file out again.
+    let mut read = Command::from_std(job("read"));
+    read.timeout(common::TIMEOUT);
+    let err = exits(&mut read, &tmp.path().join("after"), 0);
+    assert!(
+        err.contains("not cleanly closed (a run was interrupted)"),
+        "{err}"
+    );
 }
