@@ -230,20 +230,23 @@ impl Regions {
             })
     }
 
-    /// Whether sector `s` (inside the store) has the checksum `want` recorded.
-    pub fn sum_is(&self, s: u64, want: &[u8]) -> bool {
-        let n = self.csum_len;
-        let mut recorded = [0u8; super::format::MAX_CSUM_LEN];
-        // SAFETY: sector `s`'s checksum lies inside the region. Copied out at once rather
-        // than borrowed: a record of the same sector may rewrite these bytes meanwhile.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                self.sums.start().add(s as usize * n),
-                recorded.as_mut_ptr(),
-                n,
-            )
-        };
-        recorded[..n] == *want
+    /// Whether the checksums recorded for consecutive sectors from `first` (inside the
+    /// store) are `want`, whole checksums.
+    pub fn sums_are(&self, first: u64, want: &[u8]) -> bool {
+        let mut recorded = [0u8; 512];
+        let start = first as usize * self.csum_len;
+        want.chunks(recorded.len()).enumerate().all(|(i, want)| {
+            // SAFETY: these checksums lie inside the region. Copied out rather than
+            // borrowed: a record of the same sectors may rewrite the bytes meanwhile.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    self.sums.start().add(start + i * recorded.len()),
+                    recorded.as_mut_ptr(),
+                    want.len(),
+                )
+            };
+            recorded[..want.len()] == *want
+        })
     }
 
     /// Kilobytes of the bitmap and checksums resident in this process.
