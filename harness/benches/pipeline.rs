@@ -71,6 +71,7 @@ fn run_once(strategy: &str, job: &JobSpec, store: &Arc<CsumStore>) -> Result<Dur
         data_end: u64::MAX,
         deadline: None,
         ramp_end: None,
+        extents: None,
     };
     let case = Arc::new(CaseState::default());
     let (done_tx, done_rx) = mpsc::channel::<()>();

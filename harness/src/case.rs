@@ -21,7 +21,7 @@ use workloads::{CsumStore, JobSpec};
 use crate::inject::{self, Injection};
 use crate::measure::{pages_written, Percentiles, Stage, StageHists, Usage};
 use crate::pipeline::{
-    self, CaseState, JobInput, JobOutcome, JobProgress, Mismatch, Pools, Topology,
+    self, CaseState, ExtentLocks, JobInput, JobOutcome, JobProgress, Mismatch, Pools, Topology,
 };
 use crate::progress::Progress;
 use crate::results::RunDir;
@@ -299,6 +299,7 @@ fn lay_out_if_needed(
         seed: 0x5EED ^ jobnum as u64,
         deadline: None,
         ramp_end: None,
+        extents: None,
     };
     pipeline::run_job(input, &pools, &case, &JobProgress::default());
     if interrupted.load(Ordering::Relaxed) {
@@ -410,12 +411,14 @@ pub fn run_case(
     let usage_before = Usage::now();
     let wall_start = SystemTime::now();
     let start = Instant::now();
+    let extents = extent_locks(spec, &file_of, prepared.len());
     let mut inputs = Vec::new();
     for (ji, (job, &algo)) in spec.jobs.iter().zip(&algos).enumerate() {
         let ramp_end = job.ramp_time.map(|r| start + r);
         let deadline = job.runtime.map(|r| ramp_end.unwrap_or(start) + r);
         for jobnum in 0..job.numjobs {
-            let p = &prepared[file_of[ji][jobnum as usize]];
+            let file = file_of[ji][jobnum as usize];
+            let p = &prepared[file];
             let mut engine = job
                 .ioengine
                 .open(Some(p.target.file.clone()), job.iodepth)
@@ -434,6 +437,7 @@ pub fn run_case(
                 seed: job.seed(ji as u32 * 1000 + jobnum),
                 deadline,
                 ramp_end,
+                extents: extents[file].clone(),
             });
         }
     }
@@ -675,6 +679,25 @@ pub fn run_case(
     Ok(result)
 }
 
+/// The sector locks of each file some job writes (through an engine that reaches it): every
+/// job on the file shares them, so no I/O overlaps a write in flight.
+fn extent_locks(
+    spec: &CaseSpec,
+    file_of: &[Vec<usize>],
+    files: usize,
+) -> Vec<Option<Arc<ExtentLocks>>> {
+    let mut written = vec![false; files];
+    for (job, mine) in spec.jobs.iter().zip(file_of) {
+        if job.rw.is_write() && job.ioengine != workloads::EngineKind::Null {
+            mine.iter().for_each(|&f| written[f] = true);
+        }
+    }
+    written
+        .into_iter()
+        .map(|w| w.then(|| Arc::new(ExtentLocks::new(workloads::MAX_BIO))))
+        .collect()
+}
+
 /// Shuts the case's pools down (each quiesces and joins its threads) on a thread of its
 /// own, so that a backend that cannot stop costs the run a grace period, not a hang.
 fn shut_down(pools: Arc<Pools>) -> Result<(), String> {
@@ -762,10 +785,7 @@ fn diagnose(
         let detail = format!(
             "no I/O completed for {secs:.1}s: {} with --endio {}: {}",
             spec.strategy,
-            match spec.topology {
-                Topology::Shared => "shared",
-                Topology::Separate => "separate",
-            },
+            crate::names::name(&spec.topology),
             stuck.join("; ")
         );
         ("deadlock", detail)

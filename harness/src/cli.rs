@@ -95,7 +95,7 @@ struct CompareArgs {
 struct CommonArgs {
     /// separate: checksum, endio and metadata-endio work each get their own pool;
     /// shared: one pool for all (can deadlock, as the 2008 btrfs patch warns).
-    #[arg(long, value_enum, default_value = "separate")]
+    #[arg(long, default_value = "separate", value_parser = crate::names::parser(&Topology::ALL))]
     endio: Topology,
     /// Results folder (default results/<UTC timestamp>).
     #[arg(long)]

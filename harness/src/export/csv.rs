@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::{topology_name, Exporter};
+use super::Exporter;
 use crate::summary::Row;
 
 pub struct Csv;
@@ -23,7 +23,7 @@ type Cell = fn(&Row) -> String;
 
 const COLUMNS: [(&str, Cell); 15] = [
     ("strategy", |r| r.strategy.clone()),
-    ("topology", |r| topology_name(r.topology).into()),
+    ("topology", |r| crate::names::name(&r.topology)),
     ("runs", |r| r.runs.to_string()),
     ("problems", |r| r.problems.join(", ")),
     ("mib_s_median", |r| num(r.mib_s_median)),
@@ -112,7 +112,7 @@ mod tests {
         assert!(records[0].iter().any(|h| h == "e2e_p99_us"));
         for (row, rec) in rows.iter().zip(&records[1..]) {
             assert_eq!(rec[0], row.strategy);
-            assert_eq!(rec[1], topology_name(row.topology));
+            assert_eq!(rec[1], crate::names::name(&row.topology));
             assert_eq!(rec[2].parse::<usize>().unwrap(), row.runs);
             assert_eq!(rec[3], row.problems.join(", "));
             let numbers = [

@@ -12,7 +12,6 @@ pub use table::Table;
 
 use anyhow::Result;
 
-use crate::pipeline::Topology;
 use crate::results::RunDir;
 use crate::summary::Row;
 
@@ -74,13 +73,6 @@ pub fn fmt_num(x: f64, decimals: usize) -> String {
     }
 }
 
-fn topology_name(t: Topology) -> &'static str {
-    match t {
-        Topology::Separate => "separate",
-        Topology::Shared => "shared",
-    }
-}
-
 /// Numbers are right-aligned in the human-readable formats, text left-aligned.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Align {
@@ -108,7 +100,7 @@ const HUMAN_COLUMNS: [(&str, Align); 13] = [
 fn human_cells(r: &Row) -> [String; 13] {
     [
         r.strategy.clone(),
-        topology_name(r.topology).into(),
+        crate::names::name(&r.topology),
         fmt_num(r.mib_s_median, 0),
         if r.mib_s_min.is_nan() {
             "-".into()
@@ -134,6 +126,7 @@ fn human_cells(r: &Row) -> [String; 13] {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::pipeline::Topology;
 
     /// Rows that exercise every exporter: a baseline, a spec with commas (every knob spec
     /// has them) and a quote, and a strategy with no successful run (NaN everywhere).
