@@ -408,7 +408,7 @@ fn one_line(r: &CaseResult) -> String {
         s += &format!(" [strategy {}]", r.strategy);
     }
     if let Some(stall) = &r.stall {
-        s += &format!(" — {}: {}", stall.kind, stall.detail);
+        s += &format!(" — {}: {}", crate::names::name(&stall.kind), stall.detail);
     }
     if let Some(e) = &r.error {
         s += &format!(" — {e}");
