@@ -1,29 +1,21 @@
 //! The command line: `run`, `compare`, `list`, `report`.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::{Args, Parser, Subcommand};
-use serde::Serialize;
 use workloads::JobSpec;
 
-use crate::case::{self, CaseResult, CaseSpec, RunOptions, Status};
-use crate::export::{self, Exporter, Format, Table};
+use crate::case::RunOptions;
+use crate::export::Format;
 use crate::inject::Injection;
-use crate::manifest;
 use crate::pipeline::Topology;
-use crate::progress::Progress;
 use crate::report;
-use crate::results::{self, RunDir};
+use crate::session::{self, Plan, Scratch};
 use crate::summary;
 
-pub const EXIT_ERROR: i32 = 1;
-pub const EXIT_VERIFY_FAILED: i32 = 3;
-pub const EXIT_STALLED: i32 = 4;
-pub const EXIT_INTERRUPTED: i32 = 130;
+pub use crate::session::{EXIT_ERROR, EXIT_INTERRUPTED, EXIT_STALLED, EXIT_VERIFY_FAILED};
 
 #[derive(Parser)]
 #[command(
@@ -270,183 +262,15 @@ fn default_compare_job() -> JobSpec {
     job
 }
 
-#[derive(Serialize)]
-struct Manifest<'a> {
-    tool: &'static str,
-    status: &'a str,
-    error: Option<String>,
-    started: String,
-    finished: Option<String>,
-    command: Vec<String>,
-    machine: manifest::Machine,
-    software: manifest::Software,
-    config: Config<'a>,
-    cases: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct Config<'a> {
-    /// The first job (of the first group).
-    job: &'a JobSpec,
-    /// Every job, by group: groups run one after another, the jobs of a group at once.
-    groups: &'a [Vec<JobSpec>],
-    strategies: &'a [String],
-    topology: Topology,
-    repeat: u32,
-    options: &'a RunOptions,
-}
-
-/// Runs every case in order, writing each as it finishes, and the manifest around them.
-struct Session {
-    out: RunDir,
-    started: SystemTime,
-    machine: manifest::Machine,
-    software: manifest::Software,
-    interrupted: Arc<AtomicBool>,
-    scratch: Option<tempfile::TempDir>,
-}
-
-impl Session {
-    fn write_manifest(
-        &self,
-        status: &str,
-        error: Option<String>,
-        config: Config,
-        cases: &[CaseResult],
-    ) -> Result<()> {
-        let m = Manifest {
-            tool: "csumbench",
-            status,
-            error,
-            started: manifest::utc_iso(self.started),
-            finished: (status != "running").then(|| manifest::utc_iso(SystemTime::now())),
-            command: std::env::args().collect(),
-            machine: self.machine.clone(),
-            software: self.software.clone(),
-            config,
-            cases: cases.iter().map(|c| c.case.clone()).collect(),
-        };
-        self.out.write_json("manifest.json", &m).map(|_| ())
-    }
-
-    /// The run stops on `error` (a case that could not run or be written, a manifest that
-    /// could not be updated). Marks the manifest failed, best effort: `error` is what the
-    /// user must see, so a manifest that cannot be written either (the disk is full) only
-    /// adds a line to it.
-    fn fail(&self, error: anyhow::Error, config: Config, cases: &[CaseResult]) -> anyhow::Error {
-        match self.write_manifest("failed", Some(format!("{error:#}")), config, cases) {
-            Ok(()) => error,
-            Err(m) => anyhow!(
-                "{error:#}\nalso: the run could not be marked failed: {m:#}; manifest.json \
-                 lists the case(s) finished before that"
-            ),
-        }
-    }
-
-    /// Ends the temporary data directory: removed, or kept (and said where) with
-    /// --keep-files. Either way, done now rather than when the session is dropped.
-    fn release_scratch(&mut self, keep: bool) {
-        if let Some(dir) = self.scratch.take() {
-            if keep {
-                println!("data files kept in {}", dir.keep().display());
-            } else {
-                let path = dir.path().to_path_buf();
-                if let Err(e) = dir.close() {
-                    eprintln!("warning: cannot remove {}: {e}", path.display());
-                }
-            }
-        }
-    }
-}
-
-fn case_id(
-    index: usize,
-    strategy: &str,
-    topology: Topology,
-    group: Option<usize>,
-    repeat: u32,
-) -> String {
-    let clean: String = strategy
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let topo = match topology {
-        Topology::Shared => "-shared",
-        Topology::Separate => "",
-    };
-    let group = group.map(|g| format!("-g{g}")).unwrap_or_default();
-    format!("{index:02}-{clean}{topo}{group}-r{repeat}")
-}
-
-fn exit_code(results: &[CaseResult]) -> i32 {
-    let has = |s: Status| results.iter().any(|r| r.status == s);
-    if has(Status::Interrupted) {
-        EXIT_INTERRUPTED
-    } else if has(Status::Error) {
-        EXIT_ERROR
-    } else if has(Status::VerifyFailed) {
-        EXIT_VERIFY_FAILED
-    } else if has(Status::Deadlock) || has(Status::Stall) {
-        EXIT_STALLED
-    } else {
-        0
-    }
-}
-
-fn one_line(r: &CaseResult) -> String {
-    let mut s = format!(
-        "{}: {:?}, {:.0} MiB/s, {:.2}s",
-        r.case, r.status, r.mib_s, r.elapsed_s
-    );
-    if r.status != Status::Ok {
-        s += &format!(" [strategy {}]", r.strategy);
-    }
-    if let Some(stall) = &r.stall {
-        s += &format!(" — {}: {}", crate::names::name(&stall.kind), stall.detail);
-    }
-    if let Some(e) = &r.error {
-        s += &format!(" — {e}");
-    }
-    if r.mismatch_count > 0 {
-        s += &format!(" — {} bad sector(s)", r.mismatch_count);
-        for m in r.mismatches.iter().take(10) {
-            s += &format!("\n    {} at offset {} in {}", m.kind, m.offset, m.file);
-        }
-    }
-    s
-}
-
+/// Plans the run from the command line and runs it; the scratch folder goes away (or is
+/// kept) however the run ends.
 fn execute(
-    strategies: &[String],
+    strategies: Vec<String>,
     repeat: u32,
     groups: Vec<Vec<JobSpec>>,
     common: &CommonArgs,
 ) -> Result<i32> {
-    let job = groups[0][0].clone();
-    // Build every strategy once up front, so a typo fails before any I/O.
-    for s in strategies {
-        strategies::build(s).map_err(|e| anyhow!("--strategy {s}: {e}"))?;
-    }
-    let scratch = if groups
-        .iter()
-        .flatten()
-        .any(|j| j.filename.is_none() && j.directory.is_none())
-    {
-        Some(
-            tempfile::Builder::new()
-                .prefix("csumbench-")
-                .tempdir()
-                .context("cannot create a temporary directory for the data files")?,
-        )
-    } else {
-        None
-    };
+    let scratch = Scratch::for_groups(&groups)?;
     let options = RunOptions {
         stall_timeout: common.stall_timeout,
         interval: common.interval,
@@ -455,128 +279,20 @@ fn execute(
         allow_device_write: common.allow_device_write,
         drop_caches: common.drop_caches,
         inject: common.inject.clone(),
-        preallocate_scratch: scratch.is_some(),
-        scratch_dir: scratch
-            .as_ref()
-            .map(|d| d.path().to_path_buf())
-            .unwrap_or_else(std::env::temp_dir),
+        preallocate_scratch: scratch.path().is_some(),
+        scratch_dir: scratch.path().unwrap_or_else(std::env::temp_dir),
     };
-    let out_path = common.out.clone().unwrap_or_else(results::default_dir);
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second signal ends the process at once.
-        signal_hook::flag::register_conditional_shutdown(signal, 130, interrupted.clone())?;
-        signal_hook::flag::register(signal, interrupted.clone())?;
-    }
-    let mut session = Session {
-        out: RunDir::create(&out_path)?,
-        started: SystemTime::now(),
-        machine: manifest::machine(),
-        software: manifest::software(),
-        interrupted,
-        scratch,
-    };
-    let config = || Config {
-        job: &job,
-        groups: &groups,
+    let plan = Plan {
         strategies,
         topology: common.endio,
         repeat,
-        options: &options,
+        groups,
+        options,
+        out: common.out.clone(),
     };
-    session.write_manifest("running", None, config(), &[])?;
-
-    let mut specs = Vec::new();
-    for r in 1..=repeat {
-        for (g, jobs) in groups.iter().enumerate() {
-            for s in strategies {
-                let group = (groups.len() > 1).then_some(g + 1);
-                specs.push(CaseSpec {
-                    id: case_id(specs.len() + 1, s, common.endio, group, r),
-                    strategy: s.clone(),
-                    topology: common.endio,
-                    repeat: r,
-                    jobs: jobs.clone(),
-                });
-            }
-        }
-    }
-    let live = Progress::new(specs.len());
-    let mut results: Vec<CaseResult> = Vec::new();
-    // A signal that stopped a case before it had anything to record (laying out its file).
-    let mut stopped: Option<String> = None;
-    for spec in &specs {
-        if session
-            .interrupted
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            break;
-        }
-        match case::run_case(spec, &options, &session.out, &session.interrupted, &live) {
-            Ok(result) => {
-                live.finish_case(&one_line(&result));
-                results.push(result);
-                if let Err(e) = session.write_manifest("running", None, config(), &results) {
-                    let e = session.fail(e, config(), &results);
-                    session.release_scratch(common.keep_files);
-                    return Err(e);
-                }
-            }
-            Err(e) => {
-                // Whatever the case managed to write (its hlog before a full disk stopped
-                // its json) belongs to no case the manifest lists: remove it, which also
-                // frees room to record the failure.
-                for name in [".hlog", ".bw.csv", ".json"].map(|ext| format!("{}{ext}", spec.id)) {
-                    let _ = std::fs::remove_file(session.out.path().join(name));
-                }
-                let e = e.context(format!("case {}", spec.id));
-                if session
-                    .interrupted
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                {
-                    // The signal cut the case's setup short: the run was interrupted, not
-                    // failed; what finished before is kept and summarized as usual.
-                    eprintln!("{e:#}");
-                    stopped = Some(format!("{e:#}"));
-                    break;
-                }
-                let e = session.fail(e, config(), &results);
-                session.release_scratch(common.keep_files);
-                return Err(e);
-            }
-        }
-    }
-    // Cases skipped because of a signal make the run interrupted, whatever the others did.
-    let cut_short = results.len() < specs.len()
-        && session
-            .interrupted
-            .load(std::sync::atomic::Ordering::Relaxed);
-    let code = if cut_short {
-        EXIT_INTERRUPTED
-    } else {
-        exit_code(&results)
-    };
-    let status = if code == EXIT_INTERRUPTED {
-        "interrupted"
-    } else {
-        "complete"
-    };
-    // The summary is shown first: it comes from memory, and a full disk must not hide it.
-    let rows = summary::rows(&results);
-    print!("{}", Table.render(&rows));
-    let manifest = session.write_manifest(status, stopped, config(), &results);
-    let summaries = export::write_summaries(&session.out, &rows);
-    let dir = session.out.path().display().to_string();
-    println!("results: {dir}");
-    session.release_scratch(common.keep_files);
-    match (manifest, summaries) {
-        (Ok(()), Ok(())) => Ok(code),
-        (Err(m), Ok(())) => Err(m),
-        (Ok(()), Err(s)) => Err(anyhow!(
-            "{s:#} (the cases are saved: `harness report {dir}` shows their summary)"
-        )),
-        (Err(m), Err(s)) => Err(anyhow!("{m:#}\nalso: {s:#}")),
-    }
+    let result = session::execute(&plan);
+    scratch.release(common.keep_files);
+    result
 }
 
 pub fn main() -> Result<i32> {
@@ -587,9 +303,17 @@ pub fn main() -> Result<i32> {
             Ok(0)
         }
         Command::Report(args) => {
-            let rows = summary::rows(&report::load(&args.dir)?);
+            let loaded = report::load(&args.dir)?;
+            let rows = summary::rows(&loaded.cases);
             print!("{}", args.format.exporter().render(&rows));
-            Ok(0)
+            for why in &loaded.unreadable {
+                eprintln!("error: {why}");
+            }
+            Ok(if loaded.unreadable.is_empty() {
+                0
+            } else {
+                EXIT_ERROR
+            })
         }
         Command::Run(args) => {
             let groups = args.common.job_groups(JobSpec::default(), &args.job)?;
@@ -603,7 +327,7 @@ pub fn main() -> Result<i32> {
                         .find_map(|j| j.strategy_hint.clone())
                 })
                 .unwrap_or_else(|| "inline".into());
-            execute(&[strategy], 1, groups, &args.common)
+            execute(vec![strategy], 1, groups, &args.common)
         }
         Command::Compare(args) => {
             let groups = args.common.job_groups(default_compare_job(), &args.job)?;
@@ -619,7 +343,7 @@ pub fn main() -> Result<i32> {
             if strategies.len() < 2 && !args.sync_crc {
                 bail!("compare needs at least two strategies (or --sync-crc)");
             }
-            execute(&strategies, args.repeat, groups, &args.common)
+            execute(strategies, args.repeat, groups, &args.common)
         }
     }
 }

@@ -12,4 +12,5 @@ pub mod pipeline;
 pub mod progress;
 pub mod report;
 pub mod results;
+pub mod session;
 pub mod summary;

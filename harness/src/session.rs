@@ -1,0 +1,383 @@
+//! A run of `run` or `compare`: the cases planned in rounds (every strategy once per round,
+//! interleaved A B A B), run one by one with each written as it finishes and the manifest
+//! kept up to date around them, then the summary reported.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::{anyhow, Context, Result};
+use serde::{Deserialize, Serialize};
+use workloads::JobSpec;
+
+use crate::case::{self, CaseResult, CaseSpec, RunOptions, Status};
+use crate::export::{self, Exporter, Table};
+use crate::manifest;
+use crate::pipeline::Topology;
+use crate::progress::Progress;
+use crate::results::RunDir;
+use crate::summary;
+
+pub const EXIT_ERROR: i32 = 1;
+pub const EXIT_VERIFY_FAILED: i32 = 3;
+pub const EXIT_STALLED: i32 = 4;
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Where a run stands, as `manifest.json` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    Complete,
+    Interrupted,
+    Failed,
+}
+
+/// What a run is asked to do.
+pub struct Plan {
+    pub strategies: Vec<String>,
+    pub topology: Topology,
+    pub repeat: u32,
+    /// Groups run one after another, the jobs of a group at once.
+    pub groups: Vec<Vec<JobSpec>>,
+    pub options: RunOptions,
+    /// `--out`, else a new folder under results/.
+    pub out: Option<PathBuf>,
+}
+
+impl Plan {
+    /// Round `r` (from 1): every group, and in it every strategy once, in order.
+    fn round(&self, r: u32, first_index: usize) -> Vec<CaseSpec> {
+        let mut specs = Vec::new();
+        for (g, jobs) in self.groups.iter().enumerate() {
+            for s in &self.strategies {
+                let group = (self.groups.len() > 1).then_some(g + 1);
+                specs.push(CaseSpec {
+                    id: case_id(first_index + specs.len() + 1, s, self.topology, group, r),
+                    strategy: s.clone(),
+                    topology: self.topology,
+                    repeat: r,
+                    jobs: jobs.clone(),
+                });
+            }
+        }
+        specs
+    }
+
+    fn cases_per_round(&self) -> usize {
+        self.groups.len() * self.strategies.len()
+    }
+}
+
+#[derive(Serialize)]
+struct Manifest<'a> {
+    tool: &'static str,
+    status: RunStatus,
+    error: Option<String>,
+    started: String,
+    finished: Option<String>,
+    command: Vec<String>,
+    machine: &'a manifest::Machine,
+    software: &'a manifest::Software,
+    config: Config<'a>,
+    cases: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Config<'a> {
+    /// The first job (of the first group).
+    job: &'a JobSpec,
+    /// Every job, by group: groups run one after another, the jobs of a group at once.
+    groups: &'a [Vec<JobSpec>],
+    strategies: &'a [String],
+    topology: Topology,
+    repeat: u32,
+    options: &'a RunOptions,
+}
+
+/// Runs every case in order, writing each as it finishes, and the manifest around them.
+struct Session<'p> {
+    plan: &'p Plan,
+    out: RunDir,
+    started: SystemTime,
+    machine: manifest::Machine,
+    software: manifest::Software,
+    interrupted: Arc<AtomicBool>,
+    live: Progress,
+    results: Vec<CaseResult>,
+    /// A signal that stopped a case before it had anything to record (laying out its file).
+    stopped: Option<String>,
+}
+
+impl Session<'_> {
+    fn interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::Relaxed)
+    }
+
+    fn write_manifest(&self, status: RunStatus, error: Option<String>) -> Result<()> {
+        let plan = self.plan;
+        let m = Manifest {
+            tool: "csumbench",
+            status,
+            error,
+            started: manifest::utc_iso(self.started),
+            finished: (status != RunStatus::Running).then(|| manifest::utc_iso(SystemTime::now())),
+            command: std::env::args().collect(),
+            machine: &self.machine,
+            software: &self.software,
+            config: Config {
+                job: &plan.groups[0][0],
+                groups: &plan.groups,
+                strategies: &plan.strategies,
+                topology: plan.topology,
+                repeat: plan.repeat,
+                options: &plan.options,
+            },
+            cases: self.results.iter().map(|c| c.case.clone()).collect(),
+        };
+        self.out.write_json("manifest.json", &m).map(|_| ())
+    }
+
+    /// The run stops on `error` (a case that could not run or be written, a manifest that
+    /// could not be updated). Marks the manifest failed, best effort: `error` is what the
+    /// user must see, so a manifest that cannot be written either (the disk is full) only
+    /// adds a line to it.
+    fn fail(&self, error: anyhow::Error) -> anyhow::Error {
+        match self.write_manifest(RunStatus::Failed, Some(format!("{error:#}"))) {
+            Ok(()) => error,
+            Err(m) => anyhow!(
+                "{error:#}\nalso: the run could not be marked failed: {m:#}; manifest.json \
+                 lists the case(s) finished before that"
+            ),
+        }
+    }
+
+    /// Runs the cases of one round. Err: the run must stop (and has been marked failed).
+    /// Ok(false): a signal stopped it.
+    fn run_round(&mut self, specs: &[CaseSpec]) -> Result<bool> {
+        for spec in specs {
+            if self.interrupted() {
+                return Ok(false);
+            }
+            let plan = self.plan;
+            let outcome = case::run_case(
+                spec,
+                &plan.options,
+                &self.out,
+                &self.interrupted,
+                &self.live,
+            );
+            match outcome {
+                Ok(result) => {
+                    self.live.finish_case(&one_line(&result));
+                    self.results.push(result);
+                    if let Err(e) = self.write_manifest(RunStatus::Running, None) {
+                        return Err(self.fail(e));
+                    }
+                }
+                Err(e) => {
+                    self.forget_partial_case(spec);
+                    let e = e.context(format!("case {}", spec.id));
+                    if !self.interrupted() {
+                        return Err(self.fail(e));
+                    }
+                    // The signal cut the case's setup short: the run was interrupted, not
+                    // failed; what finished before is kept and summarized as usual.
+                    eprintln!("{e:#}");
+                    self.stopped = Some(format!("{e:#}"));
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Whatever a failed case managed to write (its hlog before a full disk stopped its
+    /// json) belongs to no case the manifest lists: removed, which also frees room to record
+    /// the failure.
+    fn forget_partial_case(&self, spec: &CaseSpec) {
+        for name in [".hlog", ".bw.csv", ".json"].map(|ext| format!("{}{ext}", spec.id)) {
+            let _ = std::fs::remove_file(self.out.path().join(name));
+        }
+    }
+
+    /// The summary, printed first (it comes from memory, and a full disk must not hide
+    /// it), then the manifest's last word and the summary files.
+    fn report(&self, code: i32) -> Result<i32> {
+        let rows = summary::rows(&self.results);
+        print!("{}", Table.render(&rows));
+        let status = if code == EXIT_INTERRUPTED {
+            RunStatus::Interrupted
+        } else {
+            RunStatus::Complete
+        };
+        let manifest = self.write_manifest(status, self.stopped.clone());
+        let summaries = export::write_summaries(&self.out, &rows);
+        let dir = self.out.path().display().to_string();
+        println!("results: {dir}");
+        match (manifest, summaries) {
+            (Ok(()), Ok(())) => Ok(code),
+            (Err(m), Ok(())) => Err(m),
+            (Ok(()), Err(s)) => Err(anyhow!(
+                "{s:#} (the cases are saved: `harness report {dir}` shows their summary)"
+            )),
+            (Err(m), Err(s)) => Err(anyhow!("{m:#}\nalso: {s:#}")),
+        }
+    }
+}
+
+fn case_id(
+    index: usize,
+    strategy: &str,
+    topology: Topology,
+    group: Option<usize>,
+    repeat: u32,
+) -> String {
+    let clean: String = strategy
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let topo = match topology {
+        Topology::Shared => "-shared",
+        Topology::Separate => "",
+    };
+    let group = group.map(|g| format!("-g{g}")).unwrap_or_default();
+    format!("{index:02}-{clean}{topo}{group}-r{repeat}")
+}
+
+/// The exit code of a run: the most serious thing that happened to any case.
+fn exit_code(results: &[CaseResult]) -> i32 {
+    let has = |s: Status| results.iter().any(|r| r.status == s);
+    if has(Status::Interrupted) {
+        EXIT_INTERRUPTED
+    } else if has(Status::Error) {
+        EXIT_ERROR
+    } else if has(Status::VerifyFailed) {
+        EXIT_VERIFY_FAILED
+    } else if has(Status::Deadlock) || has(Status::Stall) {
+        EXIT_STALLED
+    } else {
+        0
+    }
+}
+
+fn one_line(r: &CaseResult) -> String {
+    let mut s = format!(
+        "{}: {:?}, {:.0} MiB/s, {:.2}s",
+        r.case, r.status, r.mib_s, r.elapsed_s
+    );
+    if r.status != Status::Ok {
+        s += &format!(" [strategy {}]", r.strategy);
+    }
+    if let Some(stall) = &r.stall {
+        s += &format!(" — {}: {}", crate::names::name(&stall.kind), stall.detail);
+    }
+    if let Some(e) = &r.error {
+        s += &format!(" — {e}");
+    }
+    if r.mismatch_count > 0 {
+        s += &format!(" — {} bad sector(s)", r.mismatch_count);
+        for m in r.mismatches.iter().take(10) {
+            s += &format!("\n    {} at offset {} in {}", m.kind, m.offset, m.file);
+        }
+    }
+    s
+}
+
+/// A SIGINT or SIGTERM stops the run at the next case (the current one is cut short and
+/// written `interrupted`); a second one exits at once.
+fn catch_signals() -> Result<Arc<AtomicBool>> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, interrupted.clone())?;
+        signal_hook::flag::register(signal, interrupted.clone())?;
+    }
+    Ok(interrupted)
+}
+
+/// Runs the plan: every round of cases, then the report. Returns the exit code.
+pub fn execute(plan: &Plan) -> Result<i32> {
+    // Build every strategy once up front, so a typo fails before any I/O.
+    for s in &plan.strategies {
+        strategies::build(s).map_err(|e| anyhow!("--strategy {s}: {e}"))?;
+    }
+    let out = match &plan.out {
+        Some(dir) => RunDir::create(dir)?,
+        None => RunDir::create_new_under(&crate::results::default_parent())?,
+    };
+    let mut session = Session {
+        plan,
+        out,
+        started: SystemTime::now(),
+        machine: manifest::machine(),
+        software: manifest::software(),
+        interrupted: catch_signals()?,
+        live: Progress::new(plan.cases_per_round() * plan.repeat as usize),
+        results: Vec::new(),
+        stopped: None,
+    };
+    session.write_manifest(RunStatus::Running, None)?;
+    let mut planned = 0;
+    for r in 1..=plan.repeat {
+        let specs = plan.round(r, planned);
+        planned += specs.len();
+        if !session.run_round(&specs)? {
+            break;
+        }
+    }
+    // Cases skipped because of a signal make the run interrupted, whatever the others did.
+    let all = plan.cases_per_round() * plan.repeat as usize;
+    let code = if session.results.len() < all && session.interrupted() {
+        EXIT_INTERRUPTED
+    } else {
+        exit_code(&session.results)
+    };
+    session.report(code)
+}
+
+/// The temporary folder for the data files of jobs that name none: removed at the end of
+/// the run, or kept (and said where) with --keep-files.
+pub struct Scratch(Option<tempfile::TempDir>);
+
+impl Scratch {
+    /// A scratch folder if any job needs one.
+    pub fn for_groups(groups: &[Vec<JobSpec>]) -> Result<Scratch> {
+        let needed = groups
+            .iter()
+            .flatten()
+            .any(|j| j.filename.is_none() && j.directory.is_none());
+        if !needed {
+            return Ok(Scratch(None));
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("csumbench-")
+            .tempdir()
+            .context("cannot create a temporary directory for the data files")?;
+        Ok(Scratch(Some(dir)))
+    }
+
+    pub fn path(&self) -> Option<PathBuf> {
+        self.0.as_ref().map(|d| d.path().to_path_buf())
+    }
+
+    /// Ends the folder now: removed, or kept and said where.
+    pub fn release(mut self, keep: bool) {
+        if let Some(dir) = self.0.take() {
+            if keep {
+                println!("data files kept in {}", dir.keep().display());
+            } else {
+                let path = dir.path().to_path_buf();
+                if let Err(e) = dir.close() {
+                    eprintln!("warning: cannot remove {}: {e}", path.display());
+                }
+            }
+        }
+    }
+}
