@@ -270,6 +270,7 @@ fn execute(
     groups: Vec<Vec<JobSpec>>,
     common: &CommonArgs,
 ) -> Result<i32> {
+    session::check(&strategies, &groups)?;
     let scratch = Scratch::for_groups(&groups)?;
     let options = RunOptions {
         stall_timeout: common.stall_timeout,

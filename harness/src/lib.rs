@@ -1,6 +1,7 @@
 //! The harness library: the measured pipeline, cases, results and exporters. The
 //! `harness` binary is a thin shell over [`cli::main`]; benches use the pieces directly.
 
+pub mod budget;
 pub mod case;
 pub mod cli;
 pub mod export;

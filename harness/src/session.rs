@@ -302,12 +302,18 @@ fn catch_signals() -> Result<Arc<AtomicBool>> {
     Ok(interrupted)
 }
 
-/// Runs the plan: every round of cases, then the report. Returns the exit code.
-pub fn execute(plan: &Plan) -> Result<i32> {
-    // Build every strategy once up front, so a typo fails before any I/O.
-    for s in &plan.strategies {
+/// Refuses, before anything is made, a run that cannot work: a strategy that does not build
+/// (a typo), groups that do not fit the machine.
+pub fn check(strategies: &[String], groups: &[Vec<JobSpec>]) -> Result<()> {
+    for s in strategies {
         strategies::build(s).map_err(|e| anyhow!("--strategy {s}: {e}"))?;
     }
+    crate::budget::check(groups, crate::budget::sum_bytes)
+}
+
+/// Runs the plan (already [`check`]ed): every round of cases, then the report. Returns the
+/// exit code.
+pub fn execute(plan: &Plan) -> Result<i32> {
     let out = match &plan.out {
         Some(dir) => RunDir::create(dir)?,
         None => RunDir::create_new_under(&crate::results::default_parent())?,
@@ -343,11 +349,15 @@ pub fn execute(plan: &Plan) -> Result<i32> {
 }
 
 /// The temporary folder for the data files of jobs that name none: removed at the end of
-/// the run, or kept (and said where) with --keep-files.
+/// the run, or kept (and said where) with --keep-files. Named for the process that made it,
+/// so a later run can tell one whose run was killed (SIGKILL leaves it behind) and remove it.
 pub struct Scratch(Option<tempfile::TempDir>);
 
+/// Scratch folders are `$TMPDIR/csumbench-run-<pid>-<random>`.
+const SCRATCH_PREFIX: &str = "csumbench-run-";
+
 impl Scratch {
-    /// A scratch folder if any job needs one.
+    /// A scratch folder if any job needs one, after removing those whose runs are gone.
     pub fn for_groups(groups: &[Vec<JobSpec>]) -> Result<Scratch> {
         let needed = groups
             .iter()
@@ -356,8 +366,9 @@ impl Scratch {
         if !needed {
             return Ok(Scratch(None));
         }
+        remove_stale_scratch(&std::env::temp_dir());
         let dir = tempfile::Builder::new()
-            .prefix("csumbench-")
+            .prefix(&format!("{SCRATCH_PREFIX}{}-", std::process::id()))
             .tempdir()
             .context("cannot create a temporary directory for the data files")?;
         Ok(Scratch(Some(dir)))
@@ -379,5 +390,72 @@ impl Scratch {
                 }
             }
         }
+    }
+}
+
+/// Removes the scratch folders in `tmp` that this user's runs left behind when they were
+/// killed: those whose process no longer exists. Best effort, and said on stderr.
+fn remove_stale_scratch(tmp: &std::path::Path) {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(SCRATCH_PREFIX)
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        // Not followed through a symlink; only this user's own folders.
+        let ours = entry.metadata().is_ok_and(|m| m.is_dir() && m.uid() == me);
+        if ours && !process_exists(pid) {
+            match std::fs::remove_dir_all(entry.path()) {
+                Ok(()) => eprintln!(
+                    "removed {}: left behind by run {pid}, which is gone",
+                    entry.path().display()
+                ),
+                Err(e) => eprintln!("warning: cannot remove {}: {e}", entry.path().display()),
+            }
+        }
+    }
+}
+
+fn process_exists(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_folders_of_gone_runs_are_removed_and_others_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        // pid 0x7ffffff0 is beyond any pid_max: that run is gone.
+        let gone = tmp
+            .path()
+            .join(format!("{SCRATCH_PREFIX}{}-abc", 0x7fff_fff0));
+        let alive = tmp
+            .path()
+            .join(format!("{SCRATCH_PREFIX}{}-abc", std::process::id()));
+        let other = tmp.path().join("csumbench-dev-stores");
+        let file = tmp
+            .path()
+            .join(format!("{SCRATCH_PREFIX}{}-file", 0x7fff_fff0));
+        for d in [&gone, &alive, &other] {
+            std::fs::create_dir(d).unwrap();
+            std::fs::write(d.join("job.0.0"), b"data").unwrap();
+        }
+        std::fs::write(&file, b"not a folder").unwrap();
+        remove_stale_scratch(tmp.path());
+        assert!(!gone.exists());
+        assert!(alive.exists() && other.exists() && file.exists());
     }
 }

@@ -53,11 +53,14 @@ pub(super) fn prepare(
 ) -> Result<PreparedCase> {
     let algos = checked_algos(&spec.jobs)?;
     // Room for every file before any is made, so a run that cannot fit leaves nothing.
-    target::check_room(spec.jobs.iter().flat_map(|job| {
-        let write = job.rw.is_write();
-        (0..job.numjobs)
-            .map(move |n| (job_path(job, file_index(job, n), opts), job.io_end(), write))
-    }))?;
+    let mut planned = Vec::new();
+    for job in &spec.jobs {
+        for n in 0..job.numjobs {
+            let path = job_path(job, file_index(job, n), opts)?;
+            planned.push((path, job.io_end(), job.rw.is_write()));
+        }
+    }
+    target::check_room(planned)?;
     let mut case = PreparedCase {
         files: Vec::new(),
         file_of: Vec::new(),
@@ -101,14 +104,37 @@ fn file_index(job: &JobSpec, jobnum: u32) -> u32 {
     }
 }
 
-fn job_path(job: &JobSpec, jobnum: u32, opts: &RunOptions) -> PathBuf {
-    match &job.filename {
-        Some(f) => f.clone(),
-        None => job
-            .directory
-            .clone()
-            .unwrap_or_else(|| opts.scratch_dir.clone())
-            .join(format!("{}.{jobnum}.0", job.name)),
+/// The file a job's clone uses, as fio names it: `filename` (inside `directory` when both
+/// are given: fio prefixes the directory to every file name), else `NAME.JOBNUM.0` in
+/// `directory` or the run's scratch folder. A path that would leave its directory (a job
+/// name with a `/`, a filename with `..`) is refused: nothing outside what the user named
+/// is written.
+fn job_path(job: &JobSpec, jobnum: u32, opts: &RunOptions) -> Result<PathBuf> {
+    use std::path::Component;
+    let dir = job.directory.as_ref();
+    match (&job.filename, dir) {
+        (Some(f), None) => Ok(f.clone()),
+        (Some(f), Some(dir)) => {
+            if f.components().any(|c| c == Component::ParentDir) {
+                bail!(
+                    "filename={} with directory={}: '..' would leave the directory",
+                    f.display(),
+                    dir.display()
+                );
+            }
+            Ok(dir.join(f.strip_prefix("/").unwrap_or(f)))
+        }
+        (None, dir) => {
+            if job.name.contains('/') {
+                bail!(
+                    "job name '{}' cannot name a file: it contains '/' (fio names a job's \
+                     files NAME.JOBNUM.0 inside its directory)",
+                    job.name
+                );
+            }
+            let dir = dir.unwrap_or(&opts.scratch_dir);
+            Ok(dir.join(format!("{}.{jobnum}.0", job.name)))
+        }
     }
 }
 
@@ -137,7 +163,7 @@ impl PreparedCase {
         opts: &RunOptions,
         interrupted: &Arc<AtomicBool>,
     ) -> Result<usize> {
-        let path = job_path(job, jobnum, opts);
+        let path = job_path(job, jobnum, opts)?;
         let known = |id| self.files.iter().position(|f| f.id == id);
         if let Some(i) = file_id(&path).and_then(known) {
             return Ok(i);
@@ -301,7 +327,7 @@ fn layout_reason(
 
 /// Opens a job's file and its store.
 fn open(job: &JobSpec, jobnum: u32, algo: Algo, opts: &RunOptions) -> Result<(Target, CsumStore)> {
-    let path = job_path(job, jobnum, opts);
+    let path = job_path(job, jobnum, opts)?;
     let span = job.io_end();
     let write = job.rw.is_write();
     let target = target::open(&path, span, access(job, write, opts))?;
@@ -333,7 +359,7 @@ fn lay_out_if_needed(
     opts: &RunOptions,
     interrupted: &Arc<AtomicBool>,
 ) -> Result<Option<String>> {
-    let path = job_path(job, jobnum, opts);
+    let path = job_path(job, jobnum, opts)?;
     let is_device = std::fs::metadata(&path)
         .map(|m| std::os::unix::fs::FileTypeExt::is_block_device(&m.file_type()))
         .unwrap_or(false);
