@@ -193,7 +193,7 @@ mod tests {
     fn checksums_and_stacks_count_too() {
         // 1 TiB of sha256 sums is 8 GiB.
         let huge = job(&[("size", "1t"), ("filename", "/dev/x")]);
-        let need = Need::of(&[huge.clone()], |_| 32);
+        let need = Need::of(std::slice::from_ref(&huge), |_| 32);
         assert_eq!(need.sums, 8 * GIB);
         assert_eq!(need.stacks, JOB_STACK);
         assert!(check_groups(&[vec![huge]], 12 * GIB, 1024, |_| 32).is_err());
