@@ -212,14 +212,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("start 5000 job threads; at most 4096"), "{e}");
-        let some: Vec<JobSpec> = (0..1000).map(|_| one.clone()).collect();
-        let e = check_groups(&[some.clone()], 64 * GIB, 1024, |_| 4)
+        let groups = [(0..1000).map(|_| one.clone()).collect::<Vec<_>>()];
+        let e = check_groups(&groups, 64 * GIB, 1024, |_| 4)
             .unwrap_err()
             .to_string();
         assert!(
             e.contains("need 3064 open files") && e.contains("(1024, `ulimit -n`)"),
             "{e}"
         );
-        check_groups(&[some], 64 * GIB, 4096, |_| 4).unwrap();
+        check_groups(&groups, 64 * GIB, 4096, |_| 4).unwrap();
     }
 }
