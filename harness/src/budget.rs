@@ -1,44 +1,39 @@
 //! What a run will hold at once, checked before anything is allocated or created: the jobs
-//! of a group run together, so each group's memory (I/O buffers, checksum sums, job thread
-//! stacks), threads and file descriptors must fit what the machine allows. A run that does
+//! of a group run together, so each group's memory (I/O buffers, job thread stacks),
+//! threads and file descriptors must fit what the machine allows. Checksum stores are not
+//! counted: they are mapped from their files, so what they hold resident is page cache
+//! that follows the sectors a job touches, and the kernel reclaims it. A run that does
 //! not fit is refused with the figure and the limit, not started and left to fail midway
 //! (ten thousand job sections used to hit EMFILE after 34 s and leave 19,995 files behind).
 
 use anyhow::{bail, Result};
 use workloads::job::MAX_NUMJOBS;
 use workloads::units::format_size_approx;
-use workloads::{JobSpec, SECTOR_SIZE};
+use workloads::JobSpec;
 
 /// The stack a job thread reserves (Rust's default for spawned threads).
 const JOB_STACK: u64 = 2 << 20;
 /// Descriptors the process holds besides its jobs' (stdio, the results folder, the binary's
 /// own libraries and the pools' runtimes).
 const FDS_BESIDES_JOBS: u64 = 64;
-/// Bytes of checksum at most per sector (sha256) when the job's algorithm is not known here.
-const MAX_SUM_BYTES: u64 = 32;
 
 /// What one group holds at once.
 #[derive(Debug, Default, PartialEq)]
 struct Need {
     buffers: u64,
-    sums: u64,
     stacks: u64,
     threads: u64,
     fds: u64,
 }
 
 impl Need {
-    fn of(jobs: &[JobSpec], sum_bytes: impl Fn(&JobSpec) -> u64) -> Need {
+    fn of(jobs: &[JobSpec]) -> Need {
         let mut need = Need::default();
         for job in jobs {
             let clones = u64::from(job.numjobs);
             // One file per clone, unless they share `filename`.
             let files = if job.filename.is_some() { 1 } else { clones };
-            let sectors = job.io_end() / SECTOR_SIZE;
             need.buffers = need.buffers.saturating_add(job.buffer_bytes());
-            need.sums = need
-                .sums
-                .saturating_add(files.saturating_mul(sectors.saturating_mul(sum_bytes(job))));
             need.stacks = need.stacks.saturating_add(clones * JOB_STACK);
             need.threads += clones;
             // Each file and its store; each clone's engine may hold one more (a ring).
@@ -48,23 +43,16 @@ impl Need {
     }
 
     fn memory(&self) -> u64 {
-        self.buffers
-            .saturating_add(self.sums)
-            .saturating_add(self.stacks)
+        self.buffers.saturating_add(self.stacks)
     }
 }
 
 /// Refuses a run whose groups would not fit `memory` (half the machine's, the same rule a
 /// single job's buffers follow) or `fd_limit` open files, or that starts more job threads
-/// at once than fio allows in a whole run. `sum_bytes` tells a job's checksum width.
-fn check_groups(
-    groups: &[Vec<JobSpec>],
-    memory: u64,
-    fd_limit: u64,
-    sum_bytes: impl Fn(&JobSpec) -> u64,
-) -> Result<()> {
+/// at once than fio allows in a whole run.
+fn check_groups(groups: &[Vec<JobSpec>], memory: u64, fd_limit: u64) -> Result<()> {
     for (g, jobs) in groups.iter().enumerate() {
-        let need = Need::of(jobs, &sum_bytes);
+        let need = Need::of(jobs);
         let which = match groups.len() {
             1 => "the run's jobs".to_string(),
             _ => format!("the jobs of group {} (they run at the same time)", g + 1),
@@ -78,11 +66,10 @@ fn check_groups(
         }
         if need.memory() > memory / 2 {
             bail!(
-                "{which} need {} of memory ({} of I/O buffers, {} of checksums, {} of thread \
-                 stacks), more than half of this machine's {}; lower iodepth, numjobs or size",
+                "{which} need {} of memory ({} of I/O buffers, {} of thread stacks), more \
+                 than half of this machine's {}; lower iodepth or numjobs",
                 format_size_approx(need.memory()),
                 format_size_approx(need.buffers),
-                format_size_approx(need.sums),
                 format_size_approx(need.stacks),
                 format_size_approx(memory)
             );
@@ -100,15 +87,8 @@ fn check_groups(
 
 /// Checks the run's groups against this machine and process, after raising the open-file
 /// limit as far as the hard limit allows.
-pub fn check(groups: &[Vec<JobSpec>], sum_bytes: impl Fn(&JobSpec) -> u64) -> Result<()> {
-    check_groups(groups, physical_memory(), raise_fd_limit(), sum_bytes)
-}
-
-/// The checksum width of a job, from its `csum` name (the widest when not known).
-pub fn sum_bytes(job: &JobSpec) -> u64 {
-    job.csum
-        .parse::<strategies::csum::Algo>()
-        .map_or(MAX_SUM_BYTES, |a| a.len() as u64)
+pub fn check(groups: &[Vec<JobSpec>]) -> Result<()> {
+    check_groups(groups, physical_memory(), raise_fd_limit())
 }
 
 fn physical_memory() -> u64 {
@@ -168,16 +148,10 @@ mod tests {
         assert_eq!(big.buffer_bytes(), 10 * GIB);
         let memory = 47 * GIB / 2;
         big.check_memory(memory).unwrap();
-        let crc = |_: &JobSpec| 4;
-        check_groups(&[vec![big.clone()]], memory, 1024, crc).unwrap();
-        let e = check_groups(
-            &[vec![big.clone(), big.clone(), big.clone()]],
-            memory,
-            1024,
-            crc,
-        )
-        .unwrap_err()
-        .to_string();
+        check_groups(&[vec![big.clone()]], memory, 1024).unwrap();
+        let e = check_groups(&[vec![big.clone(), big.clone(), big.clone()]], memory, 1024)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("the run's jobs need 30")
                 && e.contains("of I/O buffers")
@@ -186,40 +160,36 @@ mod tests {
         );
         // The same jobs one after another fit.
         let groups = [vec![big.clone()], vec![big.clone()], vec![big]];
-        check_groups(&groups, memory, 1024, crc).unwrap();
+        check_groups(&groups, memory, 1024).unwrap();
     }
 
     #[test]
-    fn checksums_and_stacks_count_too() {
-        // 1 TiB of sha256 sums is 8 GiB.
-        let huge = job(&[("size", "1t"), ("filename", "/dev/x")]);
-        let need = Need::of(std::slice::from_ref(&huge), |_| 32);
-        assert_eq!(need.sums, 8 * GIB);
-        assert_eq!(need.stacks, JOB_STACK);
-        assert!(check_groups(&[vec![huge]], 12 * GIB, 1024, |_| 32).is_err());
-        // Clones sharing a filename share its sums; separate files each have theirs.
+    fn stacks_count_and_clones_sharing_a_file_share_it() {
         let shared = job(&[("size", "1g"), ("numjobs", "4"), ("filename", "/x")]);
         let own = job(&[("size", "1g"), ("numjobs", "4")]);
-        assert_eq!(Need::of(&[shared], |_| 4).sums, GIB / 1024);
-        assert_eq!(Need::of(&[own], |_| 4).sums, 4 * GIB / 1024);
+        let need = Need::of(&[shared, own]);
+        assert_eq!(need.stacks, 8 * JOB_STACK);
+        assert_eq!(need.threads, 8);
+        // (1 + 4 files) x (data + store) + 8 engines.
+        assert_eq!(need.fds, 18);
     }
 
     #[test]
     fn threads_and_open_files_are_limited() {
         let one = job(&[("size", "4k")]);
         let many: Vec<JobSpec> = (0..5000).map(|_| one.clone()).collect();
-        let e = check_groups(&[many], 64 * GIB, 1 << 20, |_| 4)
+        let e = check_groups(&[many], 64 * GIB, 1 << 20)
             .unwrap_err()
             .to_string();
         assert!(e.contains("start 5000 job threads; at most 4096"), "{e}");
         let groups = [(0..1000).map(|_| one.clone()).collect::<Vec<_>>()];
-        let e = check_groups(&groups, 64 * GIB, 1024, |_| 4)
+        let e = check_groups(&groups, 64 * GIB, 1024)
             .unwrap_err()
             .to_string();
         assert!(
             e.contains("need 3064 open files") && e.contains("(1024, `ulimit -n`)"),
             "{e}"
         );
-        check_groups(&groups, 64 * GIB, 4096, |_| 4).unwrap();
+        check_groups(&groups, 64 * GIB, 4096).unwrap();
     }
 }

@@ -107,6 +107,11 @@ struct CommonArgs {
     /// Allow writing to a block device (destroys its contents).
     #[arg(long)]
     allow_device_write: bool,
+    /// Let a read job write its file again when the checksum store beside it cannot verify
+    /// what is there (interrupted, stale, another checksum, too small). Without it such a
+    /// read fails and says why: the data it was asked to verify is never replaced silently.
+    #[arg(long)]
+    relayout: bool,
     /// Drop the page cache before every case that reads (needs root; default: on as root).
     #[arg(long, action = clap::ArgAction::Set, default_value_t = is_root())]
     drop_caches: bool,
@@ -278,6 +283,7 @@ fn execute(
         keep_files: common.keep_files,
         overwrite: common.overwrite,
         allow_device_write: common.allow_device_write,
+        relayout: common.relayout,
         drop_caches: common.drop_caches,
         inject: common.inject.clone(),
         preallocate_scratch: scratch.path().is_some(),

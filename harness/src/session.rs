@@ -308,7 +308,7 @@ pub fn check(strategies: &[String], groups: &[Vec<JobSpec>]) -> Result<()> {
     for s in strategies {
         strategies::build(s).map_err(|e| anyhow!("--strategy {s}: {e}"))?;
     }
-    crate::budget::check(groups, crate::budget::sum_bytes)
+    crate::budget::check(groups)
 }
 
 /// Runs the plan (already [`check`]ed): every round of cases, then the report. Returns the

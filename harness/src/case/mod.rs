@@ -45,6 +45,9 @@ pub struct RunOptions {
     pub keep_files: bool,
     pub overwrite: bool,
     pub allow_device_write: bool,
+    /// A read may write its file again when the checksum store beside it cannot verify it
+    /// (stale, interrupted, for another checksum, too small): the data is replaced.
+    pub relayout: bool,
     /// Where jobs without filename/directory put their files.
     pub scratch_dir: PathBuf,
     /// The scratch files are ours: lay each out once before its first case so every case
