@@ -11,4 +11,5 @@ pub mod pipeline;
 pub mod progress;
 pub mod report;
 pub mod results;
+pub mod stats;
 pub mod summary;
