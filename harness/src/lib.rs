@@ -7,6 +7,7 @@ pub mod export;
 pub mod inject;
 pub mod manifest;
 pub mod measure;
+pub mod noise;
 pub mod pipeline;
 pub mod progress;
 pub mod report;
