@@ -13,4 +13,5 @@ pub mod progress;
 pub mod report;
 pub mod results;
 pub mod stats;
+pub mod steady;
 pub mod summary;
