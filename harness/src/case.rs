@@ -147,6 +147,16 @@ pub struct CaseResult {
     pub stall: Option<StallReport>,
     pub hlog: String,
     pub bw_csv: String,
+    /// A warm-up case: run before the first counted round, listed but left out of every
+    /// statistic.
+    #[serde(default)]
+    pub warmup: bool,
+    /// What else the machine did while the case ran (absent in older results).
+    #[serde(default)]
+    pub noise: Option<crate::noise::Noise>,
+    /// Steady-state detection, when the job asked for it (`ss_dur`).
+    #[serde(default)]
+    pub steady: Option<crate::steady::SteadyReport>,
 }
 
 /// A job's file, opened and with its checksum store ready.
@@ -661,6 +671,11 @@ pub fn run_case(
         stall,
         hlog: format!("{}.hlog", spec.id),
         bw_csv: format!("{}.bw.csv", spec.id),
+        // Filled in by the compare loop (warm-up rounds), the noise watch and the
+        // steady-state detector once they are wired in.
+        warmup: false,
+        noise: None,
+        steady: None,
     };
     if abandoned > 0 || left_behind > 0 {
         // Some pool or job still holds work it cannot finish; joining would hang.
