@@ -86,11 +86,6 @@ impl Rng {
     pub fn below(&mut self, n: usize) -> usize {
         ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
     }
-
-    /// Uniform in [0, 1), 53 random bits.
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 /// Which way a metric is good, and so which words its verdict uses.
@@ -377,7 +372,7 @@ fn bootstrap_interval(x: &[f64], tail: f64, rng: &mut Rng) -> (f64, f64) {
 
 /// The `p` quantile of sorted values, interpolating linearly between order statistics
 /// (Hyndman & Fan type 7, numpy's and R's default). NaN when empty.
-pub fn quantile(sorted: &[f64], p: f64) -> f64 {
+fn quantile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -539,10 +534,15 @@ mod tests {
         (a - b).abs() <= tol
     }
 
+    /// Uniform in [0, 1), 53 random bits.
+    fn unit(rng: &mut Rng) -> f64 {
+        (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     /// A standard normal variate (Box-Muller).
     fn normal(rng: &mut Rng) -> f64 {
-        let u = 1.0 - rng.unit();
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * rng.unit()).cos()
+        let u = 1.0 - unit(rng);
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * unit(rng)).cos()
     }
 
     #[test]
