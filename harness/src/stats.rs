@@ -12,7 +12,8 @@
 //! **Interval.** Here n (3–15 repeats) is small, and that decides the method. A plain
 //! percentile bootstrap never reaches beyond the data it resamples: at n = 3 it has ten
 //! distinct resamples, its interval is at most [min d, max d], and it covers the true
-//! ratio about 75 % of the time. So the interval is the union of two:
+//! ratio about 70 % of the time (69 % in the test below). So the interval is the union
+//! of two:
 //! - Student's t on the mean log ratio, `mean ± t(0.975, n−1) · s / √n`: exact when the
 //!   log ratios are normal (log-normal noise, the usual model for throughput) and the
 //!   width that small samples need;
@@ -23,7 +24,12 @@
 //!
 //! Taking the wider of the two at each end never covers less than either; at n = 3 the t
 //! side always decides (it always contains [min d, max d]), from n ≈ 10 the two nearly
-//! agree. The coverage test below measures it on synthetic log-normal experiments.
+//! agree. On synthetic log-normal experiments (true ratio 1.10, ±20 % drift shared by a
+//! pair, ±10 % noise per case) it covers 93 / 96 / 95 % at n = 3 / 5 / 10 in the 200-run
+//! test below, 95.4 / 95.1 / 94.8 / 95.3 % at n = 3 / 5 / 10 / 15 over 2000 runs. Under
+//! heavily skewed noise (one strategy hit by occasional exponential slowdowns) every
+//! method tried, this one included, falls to 86–90 %: that is what the outlier flag is
+//! for.
 //!
 //! **Blocks.** The resampling draws whole rounds (repeat indices), and every metric and
 //! strategy restarts the generator from the same seed, so with equal n they resample the
