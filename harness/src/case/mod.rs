@@ -236,5 +236,8 @@ fn summarize(
         stall: collected.stall.clone(),
         hlog: format!("{}.hlog", spec.id),
         bw_csv: format!("{}.bw.csv", spec.id),
+        warmup: false,
+        noise: None,
+        steady: None,
     })
 }

@@ -175,6 +175,16 @@ pub struct CaseResult {
     pub stall: Option<StallReport>,
     pub hlog: String,
     pub bw_csv: String,
+    /// A warm-up case: run before the first counted round, listed but left out of every
+    /// statistic.
+    #[serde(default)]
+    pub warmup: bool,
+    /// What else the machine did while the case ran (absent in older results).
+    #[serde(default)]
+    pub noise: Option<crate::noise::Noise>,
+    /// Steady-state detection, when the job asked for it (`ss_dur`).
+    #[serde(default)]
+    pub steady: Option<crate::steady::SteadyReport>,
 }
 
 /// Bytes and bios moved in one interval of the case.
