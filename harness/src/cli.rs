@@ -12,7 +12,8 @@ use crate::export::Format;
 use crate::inject::Injection;
 use crate::pipeline::Topology;
 use crate::report;
-use crate::session::{self, Plan, Scratch};
+use crate::session::{self, Plan, Repeats, Scratch};
+use crate::stats::{self, AutoRepeat};
 use crate::summary;
 
 pub use crate::session::{EXIT_ERROR, EXIT_INTERRUPTED, EXIT_STALLED, EXIT_VERIFY_FAILED};
@@ -74,13 +75,96 @@ struct CompareArgs {
     /// adds one strategy per value (after any --strategy).
     #[arg(long, value_name = "SPEC=V1,V2,...")]
     sweep: Option<String>,
-    /// Runs of each strategy, interleaved.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
-    repeat: u32,
+    #[command(flatten)]
+    rounds: RoundArgs,
     #[command(flatten)]
     common: CommonArgs,
     #[command(flatten)]
     job: JobArgs,
+}
+
+/// How many interleaved rounds a compare runs, and how it judges them.
+#[derive(Args)]
+struct RoundArgs {
+    /// Rounds of every strategy, interleaved (A B A B ...): a number, or `auto`: at least 3,
+    /// then more until every throughput interval is within --precision, or a cap is hit.
+    #[arg(long, default_value = "auto", value_parser = parse_repeat)]
+    repeat: RepeatArg,
+    /// With --repeat auto: the widest throughput interval accepted, ± this (e.g. 3%).
+    #[arg(long, default_value = "3%", value_parser = stats::parse_fraction)]
+    precision: f64,
+    /// With --repeat auto: at most this many rounds.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(3..))]
+    max_repeat: u32,
+    /// With --repeat auto: no round starts that would end after this (e.g. 2m).
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    max_time: Duration,
+    /// Rounds run first and not counted (recorded as warm-up), as fio's ramp_time.
+    #[arg(long, default_value_t = 1)]
+    warmup: u32,
+    /// A ratio whose 95% interval stays within 1 ± this is `same` (e.g. 2%).
+    #[arg(long, default_value = "2%", value_parser = stats::parse_fraction)]
+    noise_threshold: f64,
+}
+
+#[derive(Clone, Copy)]
+enum RepeatArg {
+    Auto,
+    Fixed(u32),
+}
+
+fn parse_repeat(s: &str) -> Result<RepeatArg, String> {
+    match s {
+        "auto" => Ok(RepeatArg::Auto),
+        n => match n.parse::<u32>() {
+            Ok(n) if n >= 1 => Ok(RepeatArg::Fixed(n)),
+            _ => Err(format!("expected auto or a whole number from 1, not '{n}'")),
+        },
+    }
+}
+
+impl RoundArgs {
+    fn schedule(&self) -> Result<Schedule> {
+        let repeats = match self.repeat {
+            RepeatArg::Fixed(n) => Repeats::Fixed(n),
+            RepeatArg::Auto => {
+                let rule = AutoRepeat {
+                    max_rounds: self.max_repeat,
+                    max_time: Some(self.max_time),
+                    precision: self.precision,
+                    ..AutoRepeat::default()
+                };
+                rule.validate().map_err(|e| anyhow!(e))?;
+                Repeats::Auto(rule)
+            }
+        };
+        Ok(Schedule {
+            repeats,
+            warmup: self.warmup,
+            summary: summary::Settings {
+                noise_threshold: self.noise_threshold,
+                ..summary::Settings::default()
+            },
+        })
+    }
+}
+
+/// The rounds of a run and how they are judged.
+struct Schedule {
+    repeats: Repeats,
+    warmup: u32,
+    summary: summary::Settings,
+}
+
+impl Schedule {
+    /// `run`: one case, nothing to compare.
+    fn single() -> Schedule {
+        Schedule {
+            repeats: Repeats::Fixed(1),
+            warmup: 0,
+            summary: summary::Settings::default(),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -250,14 +334,16 @@ impl JobArgs {
 }
 
 /// The job `compare` runs when given nothing else: seed 002's experiment, sequential 1 MiB
-/// buffered writes with end_fsync and crc32c, in a temporary file.
+/// buffered writes with end_fsync and crc32c, in a temporary file, big enough to reach the
+/// writeback steady state ([`steady_state_size`]).
 fn default_compare_job() -> JobSpec {
     let mut job = JobSpec::default();
+    let size = steady_state_size(&std::env::temp_dir()).to_string();
     for (k, v) in [
         ("name", "seq-write-1m"),
         ("rw", "write"),
         ("bs", "1m"),
-        ("size", "1g"),
+        ("size", size.as_str()),
         ("end_fsync", "1"),
         ("iodepth", "8"),
         ("csum", "crc32c"),
@@ -267,11 +353,39 @@ fn default_compare_job() -> JobSpec {
     job
 }
 
+const GIB: u64 = 1 << 30;
+
+/// Twice the kernel's dirty limit (`vm.dirty_bytes`, else `vm.dirty_ratio` of the available
+/// memory), in whole GiB from 1 to 16 and at most a quarter of the free space in `dir`: the
+/// first half fills the page cache at memory speed, the second is written at the pace
+/// writeback allows, which is where seed 002's dips show. A 1 GiB job ended before
+/// writeback began and fit three 100 ms intervals.
+fn steady_state_size(dir: &std::path::Path) -> u64 {
+    let read = |f: &str| std::fs::read_to_string(f).ok();
+    let num = |f: &str| read(f).and_then(|s| s.trim().parse::<u64>().ok());
+    let available = read("/proc/meminfo").and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemAvailable:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kib| kib << 10)
+    });
+    let limit = match num("/proc/sys/vm/dirty_bytes") {
+        Some(bytes) if bytes > 0 => Some(bytes),
+        _ => num("/proc/sys/vm/dirty_ratio")
+            .zip(available)
+            .map(|(ratio, mem)| mem / 100 * ratio),
+    };
+    let free = workloads::target::free_space(dir).unwrap_or(u64::MAX);
+    let want = limit.map_or(GIB, |l| (2 * l).div_ceil(GIB) * GIB);
+    let room = (free / 4 / GIB).max(1) * GIB;
+    want.clamp(GIB, 16 * GIB).min(room)
+}
+
 /// Plans the run from the command line and runs it; the scratch folder goes away (or is
 /// kept) however the run ends.
 fn execute(
     strategies: Vec<String>,
-    repeat: u32,
+    schedule: Schedule,
     groups: Vec<Vec<JobSpec>>,
     common: &CommonArgs,
 ) -> Result<i32> {
@@ -292,7 +406,9 @@ fn execute(
     let plan = Plan {
         strategies,
         topology: common.endio,
-        repeat,
+        repeats: schedule.repeats,
+        warmup: schedule.warmup,
+        summary: schedule.summary,
         groups,
         options,
         out: common.out.clone(),
@@ -311,7 +427,7 @@ pub fn main() -> Result<i32> {
         }
         Command::Report(args) => {
             let loaded = report::load(&args.dir)?;
-            let rows = summary::rows(&loaded.cases);
+            let rows = summary::rows_with(&loaded.cases, &loaded.settings);
             print!("{}", args.format.exporter().render(&rows));
             for why in &loaded.unreadable {
                 eprintln!("error: {why}");
@@ -334,7 +450,7 @@ pub fn main() -> Result<i32> {
                         .find_map(|j| j.strategy_hint.clone())
                 })
                 .unwrap_or_else(|| "inline".into());
-            execute(vec![strategy], 1, groups, &args.common)
+            execute(vec![strategy], Schedule::single(), groups, &args.common)
         }
         Command::Compare(args) => {
             let groups = args.common.job_groups(default_compare_job(), &args.job)?;
@@ -350,7 +466,7 @@ pub fn main() -> Result<i32> {
             if strategies.len() < 2 && !args.sync_crc {
                 bail!("compare needs at least two strategies (or --sync-crc)");
             }
-            execute(strategies, args.repeat, groups, &args.common)
+            execute(strategies, args.rounds.schedule()?, groups, &args.common)
         }
     }
 }

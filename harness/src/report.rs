@@ -20,12 +20,21 @@ struct Manifest {
     error: Option<String>,
     /// Case ids, in the order they ran; each is `<id>.json` beside the manifest.
     cases: Vec<String>,
+    #[serde(default)]
+    config: Option<Config>,
+}
+
+#[derive(Deserialize)]
+struct Config {
+    summary: Option<crate::session::SummaryConfig>,
 }
 
 /// What a stored run holds: the cases that could be read, and what could not, by file.
 pub struct Loaded {
     pub cases: Vec<CaseResult>,
     pub unreadable: Vec<String>,
+    /// How the run compared its strategies (older runs: the defaults).
+    pub settings: crate::summary::Settings,
 }
 
 /// Reads a file that must be a regular one. Opened without blocking, so a FIFO or a device
@@ -91,9 +100,17 @@ pub fn load(dir: &Path) -> Result<Loaded> {
             dir.display()
         );
     }
+    let settings = match manifest.config.and_then(|c| c.summary) {
+        Some(s) => crate::summary::Settings {
+            noise_threshold: s.noise_threshold,
+            seed: s.seed,
+        },
+        None => crate::summary::Settings::default(),
+    };
     let mut loaded = Loaded {
         cases: Vec::new(),
         unreadable: Vec::new(),
+        settings,
     };
     for id in &manifest.cases {
         match load_case(&dir.join(format!("{id}.json"))) {

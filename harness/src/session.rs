@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -17,7 +17,8 @@ use crate::manifest;
 use crate::pipeline::Topology;
 use crate::progress::Progress;
 use crate::results::RunDir;
-use crate::summary;
+use crate::stats::{AutoRepeat, StopReason};
+use crate::summary::{self, Metric};
 
 pub const EXIT_ERROR: i32 = 1;
 pub const EXIT_VERIFY_FAILED: i32 = 3;
@@ -34,11 +35,32 @@ pub enum RunStatus {
     Failed,
 }
 
+/// How many counted rounds a run has.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Repeats {
+    Fixed(u32),
+    /// Until the throughput intervals are narrow enough, or a cap ([`AutoRepeat`]).
+    Auto(AutoRepeat),
+}
+
+impl Serialize for Repeats {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Repeats::Fixed(n) => s.serialize_u32(*n),
+            Repeats::Auto(_) => s.serialize_str("auto"),
+        }
+    }
+}
+
 /// What a run is asked to do.
 pub struct Plan {
     pub strategies: Vec<String>,
     pub topology: Topology,
-    pub repeat: u32,
+    pub repeats: Repeats,
+    /// Rounds run before the counted ones, recorded but left out of the statistics.
+    pub warmup: u32,
+    /// How the summary compares strategies (noise threshold, bootstrap seed).
+    pub summary: summary::Settings,
     /// Groups run one after another, the jobs of a group at once.
     pub groups: Vec<Vec<JobSpec>>,
     pub options: RunOptions,
@@ -46,18 +68,32 @@ pub struct Plan {
     pub out: Option<PathBuf>,
 }
 
+/// Which round: a warm-up one, or a counted one (from 1).
+#[derive(Debug, Clone, Copy)]
+enum Round {
+    Warmup(u32),
+    Counted(u32),
+}
+
 impl Plan {
-    /// Round `r` (from 1): every group, and in it every strategy once, in order.
-    fn round(&self, r: u32, first_index: usize) -> Vec<CaseSpec> {
+    /// One round: every group, and in it every strategy once, in order.
+    fn round(&self, round: Round, first_index: usize) -> Vec<CaseSpec> {
         let mut specs = Vec::new();
         for (g, jobs) in self.groups.iter().enumerate() {
-            for s in &self.strategies {
+            for (slot, s) in self.strategies.iter().enumerate() {
                 let group = (self.groups.len() > 1).then_some(g + 1);
+                let index = first_index + specs.len() + 1;
+                let (repeat, warmup) = match round {
+                    Round::Warmup(w) => (w, true),
+                    Round::Counted(r) => (r, false),
+                };
                 specs.push(CaseSpec {
-                    id: case_id(first_index + specs.len() + 1, s, self.topology, group, r),
+                    id: case_id(index, s, self.topology, group, round),
                     strategy: s.clone(),
                     topology: self.topology,
-                    repeat: r,
+                    repeat,
+                    slot,
+                    warmup,
                     jobs: jobs.clone(),
                 });
             }
@@ -68,6 +104,25 @@ impl Plan {
     fn cases_per_round(&self) -> usize {
         self.groups.len() * self.strategies.len()
     }
+
+    /// The most cases the run can have (for the progress bar).
+    fn most_cases(&self) -> usize {
+        let rounds = match self.repeats {
+            Repeats::Fixed(n) => n,
+            Repeats::Auto(rule) => rule.max_rounds,
+        };
+        self.cases_per_round() * (self.warmup + rounds) as usize
+    }
+}
+
+/// How the counted rounds ended.
+#[derive(Debug, Clone, Serialize)]
+struct Rounds {
+    counted: u32,
+    warmup: u32,
+    /// Why `--repeat auto` stopped adding rounds.
+    stopped: Option<StopReason>,
+    stopped_because: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -81,6 +136,7 @@ struct Manifest<'a> {
     machine: &'a manifest::Machine,
     software: &'a manifest::Software,
     config: Config<'a>,
+    rounds: &'a Rounds,
     cases: Vec<String>,
 }
 
@@ -92,8 +148,26 @@ struct Config<'a> {
     groups: &'a [Vec<JobSpec>],
     strategies: &'a [String],
     topology: Topology,
-    repeat: u32,
+    repeat: Repeats,
+    auto_repeat: Option<AutoRepeatConfig>,
+    warmup: u32,
+    summary: SummaryConfig,
     options: &'a RunOptions,
+}
+
+#[derive(Serialize)]
+struct AutoRepeatConfig {
+    min_rounds: u32,
+    max_rounds: u32,
+    max_time_s: Option<f64>,
+    precision: f64,
+}
+
+/// What `harness report` needs to compare the strategies as `compare` did.
+#[derive(Serialize, Deserialize)]
+pub struct SummaryConfig {
+    pub noise_threshold: f64,
+    pub seed: u64,
 }
 
 /// Runs every case in order, writing each as it finishes, and the manifest around them.
@@ -106,8 +180,11 @@ struct Session<'p> {
     interrupted: Arc<AtomicBool>,
     live: Progress,
     results: Vec<CaseResult>,
+    rounds: Rounds,
     /// A signal that stopped a case before it had anything to record (laying out its file).
     stopped: Option<String>,
+    /// A signal stopped the run before its last planned case.
+    cut_short: bool,
 }
 
 impl Session<'_> {
@@ -131,9 +208,24 @@ impl Session<'_> {
                 groups: &plan.groups,
                 strategies: &plan.strategies,
                 topology: plan.topology,
-                repeat: plan.repeat,
+                repeat: plan.repeats,
+                auto_repeat: match plan.repeats {
+                    Repeats::Auto(rule) => Some(AutoRepeatConfig {
+                        min_rounds: rule.min_rounds,
+                        max_rounds: rule.max_rounds,
+                        max_time_s: rule.max_time.map(|t| t.as_secs_f64()),
+                        precision: rule.precision,
+                    }),
+                    Repeats::Fixed(_) => None,
+                },
+                warmup: plan.warmup,
+                summary: SummaryConfig {
+                    noise_threshold: plan.summary.noise_threshold,
+                    seed: plan.summary.seed,
+                },
                 options: &plan.options,
             },
+            rounds: &self.rounds,
             cases: self.results.iter().map(|c| c.case.clone()).collect(),
         };
         self.out.write_json("manifest.json", &m).map(|_| ())
@@ -155,9 +247,11 @@ impl Session<'_> {
 
     /// Runs the cases of one round. Err: the run must stop (and has been marked failed).
     /// Ok(false): a signal stopped it.
-    fn run_round(&mut self, specs: &[CaseSpec]) -> Result<bool> {
-        for spec in specs {
+    fn run_round(&mut self, round: Round) -> Result<bool> {
+        let specs = self.plan.round(round, self.results.len());
+        for spec in &specs {
             if self.interrupted() {
+                self.cut_short = true;
                 return Ok(false);
             }
             let plan = self.plan;
@@ -186,11 +280,47 @@ impl Session<'_> {
                     // failed; what finished before is kept and summarized as usual.
                     eprintln!("{e:#}");
                     self.stopped = Some(format!("{e:#}"));
+                    self.cut_short = true;
                     return Ok(false);
                 }
             }
         }
-        Ok(true)
+        match round {
+            Round::Warmup(w) => self.rounds.warmup = w,
+            Round::Counted(r) => self.rounds.counted = r,
+        }
+        Ok(!self.interrupted())
+    }
+
+    /// Runs the warm-up rounds, then counted rounds until the plan says stop. Err: the run
+    /// must stop (and has been marked failed).
+    fn run_rounds(&mut self) -> Result<()> {
+        for w in 1..=self.plan.warmup {
+            if !self.run_round(Round::Warmup(w))? {
+                return Ok(());
+            }
+        }
+        let counted_since = Instant::now();
+        for r in 1.. {
+            if !self.run_round(Round::Counted(r))? {
+                return Ok(());
+            }
+            let rule = match self.plan.repeats {
+                Repeats::Fixed(n) if r >= n => return Ok(()),
+                Repeats::Fixed(_) => continue,
+                Repeats::Auto(rule) => rule,
+            };
+            let rows = summary::rows_with(&self.results, &self.plan.summary);
+            let throughput = rows.iter().map(|row| row.vs_baseline.get(Metric::MibS));
+            if let Some(why) = rule.decide(r, counted_since.elapsed(), throughput) {
+                let because = why.describe(&rule);
+                eprintln!("stopped after {r} round(s): {because}");
+                self.rounds.stopped = Some(why);
+                self.rounds.stopped_because = Some(because);
+                return Ok(());
+            }
+        }
+        unreachable!("the rounds end by returning")
     }
 
     /// Whatever a failed case managed to write (its hlog before a full disk stopped its
@@ -205,7 +335,7 @@ impl Session<'_> {
     /// The summary, printed first (it comes from memory, and a full disk must not hide
     /// it), then the manifest's last word and the summary files.
     fn report(&self, code: i32) -> Result<i32> {
-        let rows = summary::rows(&self.results);
+        let rows = summary::rows_with(&self.results, &self.plan.summary);
         print!("{}", Table.render(&rows));
         let status = if code == EXIT_INTERRUPTED {
             RunStatus::Interrupted
@@ -232,7 +362,7 @@ fn case_id(
     strategy: &str,
     topology: Topology,
     group: Option<usize>,
-    repeat: u32,
+    round: Round,
 ) -> String {
     let clean: String = strategy
         .chars()
@@ -249,7 +379,11 @@ fn case_id(
         Topology::Separate => "",
     };
     let group = group.map(|g| format!("-g{g}")).unwrap_or_default();
-    format!("{index:02}-{clean}{topo}{group}-r{repeat}")
+    let round = match round {
+        Round::Warmup(w) => format!("w{w}"),
+        Round::Counted(r) => format!("r{r}"),
+    };
+    format!("{index:02}-{clean}{topo}{group}-{round}")
 }
 
 /// The exit code of a run: the most serious thing that happened to any case.
@@ -325,22 +459,21 @@ pub fn execute(plan: &Plan) -> Result<i32> {
         machine: manifest::machine(),
         software: manifest::software(),
         interrupted: catch_signals()?,
-        live: Progress::new(plan.cases_per_round() * plan.repeat as usize),
+        live: Progress::new(plan.most_cases()),
         results: Vec::new(),
+        rounds: Rounds {
+            counted: 0,
+            warmup: 0,
+            stopped: None,
+            stopped_because: None,
+        },
         stopped: None,
+        cut_short: false,
     };
     session.write_manifest(RunStatus::Running, None)?;
-    let mut planned = 0;
-    for r in 1..=plan.repeat {
-        let specs = plan.round(r, planned);
-        planned += specs.len();
-        if !session.run_round(&specs)? {
-            break;
-        }
-    }
+    session.run_rounds()?;
     // Cases skipped because of a signal make the run interrupted, whatever the others did.
-    let all = plan.cases_per_round() * plan.repeat as usize;
-    let code = if session.results.len() < all && session.interrupted() {
+    let code = if session.cut_short {
         EXIT_INTERRUPTED
     } else {
         exit_code(&session.results)

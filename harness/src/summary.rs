@@ -240,6 +240,7 @@ fn status_name(s: Status) -> &'static str {
 
 /// One strategy's cases: the counted ones (in run order) and how many warm-ups it had.
 struct Group<'a> {
+    slot: Option<usize>,
     strategy: String,
     topology: Topology,
     counted: Vec<&'a CaseResult>,
@@ -249,13 +250,16 @@ struct Group<'a> {
 fn groups(results: &[CaseResult]) -> Vec<Group<'_>> {
     let mut groups: Vec<Group> = Vec::new();
     for r in results {
+        // By the strategy's place in the run's list where recorded: the same spec given
+        // twice (an A/A test) is two strategies.
         let i = match groups
             .iter()
-            .position(|g| g.strategy == r.strategy && g.topology == r.topology)
+            .position(|g| g.slot == r.slot && g.strategy == r.strategy && g.topology == r.topology)
         {
             Some(i) => i,
             None => {
                 groups.push(Group {
+                    slot: r.slot,
                     strategy: r.strategy.clone(),
                     topology: r.topology,
                     counted: Vec::new(),

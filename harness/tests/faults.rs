@@ -17,7 +17,14 @@ const LIMIT: Duration = Duration::from_secs(60);
 fn run(dir: &Path, strategy: &str, rw: &str, engine: &str, out: &str, extra: &[&str]) -> Command {
     let mut c = harness();
     c.timeout(LIMIT)
-        .args(["run", "--drop-caches", "false", "--relayout", "--strategy", strategy])
+        .args([
+            "run",
+            "--drop-caches",
+            "false",
+            "--relayout",
+            "--strategy",
+            strategy,
+        ])
         .args(["--rw", rw, "--bs", "64k", "--size", "1m", "--iodepth", "4"])
         .args(["--ioengine", engine])
         .arg("--filename")
@@ -83,7 +90,7 @@ fn a_failing_case_does_not_stop_a_compare_and_its_partial_counts_are_kept() {
         .timeout(LIMIT)
         .args(["compare", "--strategy", "inline", "--strategy", "rayon"])
         .args([
-            "--repeat", "1", "--rw", "write", "--bs", "64k", "--size", "1m",
+            "--repeat", "1", "--warmup", "0", "--rw", "write", "--bs", "64k", "--size", "1m",
         ])
         .args(["--inject", "eio@5", "--drop-caches", "false", "--out"])
         .arg(&out)

@@ -52,6 +52,8 @@ fn compare(dir: &Path, job: &str, out: &str) -> (Vec<Value>, String) {
             "compare",
             "--repeat",
             "1",
+            "--warmup",
+            "0",
             "--stall-timeout",
             "2",
             "--relayout",

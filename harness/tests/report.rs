@@ -28,7 +28,16 @@ fn compare_writes_summaries_and_report_shows_them_again_in_every_format() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("cmp");
     let assert = harness()
-        .args(["compare", "--sync-crc", "--size", "8m", "--repeat", "2"])
+        .args([
+            "compare",
+            "--sync-crc",
+            "--size",
+            "8m",
+            "--repeat",
+            "2",
+            "--warmup",
+            "0",
+        ])
         .arg("--out")
         .arg(&out)
         .assert()

@@ -278,7 +278,7 @@ fn report_names_what_it_cannot_read_and_shows_the_rest() {
             "--ioengine",
             "null",
         ])
-        .args(["--size", "1m", "--repeat", "1", "--out"])
+        .args(["--size", "1m", "--repeat", "1", "--warmup", "0", "--out"])
         .arg(&out)
         .assert()
         .success();

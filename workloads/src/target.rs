@@ -297,6 +297,11 @@ fn promise(path: &Path, file: &File, size: u64) {
     });
 }
 
+/// Bytes free for this run's files on the filesystem holding `dir`.
+pub fn free_space(dir: &Path) -> io::Result<u64> {
+    statvfs(dir).map(|vfs| available(&vfs))
+}
+
 /// Bytes available to unprivileged users. Root may get the reserved blocks too, or may not
 /// (ext4's resuid): counting only these refuses a little early rather than failing midway.
 fn available(vfs: &libc::statvfs) -> u64 {

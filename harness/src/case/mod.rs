@@ -73,6 +73,10 @@ pub struct CaseSpec {
     pub strategy: String,
     pub topology: Topology,
     pub repeat: u32,
+    /// The strategy's place in the run's list (0: the baseline).
+    pub slot: usize,
+    /// A warm-up case: recorded, left out of the statistics.
+    pub warmup: bool,
     pub jobs: Vec<JobSpec>,
 }
 
@@ -93,6 +97,7 @@ pub fn run_case(
         inject::panic_at(&opts.inject),
     ));
     live.start_case(&spec.id, &spec.jobs);
+    let noise = crate::noise::Watch::start();
     let usage_before = Usage::now();
     let (wall_start, start) = (SystemTime::now(), Instant::now());
     let inputs = prepared.job_inputs(spec, opts, start)?;
@@ -110,6 +115,7 @@ pub fn run_case(
     note_left_behind(&mut collected, &case);
     let outcomes = jobs.outcomes();
     let usage = Usage::now().since(usage_before);
+    let noise = noise.stop();
     let ran = Ran {
         jobs: &jobs,
         collected: &collected,
@@ -118,6 +124,7 @@ pub fn run_case(
         case: &case,
     };
     let mut result = summarize(spec, opts, &prepared, &ran)?;
+    result.noise = Some(noise);
     if result.status == Status::Ok {
         // Read-only stores are untouched; persisting them again is harmless.
         prepared.persist()?;
@@ -194,6 +201,7 @@ fn summarize(
         spec: spec.strategy.clone(),
         topology: spec.topology,
         repeat: spec.repeat,
+        slot: Some(spec.slot),
         status: Status::decide(
             collected.stall.as_ref(),
             collected.interrupted,
@@ -236,7 +244,7 @@ fn summarize(
         stall: collected.stall.clone(),
         hlog: format!("{}.hlog", spec.id),
         bw_csv: format!("{}.bw.csv", spec.id),
-        warmup: false,
+        warmup: spec.warmup,
         noise: None,
         steady: None,
     })

@@ -142,6 +142,9 @@ pub struct CaseResult {
     pub spec: String,
     pub topology: Topology,
     pub repeat: u32,
+    /// The strategy's place in the run's list (0: the baseline); absent in older results.
+    #[serde(default)]
+    pub slot: Option<usize>,
     pub status: Status,
     pub error: Option<String>,
     /// The first job of the group (the only one, unless a job file ran several at once).

@@ -66,11 +66,7 @@ fn name(row: &Row, baseline: &Row) -> String {
     if row.topology == baseline.topology {
         row.spec.clone()
     } else {
-        format!(
-            "{} (endio {})",
-            row.spec,
-            crate::names::name(&row.topology)
-        )
+        format!("{} (endio {})", row.spec, crate::names::name(&row.topology))
     }
 }
 
