@@ -4,6 +4,7 @@ Every strategy keeps one colour in every figure: its backend's hue (BACKEND_COLO
 in shades from dark to light when a run has several specs of one backend.
 """
 
+import math
 import os
 import zlib
 from pathlib import Path
@@ -14,7 +15,8 @@ import pandas as pd
 from matplotlib.colors import to_hex, to_rgb
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogFormatter, NullLocator
 
-from csumbench_results import STAGES, parse_spec
+import csumbench_stats as stats
+from csumbench_results import METRICS, STAGES, parse_spec
 
 BACKEND_COLOURS = {
     "inline": "#3a3a3a",
@@ -37,6 +39,14 @@ STAGE_TITLES = {
     "endio_run": "endio_run: endio work",
 }
 PROBLEM_COLOUR = "#c00000"
+# The metrics the interval figure and verdict table show: IOPS follows throughput for a
+# fixed block size and csw is vcsw + ivcsw, so those two would only repeat (the harness's
+# table and sentences leave them out the same way).
+SPOKEN = ("mib_s", "e2e_p50", "e2e_p99", "e2e_p999", "cpu_s_per_gib", "vcsw_per_gib",
+          "ivcsw_per_gib", "min_interval_mib_s")
+VERDICT_COLOURS = {"faster": "#2ca02c", "less": "#2ca02c", "slower": "#c00000",
+                   "more": "#c00000", "same": "#555555", "unknown": "#999999",
+                   "baseline": "#999999"}
 
 
 def _backend_colour(backend):
@@ -123,6 +133,67 @@ def problems_markdown(run):
     return "\n".join(lines)
 
 
+def verdicts_markdown(run, noise_threshold=stats.NOISE_THRESHOLD):
+    """Markdown: every strategy's verdict per metric, `ratio [95 % CI] verdict`, the real
+    differences in bold; then the repeats to read with care."""
+    summary = run.summary(noise_threshold)
+    if len(summary) < 2:
+        return "One strategy: nothing to compare with."
+    heads = [METRICS[m][2] for m in SPOKEN]
+    lines = [f"Against **{_escape(run.labels[run.baseline])}**: paired ratio [95 % CI] verdict "
+             f"(noise threshold ±{100 * noise_threshold:g} %, at least {stats.MIN_PAIRS} "
+             "paired ok repeats for a verdict).", "",
+             "| strategy | " + " | ".join(heads) + " |",
+             "|---" * (len(heads) + 1) + "|"]
+    notes = []
+    for _, row in summary.iloc[1:].iterrows():
+        cells = []
+        for m in SPOKEN:
+            text = ratio_text(row, m)
+            differs = row[f"{m}_verdict"] in ("faster", "slower", "more", "less")
+            cells.append(f"**{text}**" if differs else text)
+        lines.append(f"| {_escape(row['label'])} | " + " | ".join(cells) + " |")
+    for _, row in summary.iterrows():
+        for key, what in (("outlier_repeats", "outlier throughput (1.5 IQR)"),
+                          ("interference_repeats", "measured under interference"),
+                          ("unsteady_repeats", "never reached steady state")):
+            if row[key]:
+                repeats = ", ".join(f"r{r}" for r in row[key])
+                notes.append(f"- {_escape(row['label'])} {repeats}: {what} (kept in the figures)")
+        if row["warmups"]:
+            notes.append(f"- {_escape(row['label'])}: {row['warmups']} warm-up case(s), "
+                         "not counted")
+    return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def noise_markdown(run):
+    """Markdown: what else the machine did during each case, where the harness recorded it
+    (steal, others' CPU, PSI, dirty pages, steady state); a line saying so where not."""
+    cases = run.cases
+    recorded = cases["interference"].notna() | cases["steady_attained"].notna()
+    if not recorded.any():
+        return ("No noise or steady-state record in this run (results from before the "
+                "harness recorded them).")
+    lines = ["| case | steal % | others' CPU % | PSI cpu/io/mem % | dirty KiB start→end "
+             "| flag | steady state |", "|---|---:|---:|---:|---:|---|---|"]
+
+    def pct(v):
+        return "-" if pd.isna(v) else f"{v:.1f}"
+
+    for c in cases[recorded].itertuples():
+        psi = "/".join(pct(v) for v in (c.psi_cpu_some_pct, c.psi_io_some_pct,
+                                         c.psi_memory_some_pct))
+        dirty = "-" if pd.isna(c.dirty_kib_start) else (
+            f"{c.dirty_kib_start:.0f}→{c.dirty_kib_end:.0f}")
+        flag = "**interference**" if c.interference is True else ""
+        steady = ("-" if c.steady_attained is None else
+                  f"reached at {c.steady_at_s:.1f} s" if c.steady_attained else
+                  f"**never** ({c.steady_criterion})")
+        lines.append(f"| {c.case}{' (warm-up)' if c.warmup else ''} | {pct(c.steal_pct)} "
+                     f"| {pct(c.others_cpu_pct)} | {psi} | {dirty} | {flag} | {steady} |")
+    return "\n".join(lines)
+
+
 def _mark_problems(ax, summary):
     """Writes each strategy's non-ok runs ("deadlock x1") in red at the foot of its bar."""
     for i, problems in enumerate(summary["problems"]):
@@ -132,37 +203,119 @@ def _mark_problems(ax, summary):
                     fontweight="bold")
 
 
+def ratio_text(row, metric="mib_s"):
+    """'1.02 [0.99, 1.05] same' for a summary row; 'baseline'; '1.13 unknown'."""
+    ratio, verdict = row[f"{metric}_ratio"], row[f"{metric}_verdict"]
+    if verdict == "baseline":
+        return "baseline"
+    if np.isnan(ratio):
+        return "-"
+    if verdict == "unknown":
+        return f"{ratio:.2f} unknown"
+    return f"{ratio:.2f} [{row[f'{metric}_ci95_lo']:.2f}, {row[f'{metric}_ci95_hi']:.2f}] {verdict}"
+
+
+def _repeat_dots(ax, run, i, strategy, flags):
+    """Each ok repeat of a strategy as a dot beside its bar: hollow red for an outlier
+    repeat, a cross for one measured under interference."""
+    ok = run.cases[(run.cases["status"] == "ok") & ~run.cases["warmup"]
+                   & (run.cases["strategy"] == strategy)]
+    for case in ok.itertuples():
+        style = dict(ms=4, color="#555555")
+        if case.repeat in flags["outlier_repeats"]:
+            style = dict(ms=7, mfc="none", mec=PROBLEM_COLOUR, mew=1.5)
+        marker = "x" if case.repeat in flags["interference_repeats"] else "o"
+        ax.plot([i + 0.28], [case.mib_s], marker, **style)
+
+
 def throughput(run):
-    """Median throughput per strategy, bars min-max over ok repeats, each repeat a dot,
-    the ratio to the baseline above each bar."""
+    """Median throughput per strategy, bars min-max over counted ok repeats, each repeat a
+    dot (outliers hollow red, repeats under interference a cross), and above each bar
+    its paired ratio to the baseline with the 95 % interval and verdict."""
     summary = run.summary()
     palette = colours(run.strategies)
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(summary) + 2), 4.5))
+    fig, ax = plt.subplots(figsize=(max(6, 1.9 * len(summary) + 2), 4.5))
     x = np.arange(len(summary))
     median = summary["mib_s_median"].to_numpy(dtype=float)
     low = median - summary["mib_s_min"].to_numpy(dtype=float)
     high = summary["mib_s_max"].to_numpy(dtype=float) - median
     ax.bar(x, np.nan_to_num(median), color=[palette[s] for s in summary["strategy"]],
            yerr=[np.nan_to_num(low), np.nan_to_num(high)], capsize=6, ecolor="#555555")
-    ok = run.cases[run.cases["status"] == "ok"]
-    for i, s in enumerate(summary["strategy"]):
-        dots = ok.loc[ok["strategy"] == s, "mib_s"]
-        ax.plot(np.full(len(dots), i + 0.28), dots, "o", ms=4, color="#555555")
+    for i, row in summary.iterrows():
+        _repeat_dots(ax, run, i, row["strategy"], row)
     top = np.nanmax(np.append(summary["mib_s_max"].to_numpy(dtype=float), 1))
     for i, row in summary.iterrows():
         if row["ok"]:
-            ax.text(i, row["mib_s_max"] + top * 0.02, f"{row['ratio']:.2f}×",
-                    ha="center", va="bottom", fontsize=10, fontweight="bold")
+            ax.text(i, row["mib_s_max"] + top * 0.02, ratio_text(row).replace(" [", "\n["),
+                    ha="center", va="bottom", fontsize=9, fontweight="bold",
+                    color=VERDICT_COLOURS[row["mib_s_verdict"]])
     _mark_problems(ax, summary)
-    ax.set_ylim(0, top * 1.15)
+    ax.set_ylim(0, top * 1.25)
     ax.set_xticks(x, summary["label"], rotation=15 if len(summary) > 3 else 0, ha="right"
                   if len(summary) > 3 else "center")
-    ax.set_xlabel("strategy (first = baseline; above each bar: its median / the baseline's;"
-                  " dots: single repeats)")
+    ax.set_xlabel("strategy (first = baseline; above each bar: paired ratio to the baseline "
+                  "[95 % CI] verdict; dots: single repeats)")
     ax.set_ylabel("throughput (MiB/s)")
     ax.set_title(f"Throughput per strategy: median of ok repeats, bars min–max "
                  f"({run.manifest.get('config', {}).get('job', {}).get('name', '')})")
     ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+RATIO_TICKS = (0.001, 0.01, 0.1, 0.2, 0.5, 0.8, 0.9, 1, 1.1, 1.25, 1.5, 2, 5, 10, 100, 1000)
+
+
+def _ratio_axis(ax, lo, hi, ratio, noise_threshold):
+    """A log axis spanning every interval and the noise band, ticked at round ratios."""
+    ends = np.concatenate([np.asarray(v, dtype=float) for v in (lo, hi, ratio)])
+    ends = ends[np.isfinite(ends) & (ends > 0)]
+    band = 1 + noise_threshold
+    left, right = min(ends.min(initial=1), 1 / band) / 1.1, max(ends.max(initial=1), band) * 1.1
+    ax.set_xscale("log")
+    ax.set_xlim(left, right)
+    ticks = [t for t in RATIO_TICKS if left <= t <= right]
+    if len(ticks) > 6:
+        ticks = [t for t in ticks if math.log10(t).is_integer() or t in (0.5, 2)]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+
+
+def ratios(run, noise_threshold=stats.NOISE_THRESHOLD):
+    """Each strategy's paired ratio to the baseline per metric, with its 95 % interval as
+    an error bar on a log axis; the grey band is the noise threshold within which a
+    difference counts as `same`. None with fewer than two strategies."""
+    summary = run.summary(noise_threshold).iloc[1:]
+    if summary.empty:
+        return None
+    palette = colours(run.strategies)
+    fig, axes = plt.subplots(2, 4, figsize=(16, 1.1 * len(summary) + 5), squeeze=False)
+    y = np.arange(len(summary))[::-1]
+    for ax, metric in zip(axes.flat, SPOKEN):
+        ratio = summary[f"{metric}_ratio"].to_numpy(dtype=float)
+        lo = ratio - summary[f"{metric}_ci95_lo"].to_numpy(dtype=float)
+        hi = summary[f"{metric}_ci95_hi"].to_numpy(dtype=float) - ratio
+        ax.axvspan(1 / (1 + noise_threshold), 1 + noise_threshold, color="#dddddd")
+        ax.axvline(1, color="#777777", lw=0.8)
+        for yi, r, l, h, (_, row) in zip(y, ratio, lo, hi, summary.iterrows()):
+            if np.isnan(r):
+                continue
+            ax.errorbar([r], [yi], xerr=[[np.nan_to_num(l)], [np.nan_to_num(h)]], fmt="o",
+                        color=palette[row["strategy"]], capsize=4)
+            ax.annotate(row[f"{metric}_verdict"], (r, yi), xytext=(0, 6),
+                        textcoords="offset points", ha="center", fontsize=8,
+                        color=VERDICT_COLOURS[row[f"{metric}_verdict"]])
+        _ratio_axis(ax, summary[f"{metric}_ci95_lo"], summary[f"{metric}_ci95_hi"], ratio,
+                    noise_threshold)
+        ax.set_yticks(y, summary["label"])
+        ax.set_ylim(-0.7, len(summary) - 0.3)
+        ax.set_title(METRICS[metric][2], fontsize=10)
+        ax.set_xlabel("ratio to the baseline (log)")
+        ax.set_ylabel("strategy")
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(f"Paired ratio to {run.labels[run.baseline]} with 95 % confidence interval "
+                 f"(grey: ±{100 * noise_threshold:g} % noise band, 'same' inside it)")
     fig.tight_layout()
     return fig
 
@@ -317,15 +470,40 @@ def cpu_and_switches(run):
     return fig
 
 
-def sweep(run):
-    """Throughput and e2e p99 against each knob that varies between one backend's specs;
-    the baseline's median throughput as a dashed line. None when nothing varies."""
+def _sweep_panel(ax, line, xs, metric, colour, label):
+    """One series of a sweep: the paired ratio to the baseline against the knob, its 95 %
+    interval as a band."""
+    ratio = line[f"{metric}_ratio"].to_numpy(dtype=float)
+    lo = line[f"{metric}_ci95_lo"].to_numpy(dtype=float)
+    hi = line[f"{metric}_ci95_hi"].to_numpy(dtype=float)
+    ax.plot(xs, ratio, color=colour, marker="o", label=label)
+    ax.fill_between(xs, lo, hi, color=colour, alpha=0.2, lw=0)
+
+
+def _knob_axis(ax, values, numeric, label):
+    if numeric:
+        if min(values) > 0 and max(values) / min(values) >= 4:
+            ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_locator(FixedLocator(values))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticklabels([str(v) for v in values])
+    else:
+        ax.set_xticks(np.arange(len(values)), values)
+    ax.set_xlabel(label)
+    ax.grid(alpha=0.3)
+
+
+def sweep(run, noise_threshold=stats.NOISE_THRESHOLD):
+    """Throughput and e2e p99 against each knob that varies between one backend's specs,
+    as paired ratios to the baseline with their 95 % intervals as bands: one panel pair
+    per (backend, knob), one line per combination of the other knobs; the grey band is
+    the noise threshold. None when nothing varies."""
     sweeps = run.sweeps()
     if sweeps.empty:
         return None
     panels = list(sweeps.groupby(["backend", "knob"], sort=False))
     palette = colours(run.strategies)
-    summary = run.summary().set_index("strategy")
+    baseline = run.labels.get(run.baseline, "the baseline")
     fig, axes = plt.subplots(len(panels), 2, figsize=(11, 3.8 * len(panels)), squeeze=False)
     for (ax_bw, ax_p99), ((backend, knob), points) in zip(axes, panels):
         numeric = all(isinstance(v, (int, float)) for v in points["value"])
@@ -333,40 +511,21 @@ def sweep(run):
         for series, line in points.groupby("series", sort=False):
             line = line.sort_values("value") if numeric else line
             xs = line["value"] if numeric else line["value"].map(values.index)
-            base = palette[line["strategy"].iloc[0]]
-            mid = line["mib_s_median"].to_numpy(dtype=float)
-            ax_bw.errorbar(xs, mid, yerr=np.nan_to_num([mid - line["mib_s_min"],
-                                                        line["mib_s_max"] - mid]),
-                           color=base, marker="o", capsize=5, label=series)
-            ax_p99.plot(xs, line["e2e_p99_us"], color=base, marker="o", label=series)
-            for ax, ys in ((ax_bw, mid), (ax_p99, line["e2e_p99_us"])):
-                for xv, yv, s in zip(xs, ys, line["strategy"]):
+            colour = palette[line["strategy"].iloc[0]]
+            for ax, metric in ((ax_bw, "mib_s"), (ax_p99, "e2e_p99")):
+                _sweep_panel(ax, line, xs, metric, colour, series)
+                for xv, yv, s in zip(xs, line[f"{metric}_ratio"], line["strategy"]):
                     ax.plot([xv], [yv], "o", ms=9, color=palette[s], zorder=3)
-        baseline = run.baseline
-        if baseline and parse_spec(baseline)[0] != backend:
-            b = summary.loc[baseline]
-            ax_bw.axhline(b["mib_s_median"], color=palette[baseline], ls="--",
-                          label=f"{run.labels[baseline]} (baseline)")
-            ax_p99.axhline(b["e2e_p99_us"], color=palette[baseline], ls="--",
-                           label=f"{run.labels[baseline]} (baseline)")
         for ax in (ax_bw, ax_p99):
-            if numeric:
-                if min(values) > 0 and max(values) / min(values) >= 4:
-                    ax.set_xscale("log", base=2)
-                ax.xaxis.set_major_locator(FixedLocator(values))
-                ax.xaxis.set_minor_locator(NullLocator())
-                ax.set_xticklabels([str(v) for v in values])
-            else:
-                ax.set_xticks(np.arange(len(values)), values)
-            ax.set_xlabel(f"{backend} {knob}")
-            ax.grid(alpha=0.3)
+            ax.axhspan(1 / (1 + noise_threshold), 1 + noise_threshold, color="#dddddd",
+                       label=f"{baseline} ±{100 * noise_threshold:g} %")
+            ax.axhline(1, color="#777777", lw=0.8)
+            _knob_axis(ax, values, numeric, f"{backend} {knob}")
             ax.legend(fontsize=8)
-        ax_bw.set_ylim(bottom=0)
-        ax_bw.set_ylabel("throughput (MiB/s)")
-        ax_bw.set_title(f"{backend}: throughput vs {knob} (median, bars min–max)")
-        ax_p99.set_ylim(bottom=0)
-        ax_p99.set_ylabel("e2e p99 latency (µs)")
-        ax_p99.set_title(f"{backend}: e2e p99 vs {knob} (median of repeats)")
-    fig.suptitle("Sweeps: one knob varied, the others fixed")
+        ax_bw.set_ylabel(f"throughput / {baseline}")
+        ax_bw.set_title(f"{backend}: throughput vs {knob} (band: 95 % CI)")
+        ax_p99.set_ylabel(f"e2e p99 / {baseline}")
+        ax_p99.set_title(f"{backend}: e2e p99 vs {knob} (band: 95 % CI)")
+    fig.suptitle(f"Sweeps: one knob varied, the others fixed; paired ratios to {baseline}")
     fig.tight_layout()
     return fig

@@ -1,8 +1,12 @@
 """Loads a csumbench results folder (layout: results/README.md) into pandas.
 
     run = load("results/sample")
-    run.cases            one row per case, numeric columns flattened
-    run.summary()        per strategy: medians over the ok repeats, spread, ratio to baseline
+    run.cases            one row per case, numeric columns flattened (noise, steady state
+                         and warm-up where the harness recorded them)
+    run.summary()        per strategy: medians over the counted ok repeats, spread, and for
+                         every metric the paired ratio to the baseline, its 95 % interval
+                         and verdict (csumbench_stats, the harness's method)
+    run.verdicts()       the same comparisons, one row per (strategy, metric)
     run.problems         every case that did not end ok (and the run itself, if unfinished)
     run.bandwidth        the bandwidth timelines, long format
     run.latency_spectrum("e2e")   percentile vs latency from the merged HDR histograms
@@ -23,10 +27,33 @@ import pandas as pd
 from hdrh.histogram import HdrHistogram
 from hdrh.log import HistogramLogReader
 
+import csumbench_stats as stats
+
 STAGES = ("e2e", "csum_wait", "csum_run", "io", "endio_wait", "endio_run")
 STAGE_STATS = ("count", "mean_us", "p50_us", "p90_us", "p99_us", "p999_us", "max_us")
 # The harness records nanoseconds, 1 ns to 1 hour, 3 significant digits.
 HDR_BOUNDS = (1, 3600 * 10**9, 3)
+# The metrics compared with the baseline, as the harness names them (summary::Metric):
+# name -> (column of Run.cases, polarity, label).
+METRICS = {
+    "mib_s": ("mib_s", stats.HIGHER_IS_FASTER, "throughput"),
+    "iops": ("iops", stats.HIGHER_IS_FASTER, "IOPS"),
+    "e2e_p50": ("e2e_p50_us", stats.LOWER_IS_FASTER, "e2e p50"),
+    "e2e_p99": ("e2e_p99_us", stats.LOWER_IS_FASTER, "e2e p99"),
+    "e2e_p999": ("e2e_p999_us", stats.LOWER_IS_FASTER, "e2e p99.9"),
+    "cpu_s_per_gib": ("cpu_s_per_gib", stats.COST, "CPU per GiB"),
+    "csw_per_gib": ("csw_per_gib", stats.COST, "context switches per GiB"),
+    "vcsw_per_gib": ("vcsw_per_gib", stats.COST, "voluntary context switches"),
+    "ivcsw_per_gib": ("ivcsw_per_gib", stats.COST, "involuntary context switches"),
+    "min_interval_mib_s": ("min_interval_mib_s", stats.HIGHER_IS_FASTER,
+                           "worst-interval bandwidth"),
+}
+COMPARISON_FIELDS = ("ratio", "ci95_lo", "ci95_hi", "verdict", "pairs")
+# What a case's `noise` object holds (absent in results from before it was recorded).
+NOISE_FIELDS = ("steal_pct", "others_cpu_pct", "irq_pct", "psi_cpu_some_pct",
+                "psi_io_some_pct", "psi_memory_some_pct", "cpu_mhz_min", "cpu_mhz_max",
+                "dirty_kib_start", "dirty_kib_end", "writeback_kib_start",
+                "writeback_kib_end")
 
 
 def parse_spec(spec):
@@ -60,6 +87,7 @@ def _flatten(result, folder):
         "strategy": result["strategy"],
         "topology": result.get("topology"),
         "repeat": result.get("repeat"),
+        "warmup": bool(result.get("warmup", False)),
         "status": result["status"],
         "error": result.get("error"),
         "bytes": result.get("bytes", 0),
@@ -80,6 +108,18 @@ def _flatten(result, folder):
     }
     for key in ("interval_s", "samples", "min_mib_s", "max_mib_s", "mean_mib_s", "cov"):
         row[f"bw_{key}"] = bw.get(key, math.nan)
+    row["csw_per_gib"] = row["vcsw_per_gib"] + row["ivcsw_per_gib"]
+    # The worst interval only where there were intervals, as the harness counts it.
+    row["min_interval_mib_s"] = row["bw_min_mib_s"] if bw.get("samples", 0) > 0 else math.nan
+    noise = result.get("noise") or {}
+    for key in NOISE_FIELDS:
+        row[key] = _or_nan(noise.get(key))
+    row["loadavg_1m_end"] = _or_nan((noise.get("loadavg_end") or [None])[0])
+    row["interference"] = noise.get("interference") if noise else None
+    steady = result.get("steady") or {}
+    row["steady_criterion"] = steady.get("criterion")
+    row["steady_attained"] = steady.get("attained") if steady else None
+    row["steady_at_s"] = _or_nan(steady.get("attained_at_s"))
     latency = result.get("latency_us") or {}
     for stage in STAGES:
         for stat in STAGE_STATS:
@@ -88,6 +128,10 @@ def _flatten(result, folder):
         path = folder / result[key] if result.get(key) else None
         row[key] = path if path is not None and path.is_file() else None
     return row
+
+
+def _or_nan(value):
+    return math.nan if value is None else value
 
 
 STATUS_MEANING = {
@@ -120,6 +164,8 @@ class Run:
         self._missing = [c for c in self.manifest.get("cases", []) if c not in results]
         rows = [_flatten(r, self.folder) for r in results.values()]
         cases = pd.DataFrame(rows, columns=list(_flatten_columns()))
+        # Boolean even when empty, so that it can select rows.
+        cases["warmup"] = cases["warmup"].astype(bool)
         cases.insert(1, "order", cases["case"].map(_case_index))
         cases = cases.sort_values("order", kind="stable").reset_index(drop=True)
         self.strategies, self.labels = self._order(cases)
@@ -176,18 +222,21 @@ class Run:
         table = pd.DataFrame(rows, columns=["case", "label", "repeat", "status", "detail"])
         return table.astype({"repeat": "Int64"})
 
-    def summary(self):
+    def summary(self, noise_threshold=stats.NOISE_THRESHOLD, seed=stats.SEED):
         """One row per strategy in config order, like the harness's comparison table:
-        medians over the runs that ended ok, min/max throughput, ratio of the median to
-        the baseline's (NaN when the baseline has no ok run)."""
-        rows = [self._summary_row(s) for s in self.strategies]
-        table = pd.DataFrame(rows, columns=list(self._summary_row(None)))
-        if len(table):
-            table["ratio"] = table["mib_s_median"] / table["mib_s_median"].iloc[0]
-        return table
+        medians over the counted (not warm-up) runs that ended ok, min/max throughput,
+        and per metric `<metric>_ratio`, `_ci95_lo`, `_ci95_hi`, `_verdict`, `_pairs`
+        against the baseline (the baseline's own: ratio 1, verdict "baseline"). Outlier,
+        interference and never-steady repeats are listed, not dropped."""
+        settings = {"noise_threshold": noise_threshold, "seed": seed}
+        counted = self.cases[~self.cases["warmup"]]
+        base = counted[counted["strategy"] == self.baseline]
+        rows = [self._summary_row(s, counted, base, settings) for s in self.strategies]
+        columns = list(self._summary_row(None, counted, base, settings))
+        return pd.DataFrame(rows, columns=columns)
 
-    def _summary_row(self, strategy):
-        all_runs = self.cases[self.cases["strategy"] == strategy]
+    def _summary_row(self, strategy, counted, base, settings):
+        all_runs = counted[counted["strategy"] == strategy]
         runs = all_runs[all_runs["status"] == "ok"]
         counts = all_runs.loc[all_runs["status"] != "ok", "status"].value_counts()
         row = {
@@ -195,11 +244,11 @@ class Run:
             "label": self.labels.get(strategy),
             "runs": len(all_runs),
             "ok": len(runs),
+            "warmups": int(((self.cases["strategy"] == strategy) & self.cases["warmup"]).sum()),
             "problems": ", ".join(f"{s} x{n}" for s, n in counts.items()),
             "mib_s_median": runs["mib_s"].median(),
             "mib_s_min": runs["mib_s"].min(),
             "mib_s_max": runs["mib_s"].max(),
-            "ratio": math.nan,
         }
         for col in ("e2e_p50_us", "e2e_p99_us", "e2e_p999_us", "cpu_s_per_gib",
                     "vcsw_per_gib", "ivcsw_per_gib"):
@@ -209,8 +258,42 @@ class Run:
         for col in ("cpu_s_per_gib", "vcsw_per_gib", "ivcsw_per_gib"):
             row[f"{col}_min"] = runs[col].min()
             row[f"{col}_max"] = runs[col].max()
-        row["min_interval_mib_s"] = runs.loc[runs["bw_samples"] > 0, "bw_min_mib_s"].min()
+        row["min_interval_mib_s"] = runs["min_interval_mib_s"].min()
+        row.update(self._vs_baseline(strategy, base, all_runs, settings))
+        row["outlier_repeats"] = [int(runs["repeat"].iloc[i])
+                                  for i in stats.tukey_outliers(runs["mib_s"])]
+        row["interference_repeats"] = _repeats(all_runs, all_runs["interference"].eq(True))
+        row["unsteady_repeats"] = _repeats(all_runs, all_runs["steady_attained"].eq(False))
         return row
+
+    def _vs_baseline(self, strategy, base, cand, settings):
+        """Every metric's comparison of `cand` (a strategy's counted cases) with the
+        baseline's, flat: {"mib_s_ratio": ..., "mib_s_verdict": ..., ...}."""
+        pairs = _ok_pairs(base, cand)
+        out = {}
+        for name, (column, polarity, _) in METRICS.items():
+            if strategy == self.baseline:
+                c = {"ratio": 1.0, "ci95_lo": math.nan, "ci95_hi": math.nan,
+                     "verdict": "baseline", "pairs": len(pairs)}
+            else:
+                c = stats.compare(list(zip(pairs[f"{column}_base"], pairs[column])),
+                                  polarity, **settings)
+            out.update({f"{name}_{field}": c[field] for field in COMPARISON_FIELDS})
+        return out
+
+    def verdicts(self, noise_threshold=stats.NOISE_THRESHOLD, seed=stats.SEED):
+        """Every metric of every strategy after the baseline against the baseline: one
+        row per (strategy, metric) with ratio, 95 % interval, verdict and pairs."""
+        summary = self.summary(noise_threshold, seed)
+        rows = [
+            {"strategy": r["strategy"], "label": r["label"], "metric": name,
+             "metric_label": METRICS[name][2],
+             **{field: r[f"{name}_{field}"] for field in COMPARISON_FIELDS}}
+            for _, r in summary.iloc[1:].iterrows()
+            for name in METRICS
+        ]
+        columns = ["strategy", "label", "metric", "metric_label", *COMPARISON_FIELDS]
+        return pd.DataFrame(rows, columns=columns)
 
     @cached_property
     def bandwidth(self):
@@ -317,10 +400,34 @@ class Run:
                         "mib_s_min": stats["mib_s_min"],
                         "mib_s_max": stats["mib_s_max"],
                         "e2e_p99_us": stats["e2e_p99_us"],
+                        **{f"{m}_{f}": stats[f"{m}_{f}"] for m in ("mib_s", "e2e_p99")
+                           for f in ("ratio", "ci95_lo", "ci95_hi", "verdict")},
                     })
         columns = ["backend", "knob", "value", "series", "strategy", "label", "ok",
-                   "mib_s_median", "mib_s_min", "mib_s_max", "e2e_p99_us"]
+                   "mib_s_median", "mib_s_min", "mib_s_max", "e2e_p99_us",
+                   *(f"{m}_{f}" for m in ("mib_s", "e2e_p99")
+                     for f in ("ratio", "ci95_lo", "ci95_hi", "verdict"))]
         return pd.DataFrame(out, columns=columns)
+
+
+def _keyed(cases):
+    """A strategy's cases keyed by (repeat, place among its cases of that repeat): with job
+    groups, the k-th case of repeat i pairs with the baseline's k-th of repeat i."""
+    cases = cases.sort_values("order", kind="stable")
+    return cases.assign(place=cases.groupby("repeat").cumcount())
+
+
+def _ok_pairs(base, cand):
+    """The metric columns of (baseline, candidate) cases of the same repeat and place, both
+    ok; the baseline's columns suffixed `_base`."""
+    columns = ["repeat", "place", "status", *(c for c, _, _ in METRICS.values())]
+    merged = _keyed(cand)[columns].merge(_keyed(base)[columns], on=["repeat", "place"],
+                                         suffixes=("", "_base"))
+    return merged[(merged["status"] == "ok") & (merged["status_base"] == "ok")]
+
+
+def _repeats(cases, flagged):
+    return [int(r) for r in cases.loc[flagged, "repeat"]]
 
 
 def _flatten_columns():

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use harness::case::Watchdog;
 use harness::pipeline::{self, CaseState, JobInput, JobProgress, Pools, Topology};
 use strategies::csum::Algo;
 use workloads::store::{Algorithm, Identity, Overwrite};
@@ -43,14 +44,13 @@ fn job(bs: &str, size: &str) -> JobSpec {
     job
 }
 
-/// Aborts the case when I/O completions stop, until `done` is dropped.
+/// Aborts the case when I/O completions stop (the harness's watchdog), until `done` is
+/// dropped.
 fn watchdog(case: &CaseState, done: Receiver<()>) {
-    let mut seen = (u64::MAX, Instant::now());
+    let mut watchdog = Watchdog::new(STALL);
     while let Err(RecvTimeoutError::Timeout) = done.recv_timeout(Duration::from_millis(50)) {
-        let n = case.io_completions.load(Ordering::Relaxed);
-        if n != seen.0 {
-            seen = (n, Instant::now());
-        } else if seen.1.elapsed() >= STALL {
+        let completions = case.io_completions.load(Ordering::Relaxed);
+        if watchdog.check(completions, Instant::now()).is_some() {
             case.abort.store(true, Ordering::SeqCst);
             return;
         }
@@ -72,6 +72,7 @@ fn run_once(strategy: &str, job: &JobSpec, store: &Arc<CsumStore>) -> Result<Dur
         data_end: u64::MAX,
         deadline: None,
         ramp_end: None,
+        extents: None,
     };
     let case = Arc::new(CaseState::default());
     let (done_tx, done_rx) = mpsc::channel::<()>();

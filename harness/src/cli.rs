@@ -1,29 +1,22 @@
 //! The command line: `run`, `compare`, `list`, `report`.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::{Args, Parser, Subcommand};
-use serde::Serialize;
 use workloads::JobSpec;
 
-use crate::case::{self, CaseResult, CaseSpec, RunOptions, Status};
-use crate::export::{self, Exporter, Format, Table};
+use crate::case::RunOptions;
+use crate::export::Format;
 use crate::inject::Injection;
-use crate::manifest;
 use crate::pipeline::Topology;
-use crate::progress::Progress;
 use crate::report;
-use crate::results::{self, RunDir};
+use crate::session::{self, Plan, Repeats, Scratch};
+use crate::stats::{self, AutoRepeat};
 use crate::summary;
 
-pub const EXIT_ERROR: i32 = 1;
-pub const EXIT_VERIFY_FAILED: i32 = 3;
-pub const EXIT_STALLED: i32 = 4;
-pub const EXIT_INTERRUPTED: i32 = 130;
+pub use crate::session::{EXIT_ERROR, EXIT_INTERRUPTED, EXIT_STALLED, EXIT_VERIFY_FAILED};
 
 #[derive(Parser)]
 #[command(
@@ -82,20 +75,103 @@ struct CompareArgs {
     /// adds one strategy per value (after any --strategy).
     #[arg(long, value_name = "SPEC=V1,V2,...")]
     sweep: Option<String>,
-    /// Runs of each strategy, interleaved.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
-    repeat: u32,
+    #[command(flatten)]
+    rounds: RoundArgs,
     #[command(flatten)]
     common: CommonArgs,
     #[command(flatten)]
     job: JobArgs,
 }
 
+/// How many interleaved rounds a compare runs, and how it judges them.
+#[derive(Args)]
+struct RoundArgs {
+    /// Rounds of every strategy, interleaved (A B A B ...): a number, or `auto`: at least 3,
+    /// then more until every throughput interval is within --precision, or a cap is hit.
+    #[arg(long, default_value = "auto", value_parser = parse_repeat)]
+    repeat: RepeatArg,
+    /// With --repeat auto: the widest throughput interval accepted, ± this (e.g. 3%).
+    #[arg(long, default_value = "3%", value_parser = stats::parse_fraction)]
+    precision: f64,
+    /// With --repeat auto: at most this many rounds.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(3..))]
+    max_repeat: u32,
+    /// With --repeat auto: no round starts that would end after this (e.g. 2m).
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    max_time: Duration,
+    /// Rounds run first and not counted (recorded as warm-up), as fio's ramp_time.
+    #[arg(long, default_value_t = 1)]
+    warmup: u32,
+    /// A ratio whose 95% interval stays within 1 ± this is `same` (e.g. 2%).
+    #[arg(long, default_value = "2%", value_parser = stats::parse_fraction)]
+    noise_threshold: f64,
+}
+
+#[derive(Clone, Copy)]
+enum RepeatArg {
+    Auto,
+    Fixed(u32),
+}
+
+fn parse_repeat(s: &str) -> Result<RepeatArg, String> {
+    match s {
+        "auto" => Ok(RepeatArg::Auto),
+        n => match n.parse::<u32>() {
+            Ok(n) if n >= 1 => Ok(RepeatArg::Fixed(n)),
+            _ => Err(format!("expected auto or a whole number from 1, not '{n}'")),
+        },
+    }
+}
+
+impl RoundArgs {
+    fn schedule(&self) -> Result<Schedule> {
+        let repeats = match self.repeat {
+            RepeatArg::Fixed(n) => Repeats::Fixed(n),
+            RepeatArg::Auto => {
+                let rule = AutoRepeat {
+                    max_rounds: self.max_repeat,
+                    max_time: Some(self.max_time),
+                    precision: self.precision,
+                    ..AutoRepeat::default()
+                };
+                rule.validate().map_err(|e| anyhow!(e))?;
+                Repeats::Auto(rule)
+            }
+        };
+        Ok(Schedule {
+            repeats,
+            warmup: self.warmup,
+            summary: summary::Settings {
+                noise_threshold: self.noise_threshold,
+                ..summary::Settings::default()
+            },
+        })
+    }
+}
+
+/// The rounds of a run and how they are judged.
+struct Schedule {
+    repeats: Repeats,
+    warmup: u32,
+    summary: summary::Settings,
+}
+
+impl Schedule {
+    /// `run`: one case, nothing to compare.
+    fn single() -> Schedule {
+        Schedule {
+            repeats: Repeats::Fixed(1),
+            warmup: 0,
+            summary: summary::Settings::default(),
+        }
+    }
+}
+
 #[derive(Args)]
 struct CommonArgs {
     /// separate: checksum, endio and metadata-endio work each get their own pool;
     /// shared: one pool for all (can deadlock, as the 2008 btrfs patch warns).
-    #[arg(long, value_enum, default_value = "separate")]
+    #[arg(long, default_value = "separate", value_parser = crate::names::parser(&Topology::ALL))]
     endio: Topology,
     /// Results folder (default results/<UTC timestamp>).
     #[arg(long)]
@@ -115,6 +191,11 @@ struct CommonArgs {
     /// Allow writing to a block device (destroys its contents).
     #[arg(long)]
     allow_device_write: bool,
+    /// Let a read job write its file again when the checksum store beside it cannot verify
+    /// what is there (interrupted, stale, another checksum, too small). Without it such a
+    /// read fails and says why: the data it was asked to verify is never replaced silently.
+    #[arg(long)]
+    relayout: bool,
     /// Drop the page cache before every case that reads (needs root; default: on as root).
     #[arg(long, action = clap::ArgAction::Set, default_value_t = is_root())]
     drop_caches: bool,
@@ -253,14 +334,16 @@ impl JobArgs {
 }
 
 /// The job `compare` runs when given nothing else: seed 002's experiment, sequential 1 MiB
-/// buffered writes with end_fsync and crc32c, in a temporary file.
+/// buffered writes with end_fsync and crc32c, in a temporary file, big enough to reach the
+/// writeback steady state ([`steady_state_size`]).
 fn default_compare_job() -> JobSpec {
     let mut job = JobSpec::default();
+    let size = steady_state_size(&std::env::temp_dir()).to_string();
     for (k, v) in [
         ("name", "seq-write-1m"),
         ("rw", "write"),
         ("bs", "1m"),
-        ("size", "1g"),
+        ("size", size.as_str()),
         ("end_fsync", "1"),
         ("iodepth", "8"),
         ("csum", "crc32c"),
@@ -270,313 +353,69 @@ fn default_compare_job() -> JobSpec {
     job
 }
 
-#[derive(Serialize)]
-struct Manifest<'a> {
-    tool: &'static str,
-    status: &'a str,
-    error: Option<String>,
-    started: String,
-    finished: Option<String>,
-    command: Vec<String>,
-    machine: manifest::Machine,
-    software: manifest::Software,
-    config: Config<'a>,
-    cases: Vec<String>,
-}
+const GIB: u64 = 1 << 30;
 
-#[derive(Serialize)]
-struct Config<'a> {
-    /// The first job (of the first group).
-    job: &'a JobSpec,
-    /// Every job, by group: groups run one after another, the jobs of a group at once.
-    groups: &'a [Vec<JobSpec>],
-    strategies: &'a [String],
-    topology: Topology,
-    repeat: u32,
-    options: &'a RunOptions,
-}
-
-/// Runs every case in order, writing each as it finishes, and the manifest around them.
-struct Session {
-    out: RunDir,
-    started: SystemTime,
-    machine: manifest::Machine,
-    software: manifest::Software,
-    interrupted: Arc<AtomicBool>,
-    scratch: Option<tempfile::TempDir>,
-}
-
-impl Session {
-    fn write_manifest(
-        &self,
-        status: &str,
-        error: Option<String>,
-        config: Config,
-        cases: &[CaseResult],
-    ) -> Result<()> {
-        let m = Manifest {
-            tool: "csumbench",
-            status,
-            error,
-            started: manifest::utc_iso(self.started),
-            finished: (status != "running").then(|| manifest::utc_iso(SystemTime::now())),
-            command: std::env::args().collect(),
-            machine: self.machine.clone(),
-            software: self.software.clone(),
-            config,
-            cases: cases.iter().map(|c| c.case.clone()).collect(),
-        };
-        self.out.write_json("manifest.json", &m).map(|_| ())
-    }
-
-    /// The run stops on `error` (a case that could not run or be written, a manifest that
-    /// could not be updated). Marks the manifest failed, best effort: `error` is what the
-    /// user must see, so a manifest that cannot be written either (the disk is full) only
-    /// adds a line to it.
-    fn fail(&self, error: anyhow::Error, config: Config, cases: &[CaseResult]) -> anyhow::Error {
-        match self.write_manifest("failed", Some(format!("{error:#}")), config, cases) {
-            Ok(()) => error,
-            Err(m) => anyhow!(
-                "{error:#}\nalso: the run could not be marked failed: {m:#}; manifest.json \
-                 lists the case(s) finished before that"
-            ),
-        }
-    }
-
-    /// Ends the temporary data directory: removed, or kept (and said where) with
-    /// --keep-files. Either way, done now rather than when the session is dropped.
-    fn release_scratch(&mut self, keep: bool) {
-        if let Some(dir) = self.scratch.take() {
-            if keep {
-                println!("data files kept in {}", dir.keep().display());
-            } else {
-                let path = dir.path().to_path_buf();
-                if let Err(e) = dir.close() {
-                    eprintln!("warning: cannot remove {}: {e}", path.display());
-                }
-            }
-        }
-    }
-}
-
-fn case_id(
-    index: usize,
-    strategy: &str,
-    topology: Topology,
-    group: Option<usize>,
-    repeat: u32,
-) -> String {
-    let clean: String = strategy
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let topo = match topology {
-        Topology::Shared => "-shared",
-        Topology::Separate => "",
+/// Twice the kernel's dirty limit (`vm.dirty_bytes`, else `vm.dirty_ratio` of the available
+/// memory), in whole GiB from 1 to 16 and at most a quarter of the free space in `dir`: the
+/// first half fills the page cache at memory speed, the second is written at the pace
+/// writeback allows, which is where seed 002's dips show. A 1 GiB job ended before
+/// writeback began and fit three 100 ms intervals.
+fn steady_state_size(dir: &std::path::Path) -> u64 {
+    let read = |f: &str| std::fs::read_to_string(f).ok();
+    let num = |f: &str| read(f).and_then(|s| s.trim().parse::<u64>().ok());
+    let available = read("/proc/meminfo").and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemAvailable:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kib| kib << 10)
+    });
+    let limit = match num("/proc/sys/vm/dirty_bytes") {
+        Some(bytes) if bytes > 0 => Some(bytes),
+        _ => num("/proc/sys/vm/dirty_ratio")
+            .zip(available)
+            .map(|(ratio, mem)| mem / 100 * ratio),
     };
-    let group = group.map(|g| format!("-g{g}")).unwrap_or_default();
-    format!("{index:02}-{clean}{topo}{group}-r{repeat}")
+    let free = workloads::target::free_space(dir).unwrap_or(u64::MAX);
+    let want = limit.map_or(GIB, |l| (2 * l).div_ceil(GIB) * GIB);
+    let room = (free / 4 / GIB).max(1) * GIB;
+    want.clamp(GIB, 16 * GIB).min(room)
 }
 
-fn exit_code(results: &[CaseResult]) -> i32 {
-    let has = |s: Status| results.iter().any(|r| r.status == s);
-    if has(Status::Interrupted) {
-        EXIT_INTERRUPTED
-    } else if has(Status::Error) {
-        EXIT_ERROR
-    } else if has(Status::VerifyFailed) {
-        EXIT_VERIFY_FAILED
-    } else if has(Status::Deadlock) || has(Status::Stall) {
-        EXIT_STALLED
-    } else {
-        0
-    }
-}
-
-fn one_line(r: &CaseResult) -> String {
-    let mut s = format!(
-        "{}: {:?}, {:.0} MiB/s, {:.2}s",
-        r.case, r.status, r.mib_s, r.elapsed_s
-    );
-    if r.status != Status::Ok {
-        s += &format!(" [strategy {}]", r.strategy);
-    }
-    if let Some(stall) = &r.stall {
-        s += &format!(" — {}: {}", stall.kind, stall.detail);
-    }
-    if let Some(e) = &r.error {
-        s += &format!(" — {e}");
-    }
-    if r.mismatch_count > 0 {
-        s += &format!(" — {} bad sector(s)", r.mismatch_count);
-        for m in r.mismatches.iter().take(10) {
-            s += &format!("\n    {} at offset {} in {}", m.kind, m.offset, m.file);
-        }
-    }
-    s
-}
-
+/// Plans the run from the command line and runs it; the scratch folder goes away (or is
+/// kept) however the run ends.
 fn execute(
-    strategies: &[String],
-    repeat: u32,
+    strategies: Vec<String>,
+    schedule: Schedule,
     groups: Vec<Vec<JobSpec>>,
     common: &CommonArgs,
 ) -> Result<i32> {
-    let job = groups[0][0].clone();
-    // Build every strategy once up front, so a typo fails before any I/O.
-    for s in strategies {
-        strategies::build(s).map_err(|e| anyhow!("--strategy {s}: {e}"))?;
-    }
-    let scratch = if groups
-        .iter()
-        .flatten()
-        .any(|j| j.filename.is_none() && j.directory.is_none())
-    {
-        Some(
-            tempfile::Builder::new()
-                .prefix("csumbench-")
-                .tempdir()
-                .context("cannot create a temporary directory for the data files")?,
-        )
-    } else {
-        None
-    };
+    session::check(&strategies, &groups)?;
+    let scratch = Scratch::for_groups(&groups)?;
     let options = RunOptions {
         stall_timeout: common.stall_timeout,
         interval: common.interval,
         keep_files: common.keep_files,
         overwrite: common.overwrite,
         allow_device_write: common.allow_device_write,
+        relayout: common.relayout,
         drop_caches: common.drop_caches,
         inject: common.inject.clone(),
-        preallocate_scratch: scratch.is_some(),
-        scratch_dir: scratch
-            .as_ref()
-            .map(|d| d.path().to_path_buf())
-            .unwrap_or_else(std::env::temp_dir),
+        preallocate_scratch: scratch.path().is_some(),
+        scratch_dir: scratch.path().unwrap_or_else(std::env::temp_dir),
     };
-    let out_path = common.out.clone().unwrap_or_else(results::default_dir);
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second signal ends the process at once.
-        signal_hook::flag::register_conditional_shutdown(signal, 130, interrupted.clone())?;
-        signal_hook::flag::register(signal, interrupted.clone())?;
-    }
-    let mut session = Session {
-        out: RunDir::create(&out_path)?,
-        started: SystemTime::now(),
-        machine: manifest::machine(),
-        software: manifest::software(),
-        interrupted,
-        scratch,
-    };
-    let config = || Config {
-        job: &job,
-        groups: &groups,
+    let plan = Plan {
         strategies,
         topology: common.endio,
-        repeat,
-        options: &options,
+        repeats: schedule.repeats,
+        warmup: schedule.warmup,
+        summary: schedule.summary,
+        groups,
+        options,
+        out: common.out.clone(),
     };
-    session.write_manifest("running", None, config(), &[])?;
-
-    let mut specs = Vec::new();
-    for r in 1..=repeat {
-        for (g, jobs) in groups.iter().enumerate() {
-            for s in strategies {
-                let group = (groups.len() > 1).then_some(g + 1);
-                specs.push(CaseSpec {
-                    id: case_id(specs.len() + 1, s, common.endio, group, r),
-                    strategy: s.clone(),
-                    topology: common.endio,
-                    repeat: r,
-                    jobs: jobs.clone(),
-                });
-            }
-        }
-    }
-    let live = Progress::new(specs.len());
-    let mut results: Vec<CaseResult> = Vec::new();
-    // A signal that stopped a case before it had anything to record (laying out its file).
-    let mut stopped: Option<String> = None;
-    for spec in &specs {
-        if session
-            .interrupted
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            break;
-        }
-        match case::run_case(spec, &options, &session.out, &session.interrupted, &live) {
-            Ok(result) => {
-                live.finish_case(&one_line(&result));
-                results.push(result);
-                if let Err(e) = session.write_manifest("running", None, config(), &results) {
-                    let e = session.fail(e, config(), &results);
-                    session.release_scratch(common.keep_files);
-                    return Err(e);
-                }
-            }
-            Err(e) => {
-                // Whatever the case managed to write (its hlog before a full disk stopped
-                // its json) belongs to no case the manifest lists: remove it, which also
-                // frees room to record the failure.
-                for name in [".hlog", ".bw.csv", ".json"].map(|ext| format!("{}{ext}", spec.id)) {
-                    let _ = std::fs::remove_file(session.out.path().join(name));
-                }
-                let e = e.context(format!("case {}", spec.id));
-                if session
-                    .interrupted
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                {
-                    // The signal cut the case's setup short: the run was interrupted, not
-                    // failed; what finished before is kept and summarized as usual.
-                    eprintln!("{e:#}");
-                    stopped = Some(format!("{e:#}"));
-                    break;
-                }
-                let e = session.fail(e, config(), &results);
-                session.release_scratch(common.keep_files);
-                return Err(e);
-            }
-        }
-    }
-    // Cases skipped because of a signal make the run interrupted, whatever the others did.
-    let cut_short = results.len() < specs.len()
-        && session
-            .interrupted
-            .load(std::sync::atomic::Ordering::Relaxed);
-    let code = if cut_short {
-        EXIT_INTERRUPTED
-    } else {
-        exit_code(&results)
-    };
-    let status = if code == EXIT_INTERRUPTED {
-        "interrupted"
-    } else {
-        "complete"
-    };
-    // The summary is shown first: it comes from memory, and a full disk must not hide it.
-    let rows = summary::rows(&results);
-    print!("{}", Table.render(&rows));
-    let manifest = session.write_manifest(status, stopped, config(), &results);
-    let summaries = export::write_summaries(&session.out, &rows);
-    let dir = session.out.path().display().to_string();
-    println!("results: {dir}");
-    session.release_scratch(common.keep_files);
-    match (manifest, summaries) {
-        (Ok(()), Ok(())) => Ok(code),
-        (Err(m), Ok(())) => Err(m),
-        (Ok(()), Err(s)) => Err(anyhow!(
-            "{s:#} (the cases are saved: `harness report {dir}` shows their summary)"
-        )),
-        (Err(m), Err(s)) => Err(anyhow!("{m:#}\nalso: {s:#}")),
-    }
+    let result = session::execute(&plan);
+    scratch.release(common.keep_files);
+    result
 }
 
 pub fn main() -> Result<i32> {
@@ -587,9 +426,17 @@ pub fn main() -> Result<i32> {
             Ok(0)
         }
         Command::Report(args) => {
-            let rows = summary::rows(&report::load(&args.dir)?);
+            let loaded = report::load(&args.dir)?;
+            let rows = summary::rows_with(&loaded.cases, &loaded.settings);
             print!("{}", args.format.exporter().render(&rows));
-            Ok(0)
+            for why in &loaded.unreadable {
+                eprintln!("error: {why}");
+            }
+            Ok(if loaded.unreadable.is_empty() {
+                0
+            } else {
+                EXIT_ERROR
+            })
         }
         Command::Run(args) => {
             let groups = args.common.job_groups(JobSpec::default(), &args.job)?;
@@ -603,7 +450,7 @@ pub fn main() -> Result<i32> {
                         .find_map(|j| j.strategy_hint.clone())
                 })
                 .unwrap_or_else(|| "inline".into());
-            execute(&[strategy], 1, groups, &args.common)
+            execute(vec![strategy], Schedule::single(), groups, &args.common)
         }
         Command::Compare(args) => {
             let groups = args.common.job_groups(default_compare_job(), &args.job)?;
@@ -619,7 +466,7 @@ pub fn main() -> Result<i32> {
             if strategies.len() < 2 && !args.sync_crc {
                 bail!("compare needs at least two strategies (or --sync-crc)");
             }
-            execute(&strategies, args.repeat, groups, &args.common)
+            execute(strategies, args.rounds.schedule()?, groups, &args.common)
         }
     }
 }

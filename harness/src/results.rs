@@ -5,7 +5,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
 pub struct RunDir {
@@ -13,25 +13,76 @@ pub struct RunDir {
 }
 
 impl RunDir {
-    /// Creates the folder (and its parents). An existing non-empty folder is refused so
-    /// one run never mixes its files with another's.
+    /// Claims the folder `path` (`--out`) for this run: made (parents too) if it does not
+    /// exist; an existing empty folder is claimed by creating its manifest exclusively, so
+    /// two runs given the same folder never share it; one that holds files is refused.
     pub fn create(path: &Path) -> Result<RunDir> {
-        if path.is_dir()
-            && fs::read_dir(path)
-                .with_context(|| format!("cannot read results folder {}", path.display()))?
-                .next()
-                .is_some()
-        {
-            anyhow::bail!(
-                "results folder {} already holds files; pick another --out",
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create results folder {}", parent.display()))?;
+        }
+        match fs::create_dir(path) {
+            Ok(()) => return Ok(RunDir::at(path)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot create results folder {}", path.display()))
+            }
+        }
+        if !path.is_dir() {
+            bail!(
+                "results folder {} exists and is not a folder",
                 path.display()
             );
         }
-        fs::create_dir_all(path)
-            .with_context(|| format!("cannot create results folder {}", path.display()))?;
-        Ok(RunDir {
+        let used = || {
+            anyhow!(
+                "results folder {} already holds files; pick another --out",
+                path.display()
+            )
+        };
+        let mut entries = fs::read_dir(path)
+            .with_context(|| format!("cannot read results folder {}", path.display()))?;
+        if entries.next().is_some() {
+            return Err(used());
+        }
+        match fs::File::create_new(path.join("manifest.json")) {
+            Ok(_) => Ok(RunDir::at(path)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(used()),
+            Err(e) => Err(e).with_context(|| format!("cannot write into {}", path.display())),
+        }
+    }
+
+    /// A new folder under `parent` named for the current UTC second, or, when another run
+    /// took that name, the same with `-2`, `-3`, …: created atomically, so runs started
+    /// together never share one.
+    pub fn create_new_under(parent: &Path) -> Result<RunDir> {
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create results folder {}", parent.display()))?;
+        let stamp = crate::manifest::utc_stamp(std::time::SystemTime::now());
+        for n in 1u32.. {
+            let name = match n {
+                1 => stamp.clone(),
+                n => format!("{stamp}-{n}"),
+            };
+            let path = parent.join(name);
+            match fs::create_dir(&path) {
+                Ok(()) => return Ok(RunDir::at(&path)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("cannot create results folder {}", path.display())
+                    })
+                }
+            }
+        }
+        unreachable!("fewer than 2^32 runs in one second")
+    }
+
+    fn at(path: &Path) -> RunDir {
+        RunDir {
             path: path.to_path_buf(),
-        })
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -62,9 +113,9 @@ impl RunDir {
     }
 }
 
-/// The default results folder: `results/<UTC timestamp>` under the current directory.
-pub fn default_dir() -> PathBuf {
-    PathBuf::from("results").join(crate::manifest::utc_stamp(std::time::SystemTime::now()))
+/// Where runs without `--out` make their folder: `results/` under the current directory.
+pub fn default_parent() -> PathBuf {
+    PathBuf::from("results")
 }
 
 #[cfg(test)]
@@ -87,5 +138,30 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("already holds files"), "{e}");
+        // An empty folder is claimed once.
+        let empty = dir.path().join("empty");
+        fs::create_dir(&empty).unwrap();
+        RunDir::create(&empty).unwrap();
+        let e = RunDir::create(&empty).err().unwrap().to_string();
+        assert!(e.contains("already holds files"), "{e}");
+    }
+
+    #[test]
+    fn runs_started_together_get_folders_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let parent = dir.path().join("results");
+        let made: Vec<PathBuf> = std::thread::scope(|s| {
+            let runs: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| RunDir::create_new_under(&parent).unwrap().path))
+                .collect();
+            runs.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        let mut unique = made.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 8, "{made:?}");
+        assert!(made
+            .iter()
+            .all(|p| p.is_dir() && p.parent() == Some(&parent)));
     }
 }

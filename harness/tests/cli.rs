@@ -88,7 +88,16 @@ fn compare_sync_crc_writes_every_result_file() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("cmp");
     let assert = harness()
-        .args(["compare", "--sync-crc", "--size", "16m", "--repeat", "1"])
+        .args([
+            "compare",
+            "--sync-crc",
+            "--size",
+            "16m",
+            "--repeat",
+            "1",
+            "--warmup",
+            "0",
+        ])
         .arg("--out")
         .arg(&out)
         .assert()

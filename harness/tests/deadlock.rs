@@ -64,7 +64,7 @@ fn compare_reports_the_deadlock_and_goes_on() {
     let out = tmp.path().join("o");
     let assert = harness()
         .args([
-            "compare", "--endio", "shared", "--repeat", "1", "--size", "16m",
+            "compare", "--endio", "shared", "--repeat", "1", "--warmup", "0", "--size", "16m",
         ])
         .args([
             "--strategy",

@@ -27,7 +27,7 @@ fn a_job_file_runs_groups_in_order_and_jobs_of_a_group_together() {
              [r1]\n\
              stonewall\n\
              rw=read\n\
-             filename={dir}/w1.0.0\n",
+             filename=w1.0.0   # inside directory, as fio puts it\n",
             dir = tmp.path().display()
         ),
     )

@@ -311,6 +311,8 @@ fn sigint_in_the_second_case_of_a_compare_keeps_the_first_and_runs_no_more() {
         "kthread",
         "--repeat",
         "2",
+        "--warmup",
+        "0",
         "--rw",
         "write",
         "--bs",

@@ -28,7 +28,16 @@ fn compare_writes_summaries_and_report_shows_them_again_in_every_format() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("cmp");
     let assert = harness()
-        .args(["compare", "--sync-crc", "--size", "8m", "--repeat", "2"])
+        .args([
+            "compare",
+            "--sync-crc",
+            "--size",
+            "8m",
+            "--repeat",
+            "2",
+            "--warmup",
+            "0",
+        ])
         .arg("--out")
         .arg(&out)
         .assert()
@@ -52,7 +61,9 @@ fn compare_writes_summaries_and_report_shows_them_again_in_every_format() {
         .take_while(|l| !l.starts_with("results: "))
         .map(|l| format!("{l}\n"))
         .collect();
-    assert_eq!(table.lines().count(), 3, "{stdout}");
+    // Header and two rows, a blank line, the kthread-vs-inline sentence.
+    assert_eq!(table.lines().count(), 5, "{stdout}");
+    assert!(table.contains("kthread vs inline: "), "{stdout}");
     assert_eq!(report(&out, "table"), table);
 
     let md = fs::read_to_string(out.join("summary.md")).unwrap();
@@ -60,7 +71,12 @@ fn compare_writes_summaries_and_report_shows_them_again_in_every_format() {
     assert_eq!(report(&out, "markdown"), md);
     assert_eq!(report(&out, "csv"), csv);
     assert!(md.starts_with("| strategy | endio | MiB/s |"), "{md}");
-    assert_eq!(md.lines().count(), 4, "{md}");
+    assert_eq!(
+        md.lines().take_while(|l| l.starts_with('|')).count(),
+        4,
+        "{md}"
+    );
+    assert!(md.contains("| mib_s |"), "{md}");
     let csv_lines: Vec<&str> = csv.lines().collect();
     assert!(csv_lines[0].starts_with("strategy,topology,runs,problems,mib_s_median,"));
     assert!(csv_lines[1].starts_with("inline,separate,2,,"), "{csv}");
@@ -72,6 +88,9 @@ fn compare_writes_summaries_and_report_shows_them_again_in_every_format() {
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0]["strategy"], "inline");
     assert_eq!(rows[0]["runs"], 2);
+    // Two repeats: a ratio, but no interval and no verdict.
+    assert_eq!(rows[1]["mib_s_verdict"], "unknown");
+    assert!(rows[1]["mib_s_ratio"].as_f64().unwrap() > 0.0);
     assert!(rows[1]["mib_s_median"].as_f64().unwrap() > 0.0);
 }
 

@@ -145,6 +145,8 @@ fn run_on_tmpfs(size_kib: u64, repeat: u32) -> Option<Outcome> {
             "kthread",
             "--repeat",
             &repeat_s,
+            "--warmup",
+            "0",
             "--ioengine",
             "null",
             "--rw",

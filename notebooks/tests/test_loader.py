@@ -1,10 +1,11 @@
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from csumbench_results import STAGES, load, parse_spec
+from csumbench_results import COMPARISON_FIELDS, METRICS, STAGES, load, parse_spec
 
 
 def test_sample_loads_every_case_in_config_order(sample_dir):
@@ -36,13 +37,85 @@ def test_summary_follows_the_harness_rules(sample_dir):
     run = load(sample_dir)
     summary = run.summary()
     assert list(summary["strategy"]) == run.strategies
-    assert summary["ratio"].iloc[0] == 1.0
+    assert summary["mib_s_ratio"].iloc[0] == 1.0
+    assert set(summary["mib_s_verdict"].iloc[:1]) == {"baseline"}
+    base = run.cases[run.cases["strategy"] == run.baseline].set_index("repeat")["mib_s"]
     for row in summary.itertuples():
-        repeats = run.cases.loc[run.cases["strategy"] == row.strategy, "mib_s"]
-        assert row.mib_s_median == repeats.median()
+        repeats = run.cases.loc[run.cases["strategy"] == row.strategy].set_index("repeat")
+        assert row.mib_s_median == repeats["mib_s"].median()
         assert row.mib_s_min <= row.mib_s_median <= row.mib_s_max
-        assert row.ratio == pytest.approx(row.mib_s_median / summary["mib_s_median"].iloc[0])
-        assert row.runs == row.ok == 3 and row.problems == ""
+        # The geometric mean of the paired ratios, repeat i against the baseline's repeat i.
+        paired = np.exp(np.log(repeats["mib_s"] / base).mean())
+        assert row.mib_s_ratio == pytest.approx(paired)
+        assert row.mib_s_pairs == 3
+        if row.strategy != run.baseline:
+            assert row.mib_s_ci95_lo <= row.mib_s_ratio <= row.mib_s_ci95_hi
+        assert row.runs == row.ok == 3 and row.problems == "" and row.warmups == 0
+    assert list(summary["mib_s_verdict"].iloc[1:]) == ["slower", "same", "same"]
+
+
+def test_every_metric_has_ratio_interval_verdict_and_pairs(sample_dir):
+    summary = load(sample_dir).summary()
+    for metric in METRICS:
+        for field in COMPARISON_FIELDS:
+            assert f"{metric}_{field}" in summary, (metric, field)
+    verdicts = load(sample_dir).verdicts()
+    assert len(verdicts) == 3 * len(METRICS)
+    assert set(verdicts["verdict"]) <= {"faster", "slower", "more", "less", "same"}
+    row = verdicts[(verdicts["label"] == "kthread:max_workers=1")
+                   & (verdicts["metric"] == "cpu_s_per_gib")].iloc[0]
+    assert row["verdict"] == "more" and row["ci95_lo"] > 1.02
+
+
+def test_pairs_follow_repeats_and_need_both_ok(copy):
+    copy.deadlock(copy.cases[5])  # kthread:max_workers=1, repeat 2
+    summary = load(copy.folder).summary().set_index("label")
+    assert summary.at["kthread:max_workers=1", "mib_s_pairs"] == 2
+    assert summary.at["kthread:max_workers=1", "mib_s_verdict"] == "unknown"
+    assert np.isnan(summary.at["kthread:max_workers=1", "mib_s_ci95_lo"])
+    assert summary.at["kthread", "mib_s_pairs"] == 3
+
+
+def test_warm_ups_are_listed_but_not_counted(copy):
+    copy.edit_case(copy.cases[0], warmup=True, mib_s=1.0)
+    summary = load(copy.folder).summary().set_index("label")
+    assert summary.at["inline", "warmups"] == 1 and summary.at["inline", "runs"] == 2
+    assert summary.at["inline", "mib_s_min"] > 1.0
+    assert summary.at["kthread", "mib_s_pairs"] == 2
+
+
+def test_noise_and_steady_state_are_read_where_recorded(copy, sample_dir):
+    run = load(sample_dir)
+    assert run.cases["interference"].isna().all() and run.cases["steal_pct"].isna().all()
+    assert run.cases["steady_attained"].isna().all() and not run.cases["warmup"].any()
+    copy.edit_case(copy.cases[1], noise={"steal_pct": 12.5, "others_cpu_pct": 1.0,
+                                          "dirty_kib_start": 10, "dirty_kib_end": 900,
+                                          "loadavg_end": [1.5, 1.0, 0.5],
+                                          "interference": True})
+    copy.edit_case(copy.cases[2], steady={"criterion": "iops:1%", "attained": False,
+                                           "attained_at_s": None})
+    run = load(copy.folder)
+    case = run.cases.set_index("case").loc[copy.cases[1]]
+    assert (case["steal_pct"], case["dirty_kib_end"], case["loadavg_1m_end"]) == (12.5, 900, 1.5)
+    assert case["interference"] is True and np.isnan(case["psi_io_some_pct"])
+    summary = run.summary().set_index("label")
+    assert summary.at["kthread:max_workers=1", "interference_repeats"] == [1]
+    assert summary.at["kthread:max_workers=2", "unsteady_repeats"] == [1]
+    # Flagged, not dropped.
+    assert summary.at["kthread:max_workers=1", "mib_s_pairs"] == 3
+
+
+def test_an_outlier_repeat_is_named(copy):
+    # Three repeats cannot hold an outlier (Tukey's fences always contain them): give
+    # kthread a fourth, a copy of its repeat 2, and slow its repeat 1 to a crawl.
+    extra = json.loads((copy.folder / f"{copy.cases[7]}.json").read_text())
+    extra.update(case="13-kthread-r4", repeat=4)
+    (copy.folder / "13-kthread-r4.json").write_text(json.dumps(extra))
+    copy.edit_case(copy.cases[3], mib_s=100.0)
+    summary = load(copy.folder).summary().set_index("label")
+    assert summary.at["kthread", "outlier_repeats"] == [1]
+    assert summary.at["kthread", "ok"] == 4 and summary.at["kthread", "mib_s_pairs"] == 3
+    assert summary.at["inline", "outlier_repeats"] == []
 
 
 def test_bandwidth_intervals_add_up_to_each_case(sample_dir):
@@ -100,6 +173,8 @@ def test_sweeps_vary_the_knob_that_differs(sample_dir):
     for row in sweeps.itertuples():
         assert row.mib_s_median == summary.at[row.strategy, "mib_s_median"]
         assert row.e2e_p99_us == summary.at[row.strategy, "e2e_p99_us"]
+        assert row.mib_s_ci95_lo == summary.at[row.strategy, "mib_s_ci95_lo"]
+        assert row.e2e_p99_verdict == summary.at[row.strategy, "e2e_p99_verdict"]
 
 
 def test_sweeps_with_two_varying_knobs_split_into_series(copy):
@@ -155,7 +230,8 @@ def test_a_failed_baseline_leaves_ratios_undefined(copy):
             copy.deadlock(case)
     summary = load(copy.folder).summary()
     assert summary["strategy"].iloc[0] == "inline"
-    assert summary["ratio"].isna().all()
+    assert summary["mib_s_ratio"].iloc[1:].isna().all()
+    assert set(summary["mib_s_verdict"].iloc[1:]) == {"unknown"}
 
 
 def test_interrupted_run_keeps_what_finished(copy):

@@ -9,6 +9,8 @@ pub const ALIGN: usize = 4096;
 pub struct AlignedBuf {
     ptr: NonNull<u8>,
     len: usize,
+    /// Bytes allocated: `len` may shrink below it and grow back (bios of varying sizes).
+    capacity: usize,
 }
 
 // The buffer owns its memory exclusively; moving it between threads is fine.
@@ -22,7 +24,22 @@ impl AlignedBuf {
         // SAFETY: the layout has non-zero size.
         let raw = unsafe { alloc_zeroed(layout) };
         let ptr = NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
-        AlignedBuf { ptr, len }
+        AlignedBuf {
+            ptr,
+            len,
+            capacity: len,
+        }
+    }
+
+    /// Makes the buffer `len` bytes long, within what was allocated (the bytes a shorter
+    /// buffer leaves out stay allocated, and come back, unchanged, when it grows again).
+    pub fn set_len(&mut self, len: usize) {
+        assert!(
+            len <= self.capacity,
+            "{len} bytes in a {}-byte buffer",
+            self.capacity
+        );
+        self.len = len;
     }
 
     fn layout(len: usize) -> Layout {
@@ -65,7 +82,7 @@ impl std::ops::DerefMut for AlignedBuf {
 impl Drop for AlignedBuf {
     fn drop(&mut self) {
         // SAFETY: allocated in `new` with the same layout.
-        unsafe { dealloc(self.ptr.as_ptr(), Self::layout(self.len)) }
+        unsafe { dealloc(self.ptr.as_ptr(), Self::layout(self.capacity)) }
     }
 }
 

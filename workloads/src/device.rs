@@ -110,6 +110,55 @@ pub fn drop_caches() -> io::Result<()> {
     })
 }
 
+/// Who is using a block device, or any partition of it: where it is mounted and which
+/// devices (dm, md, loop) hold it. Empty when nobody is, or sysfs cannot say.
+pub fn users(rdev: u64) -> Vec<String> {
+    let Some((dir, _)) = sys_dir(rdev) else {
+        return Vec::new();
+    };
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    // The device itself and every partition directory inside it.
+    let mut devs = vec![dir.clone()];
+    if let Ok(entries) = fs::read_dir(&dir) {
+        devs.extend(
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.join("partition").exists()),
+        );
+    }
+    let mut users = Vec::new();
+    for dev in devs {
+        let name = name_of(&dev).unwrap_or_default();
+        if let Some(devno) = read_trimmed(&dev.join("dev")) {
+            for point in mount_points(&mountinfo, &devno) {
+                users.push(format!("{name} is mounted at {}", point.display()));
+            }
+        }
+        if let Ok(holders) = fs::read_dir(dev.join("holders")) {
+            for h in holders.flatten() {
+                users.push(format!(
+                    "{name} is held by {}",
+                    h.file_name().to_string_lossy()
+                ));
+            }
+        }
+    }
+    users
+}
+
+/// Where the device `devno` (MAJ:MIN) is mounted, from /proc/self/mountinfo.
+fn mount_points(mountinfo: &str, devno: &str) -> Vec<PathBuf> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let pre: Vec<&str> = line.split_once(" - ")?.0.split(' ').collect();
+            (pre.len() >= 5 && pre[2] == devno)
+                .then(|| PathBuf::from(OsStr::from_bytes(&unescape(pre[4]))))
+        })
+        .collect()
+}
+
 /// The sysfs directory of a block device number, if sysfs knows it.
 fn sys_dir(dev: u64) -> Option<(PathBuf, String)> {
     let devno = format!("{}:{}", libc::major(dev), libc::minor(dev));
@@ -347,6 +396,18 @@ mod tests {
                 .fs_options,
             "rw,ssd,compress=zstd:1"
         );
+    }
+
+    #[test]
+    fn mount_points_are_found_by_device_number() {
+        let mi = "36 35 98:0 / /mnt1 rw,noatime - ext3 /dev/root rw\n\
+                  37 35 7:0 / /mnt/with\\040space rw - ext4 /dev/loop0 rw\n\
+                  38 35 7:0 /sub /other rw - ext4 /dev/loop0 rw\n";
+        assert_eq!(
+            mount_points(mi, "7:0"),
+            [PathBuf::from("/mnt/with space"), PathBuf::from("/other")]
+        );
+        assert!(mount_points(mi, "7:1").is_empty());
     }
 
     #[test]

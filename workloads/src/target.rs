@@ -35,6 +35,11 @@ pub struct Target {
 pub enum TargetError {
     #[error("directory {0} does not exist")]
     NoDirectory(PathBuf),
+    #[error("{0} is not a directory")]
+    NotADirectory(PathBuf),
+    /// Writing a device a filesystem or another device sits on would corrupt it.
+    #[error("refusing to write to block device {path}: it is in use ({})", .users.join("; "))]
+    DeviceInUse { path: PathBuf, users: Vec<String> },
     #[error(
         "refusing to write to block device {0}: it would destroy its contents; \
          pass --allow-device-write if that is what you want"
@@ -296,6 +301,11 @@ fn promise(path: &Path, file: &File, size: u64) {
     });
 }
 
+/// Bytes free for this run's files on the filesystem holding `dir`.
+pub fn free_space(dir: &Path) -> io::Result<u64> {
+    statvfs(dir).map(|vfs| available(&vfs))
+}
+
 /// Bytes available to unprivileged users. Root may get the reserved blocks too, or may not
 /// (ext4's resuid): counting only these refuses a little early rather than failing midway.
 fn available(vfs: &libc::statvfs) -> u64 {
@@ -343,6 +353,22 @@ impl Target {
     }
 }
 
+/// A block device may be written only when allowed, and never while a filesystem or
+/// another device uses it (or any of its partitions).
+fn check_device_write(path: &Path, rdev: u64, access: Access) -> Result<(), TargetError> {
+    if !access.allow_device_write {
+        return Err(TargetError::DeviceWrite(path.to_path_buf()));
+    }
+    let users = crate::device::users(rdev);
+    if !users.is_empty() {
+        return Err(TargetError::DeviceInUse {
+            path: path.to_path_buf(),
+            users,
+        });
+    }
+    Ok(())
+}
+
 /// Opens (creating if needed) the job's file. A regular file is made at least `size` long,
 /// once its filesystem is known to have room for it; a block device must hold `size`.
 /// Nothing is created or written when it fails, and a file it created is removed again.
@@ -361,8 +387,8 @@ pub fn open(path: &Path, size: u64, access: Access) -> Result<Target, TargetErro
         .as_ref()
         .is_some_and(|m| m.file_type().is_block_device());
     let exists = meta.is_some();
-    if is_device && access.write && !access.allow_device_write {
-        return Err(TargetError::DeviceWrite(path.to_path_buf()));
+    if is_device && access.write {
+        check_device_write(path, meta.as_ref().map_or(0, |m| m.rdev()), access)?;
     }
     if exists
         && !is_device
@@ -375,7 +401,10 @@ pub fn open(path: &Path, size: u64, access: Access) -> Result<Target, TargetErro
     if !exists {
         let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
         if let Some(dir) = parent.filter(|d| !d.is_dir()) {
-            return Err(TargetError::NoDirectory(dir.to_path_buf()));
+            return Err(match dir.exists() {
+                true => TargetError::NotADirectory(dir.to_path_buf()),
+                false => TargetError::NoDirectory(dir.to_path_buf()),
+            });
         }
     }
     if access.write && !is_device {
@@ -386,13 +415,26 @@ pub fn open(path: &Path, size: u64, access: Access) -> Result<Target, TargetErro
     if !is_device {
         opts.create(access.write);
     }
-    if access.direct {
-        opts.custom_flags(libc::O_DIRECT);
-    }
+    // A block device opened to be written is claimed exclusively: the kernel refuses that
+    // while it is mounted or claimed by anyone else (another csumbench included).
+    let exclusive = is_device && access.write;
+    let flags =
+        if access.direct { libc::O_DIRECT } else { 0 } | if exclusive { libc::O_EXCL } else { 0 };
+    opts.custom_flags(flags);
     let file = opts.open(path).map_err(|e| {
         // O_CREAT can make the file before O_DIRECT is refused: leave nothing behind.
         if !exists && path.exists() {
             let _ = std::fs::remove_file(path);
+        }
+        if exclusive && e.raw_os_error() == Some(libc::EBUSY) {
+            return TargetError::DeviceInUse {
+                path: path.to_path_buf(),
+                users: vec![
+                    "the kernel refused to open it exclusively: it is mounted, or \
+                             another program (another csumbench) has it open exclusively"
+                        .into(),
+                ],
+            };
         }
         let what = if access.direct && e.raw_os_error() == Some(libc::EINVAL) {
             "O_DIRECT is not supported on this filesystem"
@@ -488,6 +530,8 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("does not exist"), "{e}");
+        let e = open(&p.join("f"), 4096, write()).err().unwrap().to_string();
+        assert_eq!(e, format!("{} is not a directory", p.display()));
     }
 
     #[test]

@@ -4,8 +4,8 @@
 
 use std::borrow::Cow;
 
-use super::{topology_name, Exporter};
-use crate::summary::Row;
+use super::Exporter;
+use crate::summary::{Metric, Row};
 
 pub struct Csv;
 
@@ -19,17 +19,23 @@ fn num(x: f64) -> String {
     }
 }
 
-type Cell = fn(&Row) -> String;
+type Cell = Box<dyn Fn(&Row) -> String>;
+type FixedCell = fn(&Row) -> String;
 
-const COLUMNS: [(&str, Cell); 15] = [
+/// "2 5" for a list of repeats.
+fn repeats(list: &[u32]) -> String {
+    let names: Vec<String> = list.iter().map(u32::to_string).collect();
+    names.join(" ")
+}
+
+const FIXED: [(&str, FixedCell); 19] = [
     ("strategy", |r| r.strategy.clone()),
-    ("topology", |r| topology_name(r.topology).into()),
+    ("topology", |r| crate::names::name(&r.topology)),
     ("runs", |r| r.runs.to_string()),
     ("problems", |r| r.problems.join(", ")),
     ("mib_s_median", |r| num(r.mib_s_median)),
     ("mib_s_min", |r| num(r.mib_s_min)),
     ("mib_s_max", |r| num(r.mib_s_max)),
-    ("ratio", |r| num(r.ratio)),
     ("e2e_p50_us", |r| num(r.e2e_p50_us)),
     ("e2e_p99_us", |r| num(r.e2e_p99_us)),
     ("e2e_p999_us", |r| num(r.e2e_p999_us)),
@@ -37,7 +43,43 @@ const COLUMNS: [(&str, Cell); 15] = [
     ("vcsw_per_gib", |r| num(r.vcsw_per_gib)),
     ("ivcsw_per_gib", |r| num(r.ivcsw_per_gib)),
     ("min_interval_mib_s", |r| num(r.min_interval_mib_s)),
+    ("spec", |r| r.spec.clone()),
+    ("warmups", |r| r.warmups.to_string()),
+    ("outlier_repeats", |r| repeats(&r.outlier_repeats)),
+    ("interference_repeats", |r| repeats(&r.interference_repeats)),
+    ("unsteady_repeats", |r| repeats(&r.unsteady_repeats)),
 ];
+
+/// The fixed columns, then five per metric: `<metric>_ratio`, `_ci95_lo`, `_ci95_hi`,
+/// `_verdict`, `_pairs`.
+fn columns() -> Vec<(String, Cell)> {
+    let mut columns: Vec<(String, Cell)> = FIXED
+        .into_iter()
+        .map(|(name, cell)| (name.to_string(), Box::new(cell) as Cell))
+        .collect();
+    for metric in Metric::ALL {
+        let of = move |r: &Row| *r.vs_baseline.get(metric);
+        let name = metric.name();
+        columns.push((format!("{name}_ratio"), Box::new(move |r| num(of(r).ratio))));
+        columns.push((
+            format!("{name}_ci95_lo"),
+            Box::new(move |r| num(of(r).ci95_lo)),
+        ));
+        columns.push((
+            format!("{name}_ci95_hi"),
+            Box::new(move |r| num(of(r).ci95_hi)),
+        ));
+        columns.push((
+            format!("{name}_verdict"),
+            Box::new(move |r| of(r).verdict.name().to_string()),
+        ));
+        columns.push((
+            format!("{name}_pairs"),
+            Box::new(move |r| of(r).pairs.to_string()),
+        ));
+    }
+    columns
+}
 
 fn quote(field: &str) -> Cow<'_, str> {
     if field.contains([',', '"', '\n', '\r']) {
@@ -49,9 +91,14 @@ fn quote(field: &str) -> Cow<'_, str> {
 
 impl Exporter for Csv {
     fn render(&self, rows: &[Row]) -> String {
-        let mut out = COLUMNS.map(|(name, _)| name).join(",") + "\n";
+        let columns = columns();
+        let names: Vec<&str> = columns.iter().map(|(name, _)| name.as_str()).collect();
+        let mut out = names.join(",") + "\n";
         for r in rows {
-            let fields = COLUMNS.map(|(_, cell)| quote(&cell(r)).into_owned());
+            let fields: Vec<String> = columns
+                .iter()
+                .map(|(_, cell)| quote(&cell(r)).into_owned())
+                .collect();
             out += &(fields.join(",") + "\n");
         }
         out
@@ -101,25 +148,35 @@ mod tests {
         }
     }
 
+    fn same_number(x: f64, cell: &str) {
+        let y = back(cell);
+        assert!(
+            x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+            "{x} vs {cell}"
+        );
+    }
+
     #[test]
     fn round_trips_through_a_csv_reader() {
         let rows = sample_rows();
         let records = parse(&Csv.render(&rows));
         assert_eq!(records.len(), 1 + rows.len());
-        assert_eq!(records[0][0], "strategy");
-        assert!(records.iter().all(|r| r.len() == COLUMNS.len()));
+        let header = &records[0];
+        assert_eq!(header.len(), FIXED.len() + 5 * Metric::ALL.len());
+        assert!(records.iter().all(|r| r.len() == header.len()));
+        let at = |name: &str| header.iter().position(|h| h == name).unwrap();
         // No units in the cells; units are in the names.
-        assert!(records[0].iter().any(|h| h == "e2e_p99_us"));
+        assert_eq!(header[0], "strategy");
+        assert!(header.iter().any(|h| h == "e2e_p99_us"));
         for (row, rec) in rows.iter().zip(&records[1..]) {
             assert_eq!(rec[0], row.strategy);
-            assert_eq!(rec[1], topology_name(row.topology));
+            assert_eq!(rec[1], crate::names::name(&row.topology));
             assert_eq!(rec[2].parse::<usize>().unwrap(), row.runs);
             assert_eq!(rec[3], row.problems.join(", "));
             let numbers = [
                 row.mib_s_median,
                 row.mib_s_min,
                 row.mib_s_max,
-                row.ratio,
                 row.e2e_p50_us,
                 row.e2e_p99_us,
                 row.e2e_p999_us,
@@ -129,13 +186,21 @@ mod tests {
                 row.min_interval_mib_s,
             ];
             for (x, cell) in numbers.iter().zip(&rec[4..]) {
-                let y = back(cell);
-                assert!(
-                    x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
-                    "{x} vs {cell}"
-                );
+                same_number(*x, cell);
+            }
+            assert_eq!(rec[at("spec")], row.spec);
+            for metric in Metric::ALL {
+                let (c, name) = (row.vs_baseline.get(metric), metric.name());
+                same_number(c.ratio, &rec[at(&format!("{name}_ratio"))]);
+                same_number(c.ci95_lo, &rec[at(&format!("{name}_ci95_lo"))]);
+                same_number(c.ci95_hi, &rec[at(&format!("{name}_ci95_hi"))]);
+                assert_eq!(rec[at(&format!("{name}_verdict"))], c.verdict.name());
+                assert_eq!(rec[at(&format!("{name}_pairs"))], c.pairs.to_string());
             }
         }
+        assert_eq!(records[2][at("outlier_repeats")], "1 3");
+        assert_eq!(records[2][at("mib_s_verdict")], "faster");
+        assert_eq!(records[2][at("warmups")], "1");
     }
 
     #[test]

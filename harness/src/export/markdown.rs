@@ -1,8 +1,9 @@
-//! A GitHub-flavoured Markdown table: the terminal table's cells, for pasting into issues
-//! and notes.
+//! GitHub-flavoured Markdown for pasting into issues and notes: the terminal table's
+//! cells, then every metric against the baseline (ratio, 95 % interval, verdict, pairs),
+//! then the sentences.
 
-use super::{human_cells, Align, Exporter, HUMAN_COLUMNS};
-use crate::summary::Row;
+use super::{human_cells, verdicts, Align, Exporter, HUMAN_COLUMNS};
+use crate::summary::{Metric, Row};
 
 pub struct Markdown;
 
@@ -25,8 +26,39 @@ impl Exporter for Markdown {
         for r in rows {
             out += &line(human_cells(r));
         }
+        if rows.len() > 1 {
+            out += &vs_baseline(rows);
+        }
         out
     }
+}
+
+/// Every metric of every strategy after the baseline, one line each.
+fn vs_baseline(rows: &[Row]) -> String {
+    let mut out = format!(
+        "\n**vs {}** (paired ratio over the repeats, 95 % confidence interval):\n\n",
+        rows[0].spec
+    );
+    out += &line(["strategy", "metric", "ratio", "95% CI", "verdict", "pairs"]);
+    out += &line([":---", ":---", "---:", "---:", ":---", "---:"]);
+    for r in &rows[1..] {
+        for metric in Metric::ALL {
+            let c = r.vs_baseline.get(metric);
+            out += &line([
+                r.strategy.clone(),
+                metric.name().to_string(),
+                verdicts::fmt_ratio(c.ratio),
+                verdicts::fmt_interval(c),
+                c.verdict.name().to_string(),
+                c.pairs.to_string(),
+            ]);
+        }
+    }
+    out += "\n";
+    for sentence in verdicts::sentences(rows) {
+        out += &format!("- {}\n", sentence.replace('|', "\\|"));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -57,7 +89,7 @@ mod tests {
         let mut rows = sample_rows();
         rows[0].strategy = "odd|name".into();
         let text = Markdown.render(&rows);
-        let lines: Vec<&str> = text.lines().collect();
+        let lines: Vec<&str> = text.lines().take_while(|l| l.starts_with('|')).collect();
         assert_eq!(lines.len(), 2 + rows.len(), "{text}");
         for l in &lines {
             assert_eq!(cells(l).len(), HUMAN_COLUMNS.len(), "{l}");
@@ -67,6 +99,38 @@ mod tests {
         assert_eq!(cells(lines[1])[2], "---:");
         assert_eq!(cells(lines[2])[0], "odd|name");
         assert_eq!(cells(lines[3])[0], rows[1].strategy);
-        assert_eq!(cells(lines[4])[12], "deadlock x1, stall x1");
+        assert_eq!(cells(lines[4])[13], "deadlock x1, stall x1, unsteady r2");
+    }
+
+    #[test]
+    fn every_metric_of_every_strategy_is_listed_with_its_interval() {
+        let rows = sample_rows();
+        let text = Markdown.render(&rows);
+        let table: Vec<Vec<String>> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("| strategy | metric |"))
+            .take_while(|l| l.starts_with('|'))
+            .map(cells)
+            .collect();
+        assert_eq!(table.len(), 2 + 2 * Metric::ALL.len(), "{text}");
+        assert!(table.iter().all(|c| c.len() == 6));
+        assert_eq!(
+            table[2],
+            [
+                "kthread:max_workers=4,idle_thresh=\"32\"",
+                "mib_s",
+                "1.25",
+                "1.20–1.30",
+                "faster",
+                "3"
+            ]
+        );
+        let broken = &table[2 + Metric::ALL.len()];
+        assert_eq!(broken[2..], ["-", "-", "unknown", "0"]);
+        let bullets: Vec<&str> = text.lines().filter(|l| l.starts_with("- ")).collect();
+        assert_eq!(bullets.len(), 2);
+        assert!(bullets[0].starts_with("- kthread (endio shared) vs inline: throughput"));
+        // A lone baseline has nothing to compare.
+        assert!(!Markdown.render(&rows[..1]).contains("**vs"));
     }
 }

@@ -1,0 +1,242 @@
+//! While a case runs: every interval, the stage histograms go to the interval log and the
+//! bytes moved to the bandwidth timeline; the watchdog looks for progress; a case whose
+//! jobs do not stop is left behind.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Result;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use hdrhistogram::serialization::V2DeflateSerializer;
+use strategies::PoolStats;
+
+use super::jobs::{RunningJobs, GIVE_UP};
+use super::result::{Interval, PoolReport, StallCause, StallKind, StallReport};
+use super::{CaseSpec, RunOptions};
+use crate::measure::{pages_written, Stage, StageHists};
+use crate::pipeline::{CaseState, JobProgress, Pools};
+use crate::progress::Progress;
+
+/// What the collector gathered.
+pub(super) struct Collected {
+    /// The HdrHistogram interval log, whole.
+    pub hlog: Vec<u8>,
+    pub totals: StageHists,
+    pub intervals: Vec<Interval>,
+    pub stall: Option<StallReport>,
+    pub interrupted: bool,
+    /// Job threads that did not stop when told to.
+    pub left_behind: usize,
+}
+
+/// Declares a stall when a counter of activity stops moving for `timeout`.
+pub struct Watchdog {
+    timeout: Duration,
+    seen: u64,
+    since: Instant,
+}
+
+impl Watchdog {
+    pub fn new(timeout: Duration) -> Watchdog {
+        Watchdog {
+            timeout,
+            seen: 0,
+            since: Instant::now(),
+        }
+    }
+
+    /// Feeds the activity counter; once it has not moved for the timeout, how long it has
+    /// been still.
+    pub fn check(&mut self, activity: u64, now: Instant) -> Option<Duration> {
+        if activity != self.seen {
+            (self.seen, self.since) = (activity, now);
+            return None;
+        }
+        let still = now - self.since;
+        (still >= self.timeout).then_some(still)
+    }
+}
+
+/// What the collector works with.
+pub(super) struct CollectCtx<'a> {
+    pub spec: &'a CaseSpec,
+    pub opts: &'a RunOptions,
+    pub case: &'a CaseState,
+    pub interrupted: &'a AtomicBool,
+    pub live: &'a Progress,
+    pub wall_start: SystemTime,
+    pub start: Instant,
+}
+
+/// Collects until every job has finished, or the stopped case gives up on those that
+/// cannot.
+pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collected> {
+    let mut hlog = Vec::new();
+    let mut serializer = V2DeflateSerializer::new();
+    let mut log = IntervalLogWriterBuilder::new()
+        .with_start_time(ctx.wall_start)
+        .with_base_time(ctx.wall_start)
+        .with_max_value_divisor(1e6)
+        .add_comment(&format!(
+            "csumbench {} case {}: latencies in nanoseconds; tags {}",
+            env!("CARGO_PKG_VERSION"),
+            ctx.spec.id,
+            Stage::ALL.map(Stage::tag).join(",")
+        ))
+        .begin_log_with(&mut hlog, &mut serializer)?;
+    let mut c = Collected {
+        hlog: Vec::new(),
+        totals: StageHists::default(),
+        intervals: Vec::new(),
+        stall: None,
+        interrupted: false,
+        left_behind: 0,
+    };
+    let mut interval = StageHists::default();
+    let (mut last_flush, mut last_moved) = (ctx.start, (0, 0));
+    let mut watchdog = Watchdog::new(ctx.opts.stall_timeout);
+    let mut stopping_since: Option<Instant> = None;
+    while !jobs.all_finished() {
+        let next = last_flush + ctx.opts.interval;
+        jobs.wait_until(next);
+        let now = Instant::now();
+        if now < next && !jobs.all_finished() {
+            continue;
+        }
+        // Close the interval [last_flush, now).
+        for p in jobs.progress.iter() {
+            interval.drain_from(&mut p.hists.lock().unwrap());
+        }
+        let (from, length) = (last_flush - ctx.start, now - last_flush);
+        for stage in Stage::ALL {
+            let h = interval.get(stage);
+            if !h.is_empty() {
+                if let Err(e) = log.write_histogram(h, from, length, Tag::new(stage.tag())) {
+                    ctx.case.fail(format!("writing the interval log: {e}"));
+                }
+            }
+        }
+        c.totals.add(&interval);
+        interval.reset();
+        let moved = jobs.moved();
+        c.intervals.push(Interval {
+            start: from,
+            length,
+            bytes: moved.0 - last_moved.0,
+            bios: moved.1 - last_moved.1,
+        });
+        (last_flush, last_moved) = (now, moved);
+        ctx.live.update(moved.0);
+        c.interrupted |= ctx.interrupted.load(Ordering::Relaxed);
+
+        let activity = activity(ctx.case, &jobs.progress, moved.1);
+        if let Some(still) = watchdog.check(activity, now).filter(|_| c.stall.is_none()) {
+            c.stall = Some(diagnose(&jobs.pools, ctx.spec, still, &jobs.progress));
+            ctx.case.abort.store(true, Ordering::SeqCst);
+        }
+        // A stopped case whose jobs do not come back is left behind, not waited for.
+        if ctx.case.aborted() && now - *stopping_since.get_or_insert(now) >= GIVE_UP {
+            c.left_behind = jobs.unfinished();
+            break;
+        }
+    }
+    drop(log);
+    c.hlog = hlog;
+    Ok(c)
+}
+
+/// What counts as progress: I/O completions, and, while a job is in fsync, pages written
+/// back (a long fsync on a slow disk is no stall).
+fn activity(case: &CaseState, progress: &[JobProgress], bios: u64) -> u64 {
+    let syncing = progress.iter().any(|p| p.syncing.load(Ordering::Relaxed));
+    let writeback = if syncing { pages_written() } else { 0 };
+    case.io_completions.load(Ordering::Relaxed) + bios + writeback
+}
+
+/// Tells a deadlock (work queued in a pool whose workers are all stuck) from the other
+/// stalls: I/O the device never completed, a work item that never finishes.
+fn diagnose(
+    pools: &Pools,
+    spec: &CaseSpec,
+    after: Duration,
+    progress: &[JobProgress],
+) -> StallReport {
+    let sum = |f: fn(&JobProgress) -> &AtomicU64| -> u64 {
+        progress.iter().map(|p| f(p).load(Ordering::Relaxed)).sum()
+    };
+    let (in_pipeline, at_engine) = (sum(|p| &p.in_pipeline), sum(|p| &p.at_engine));
+    let stats: Vec<(String, PoolStats)> = pools.stats();
+    let describe = |pred: fn(&PoolStats) -> bool| -> Vec<String> {
+        stats
+            .iter()
+            .filter(|(_, s)| pred(s))
+            .map(|(role, s)| {
+                format!(
+                    "{role} pool: {} queued behind {} busy worker(s)",
+                    s.queued, s.workers_busy
+                )
+            })
+            .collect()
+    };
+    let stuck = describe(|s| s.queued > 0 && s.workers_busy > 0);
+    let busy = describe(|s| s.workers_busy > 0);
+    let syncing = progress.iter().any(|p| p.syncing.load(Ordering::Relaxed));
+    let (cause, what) = if !stuck.is_empty() {
+        let topology = crate::names::name(&spec.topology);
+        let what = format!(
+            "{} with --endio {topology}: {}",
+            spec.strategy,
+            stuck.join("; ")
+        );
+        (StallCause::QueuedBehindBusyWorkers, what)
+    } else if syncing {
+        let what = "a job is in fsync and the kernel wrote nothing back meanwhile".to_string();
+        (StallCause::Fsync, what)
+    } else if at_engine > 0 {
+        let what = format!(
+            "{at_engine} I/O(s) submitted to the device never completed ({in_pipeline} bio(s) \
+             in the pipeline): a stuck device or a lost I/O"
+        );
+        (StallCause::Device, what)
+    } else if !busy.is_empty() {
+        let what = format!("a work item that does not finish ({})", busy.join("; "));
+        (StallCause::WorkItem, what)
+    } else {
+        let what = format!("{in_pipeline} bio(s) in the pipeline");
+        (StallCause::Unknown, what)
+    };
+    let secs = after.as_secs_f64();
+    let detail = match cause {
+        StallCause::Unknown => format!("no I/O completed for {secs:.1}s with {what}"),
+        _ => format!("no I/O completed for {secs:.1}s: {what}"),
+    };
+    StallReport {
+        kind: match cause {
+            StallCause::QueuedBehindBusyWorkers => StallKind::Deadlock,
+            _ => StallKind::Stall,
+        },
+        cause,
+        after_s: secs,
+        detail,
+        bios_in_pipeline: in_pipeline,
+        pools: PoolReport::of(pools),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watchdog_fires_only_after_a_still_timeout() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut w = Watchdog::new(Duration::from_millis(100));
+        assert_eq!(w.check(1, at(0)), None);
+        assert_eq!(w.check(1, at(99)), None);
+        assert_eq!(w.check(1, at(150)), Some(Duration::from_millis(150)));
+        assert_eq!(w.check(2, at(160)), None, "activity resets it");
+        assert_eq!(w.check(2, at(200)), None);
+        assert_eq!(w.check(2, at(260)), Some(Duration::from_millis(100)));
+    }
+}

@@ -1,0 +1,71 @@
+//! The pipeline being measured (DESIGN.md):
+//!
+//! ```text
+//! write:  fill -> [csum stage] -> submit -> [endio stage: record csums, metadata I/O, wait]
+//! read:   submit -> [endio stage: verify every sector against the store]
+//! ```
+//!
+//! Each job has one submitter thread that owns its engine, as a fio job does. Its loop is
+//! fio's: take home what the stages finished, submit everything ready, reap when the queue
+//! is full (or the engine is synchronous, or the job is draining), issue the next bio while
+//! there is room, and when nothing moved, wait for whatever comes first.
+//!
+//! ```text
+//!            issue_next                 submit_ready          reap
+//!   source ─────────────▶ [csum stage] ─────────────▶ engine ─────▶ [endio stage]
+//!     ▲      (reads skip the csum stage)                                 │
+//!     └──────────────────────── take_home / retire ◀─────────────────────┘
+//! ```
+//!
+//! Up to `iodepth` bios are in the pipeline at once. Every bio carries its own timestamps;
+//! the submitter turns them into stage latencies when the bio retires, so only that thread
+//! ever touches its histograms. A bio holds a lock on its sectors from issue to retirement
+//! ([`ExtentLocks`]), so no I/O overlaps a write still in flight: what the store records is
+//! always the sum of the data that landed.
+
+mod bio;
+mod extent;
+mod pacer;
+mod panic;
+mod pools;
+mod stages;
+mod state;
+mod submitter;
+
+pub use extent::ExtentLocks;
+pub use panic::capture_panic_messages;
+pub use pools::{Pools, Topology};
+pub use state::{CaseState, JobInput, JobOutcome, JobProgress, Mismatch, MismatchKind};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use submitter::Submitter;
+
+/// How long a stopping job waits for bios still in the pipeline before giving them up.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(3);
+/// How often blocked waits look at the abort flag.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Runs one job to completion on the calling thread.
+pub fn run_job(
+    input: JobInput,
+    pools: &Pools,
+    case: &Arc<CaseState>,
+    progress: &JobProgress,
+) -> JobOutcome {
+    capture_panic_messages();
+    let mut job = Submitter::new(input, pools, case, progress);
+    loop {
+        job.note_stop();
+        let mut progressed = job.take_home();
+        progressed |= job.submit_ready();
+        progressed |= job.reap_if_due();
+        progressed |= job.issue_next();
+        job.publish();
+        if job.drained() || (!progressed && !job.wait()) {
+            break;
+        }
+    }
+    job.finish()
+}

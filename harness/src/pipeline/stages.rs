@@ -1,0 +1,197 @@
+//! The work the strategies place: checksumming a write (before its I/O, or while it is in
+//! flight), and endio (record a write's sums and its metadata I/O, or verify a read).
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use crossbeam_channel::Sender;
+use strategies::csum::Algo;
+use strategies::{Strategy, Work};
+use workloads::store::Bad;
+use workloads::{CsumStore, Op, SECTOR_SIZE};
+
+use super::bio::{Bio, Completion, Homecoming, OverlapCsum, SharedBuf};
+use super::panic::{take_last_panic, OnUnwind};
+use super::state::{CaseState, Mismatch, MismatchKind};
+
+type BioCell = Mutex<Option<Box<Bio>>>;
+
+/// The parts of a job the stage closures need, cheap to clone into each work item.
+#[derive(Clone)]
+pub(super) struct StageCtx {
+    pub case: Arc<CaseState>,
+    pub store: Arc<CsumStore>,
+    pub meta: Arc<dyn Strategy>,
+    /// The strategy's name, for messages.
+    pub strategy: Arc<str>,
+    pub algo: Algo,
+    pub file_label: Arc<str>,
+    pub home: Sender<Homecoming>,
+    /// False for diskless engines (null): reads return no data, so there is nothing to
+    /// verify; the checksums are still computed, so the CPU work is the same.
+    pub verify: bool,
+}
+
+impl StageCtx {
+    /// A work item of `stage` is unwinding: the case fails with the panic's message.
+    fn panicked(&self, stage: &str) {
+        self.case.fail(format!(
+            "work item panicked in the {stage} stage on strategy {}: {}",
+            self.strategy,
+            take_last_panic()
+        ));
+    }
+
+    /// A panicking csum item owned a bio: drop it out of `cell` (so that no ordered part can
+    /// still send it) and tell the submitter it is gone.
+    fn lost_in_csum(&self, cell: &BioCell) {
+        self.panicked("csum");
+        let bio = cell.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let _ = self.home.send(Homecoming::Lost(bio.and_then(|b| b.lock)));
+    }
+
+    fn inject(at: Option<u64>) {
+        if let Some(at) = at {
+            panic!("injected by --inject panic@{at}");
+        }
+    }
+
+    /// The csum stage: checksum every sector of a write, then send the bio home for
+    /// submission. The send is the ordered part: ordered pools submit in issue order.
+    pub fn csum_work(&self, bio: Box<Bio>) -> Work {
+        let cell: Arc<BioCell> = Arc::new(Mutex::new(Some(bio)));
+        let inject = self.case.injects_panic();
+        let (ctx, home) = (self.clone(), self.home.clone());
+        let run_cell = cell.clone();
+        Work::with_ordered(
+            move || {
+                let _unwind = OnUnwind(|| ctx.lost_in_csum(&run_cell));
+                Self::inject(inject);
+                let mut guard = run_cell.lock().unwrap();
+                let bio = guard.as_mut().expect("bio in cell");
+                bio.csum_start = Instant::now();
+                let mut sums = std::mem::take(&mut bio.sums);
+                sums.resize(bio.sectors() as usize * ctx.algo.len(), 0);
+                ctx.algo.sectors(bio.data(), &mut sums);
+                bio.sums = sums;
+                bio.csum_end = Instant::now();
+            },
+            move || {
+                let bio = cell.lock().unwrap_or_else(PoisonError::into_inner).take();
+                if let Some(bio) = bio {
+                    let _ = home.send(Homecoming::Bio(bio));
+                }
+            },
+        )
+    }
+
+    /// The overlapping csum stage: checksums the buffer while the write carries it.
+    pub fn overlap_csum_work(&self, bio: &mut Bio) -> Work {
+        let overlap = Arc::new(OverlapCsum::default());
+        bio.overlap = Some(overlap.clone());
+        let shared = SharedBuf::of(bio.data());
+        let inject = self.case.injects_panic();
+        let ctx = self.clone();
+        Work::new(move || {
+            // The endio waiting for these sums goes on without them.
+            let _unwind = OnUnwind(|| {
+                ctx.panicked("csum");
+                overlap.done.complete();
+            });
+            Self::inject(inject);
+            let start = Instant::now();
+            // SAFETY: see SharedBuf; the bio's owner waits for `done` before reuse.
+            let data = unsafe { shared.bytes() };
+            let mut sums = vec![0u8; data.len() / SECTOR_SIZE as usize * ctx.algo.len()];
+            ctx.algo.sectors(data, &mut sums);
+            *overlap.result.lock().unwrap() = Some((sums, start, Instant::now()));
+            overlap.done.complete();
+        })
+    }
+
+    /// The endio stage.
+    pub fn endio_work(&self, mut bio: Box<Bio>) -> Work {
+        let inject = self.case.injects_panic();
+        let ctx = self.clone();
+        let lock = bio.lock;
+        Work::new(move || {
+            let _unwind = OnUnwind(|| {
+                ctx.panicked("endio");
+                let _ = ctx.home.send(Homecoming::Lost(lock));
+            });
+            bio.endio_start = Instant::now();
+            // Before anything can panic: the buffer must outlive the overlapping csum work.
+            let summed = match bio.overlap.take() {
+                Some(overlap) => overlap.finish_into(&mut bio),
+                None => true,
+            };
+            Self::inject(inject);
+            match bio.op {
+                Op::Write if summed => ctx.finish_ordered_extent(&bio),
+                Op::Write => {}
+                Op::Read => ctx.verify(&mut bio),
+            }
+            bio.endio_end = Instant::now();
+            bio.finished = true;
+            let _ = ctx.home.send(Homecoming::Bio(bio));
+        })
+    }
+
+    /// Finishing a write's ordered extent: record its checksums, write them as a metadata
+    /// I/O, and wait for that I/O's own endio, which runs on the metadata endio pool. With
+    /// one shared, bounded pool this wait can be for an item queued behind ourselves.
+    fn finish_ordered_extent(&self, bio: &Bio) {
+        let first = bio.first_sector();
+        let unsummed = self.algo.len() == 0;
+        let recorded = match unsummed {
+            true => self.store.record_unsummed(first, bio.sectors()),
+            false => self.store.record(first, &bio.sums),
+        };
+        if let Err(e) = recorded {
+            self.case.fail(format!(
+                "metadata write to {} for offset {} failed: {e}",
+                self.store.path().display(),
+                bio.offset
+            ));
+            return;
+        }
+        if unsummed {
+            return;
+        }
+        let meta_done = Arc::new(Completion::default());
+        let signal = meta_done.clone();
+        self.meta.dispatch(Work::new(move || signal.complete()));
+        meta_done.wait(&self.case);
+    }
+
+    /// Read endio: checksum what came back and compare every sector with the store. Sectors
+    /// past the end of a truncated file are reported as such.
+    fn verify(&self, bio: &mut Bio) {
+        let sectors = bio.sectors();
+        let whole = (bio.readable / SECTOR_SIZE).min(sectors);
+        let mut sums = std::mem::take(&mut bio.sums);
+        sums.resize(whole as usize * self.algo.len(), 0);
+        self.algo
+            .sectors(&bio.data()[..(whole * SECTOR_SIZE) as usize], &mut sums);
+        if self.verify {
+            let first = bio.first_sector();
+            let bad = self.store.verify(first, &sums, whole);
+            let bad = bad.into_iter().map(|(sector, bad)| {
+                let kind = match bad {
+                    Bad::Mismatch => MismatchKind::Checksum,
+                    Bad::Missing => MismatchKind::NotRecorded,
+                };
+                (sector, kind)
+            });
+            let truncated = (whole..sectors).map(|s| (first + s, MismatchKind::Truncated));
+            for (sector, kind) in bad.chain(truncated) {
+                self.case.mismatch(Mismatch {
+                    file: self.file_label.to_string(),
+                    offset: sector * SECTOR_SIZE,
+                    kind,
+                });
+            }
+        }
+        bio.sums = sums;
+    }
+}

@@ -1,0 +1,163 @@
+//! What the threads of a case share: the case's fate (errors, abort, mismatches), each job's
+//! progress for the collector and the watchdog, and what a job thread starts from and ends
+//! with.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use strategies::csum::Algo;
+use workloads::{CsumStore, Engine, JobSpec};
+
+use super::ExtentLocks;
+use crate::measure::StageHists;
+
+/// Why a sector failed read verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum MismatchKind {
+    /// The data's checksum differs from the recorded one.
+    #[serde(rename = "checksum mismatch")]
+    Checksum,
+    /// No checksum was ever recorded for the sector.
+    #[serde(rename = "no checksum recorded")]
+    NotRecorded,
+    /// The sector lies past the end of a file that was cut short.
+    #[serde(rename = "truncated")]
+    Truncated,
+}
+
+impl std::fmt::Display for MismatchKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MismatchKind::Checksum => "checksum mismatch",
+            MismatchKind::NotRecorded => "no checksum recorded",
+            MismatchKind::Truncated => "truncated",
+        })
+    }
+}
+
+/// A sector that failed read verification.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Mismatch {
+    pub file: String,
+    pub offset: u64,
+    pub kind: MismatchKind,
+}
+
+/// Mismatches kept in full; beyond this they are only counted.
+const MISMATCHES_KEPT: usize = 1000;
+
+/// State shared by every thread of one case.
+#[derive(Default)]
+pub struct CaseState {
+    /// Set to stop the case: an error or the watchdog.
+    pub abort: AtomicBool,
+    /// The run's SIGINT/SIGTERM flag: stops the case too.
+    interrupted: Arc<AtomicBool>,
+    /// `--inject panic@N`: the Nth csum or endio work item panics.
+    panic_at: Option<u64>,
+    work_items: AtomicU64,
+    /// Bios whose I/O completed, for the watchdog.
+    pub io_completions: AtomicU64,
+    errors: Mutex<Vec<String>>,
+    mismatches: Mutex<Vec<Mismatch>>,
+    pub mismatch_count: AtomicU64,
+}
+
+impl CaseState {
+    pub fn new(interrupted: Arc<AtomicBool>, panic_at: Option<u64>) -> CaseState {
+        CaseState {
+            interrupted,
+            panic_at,
+            ..CaseState::default()
+        }
+    }
+
+    /// Records an error and stops the case: the first error is the one reported.
+    pub fn fail(&self, error: String) {
+        self.errors.lock().unwrap().push(error);
+        self.abort.store(true, Ordering::SeqCst);
+    }
+
+    pub fn errors(&self) -> Vec<String> {
+        self.errors.lock().unwrap().clone()
+    }
+
+    pub fn aborted(&self) -> bool {
+        self.abort.load(Ordering::Relaxed) || self.interrupted.load(Ordering::Relaxed)
+    }
+
+    /// Counts one csum or endio work item; whether `--inject panic@N` picks it.
+    pub(super) fn injects_panic(&self) -> Option<u64> {
+        let at = self.panic_at?;
+        (self.work_items.fetch_add(1, Ordering::Relaxed) + 1 == at).then_some(at)
+    }
+
+    pub(super) fn mismatch(&self, m: Mismatch) {
+        self.mismatch_count.fetch_add(1, Ordering::Relaxed);
+        let mut list = self.mismatches.lock().unwrap();
+        if list.len() < MISMATCHES_KEPT {
+            list.push(m);
+        }
+    }
+
+    pub fn mismatches(&self) -> Vec<Mismatch> {
+        let mut list = self.mismatches.lock().unwrap().clone();
+        list.sort_by(|a, b| (&a.file, a.offset).cmp(&(&b.file, b.offset)));
+        list
+    }
+}
+
+/// What the collector reads from a running job.
+#[derive(Default)]
+pub struct JobProgress {
+    pub hists: Mutex<StageHists>,
+    pub bytes: AtomicU64,
+    pub bios: AtomicU64,
+    /// Bios currently between issue and endio completion.
+    pub in_pipeline: AtomicU64,
+    /// I/Os at the engine (submitted, not reaped), for the watchdog.
+    pub at_engine: AtomicU64,
+    /// In fsync: no bio completes meanwhile, so the watchdog looks at writeback instead.
+    pub syncing: AtomicBool,
+}
+
+impl JobProgress {
+    /// fsyncs the job's file, telling the watchdog so.
+    pub(super) fn sync(&self, engine: &mut dyn Engine) -> std::io::Result<()> {
+        self.syncing.store(true, Ordering::Relaxed);
+        let result = engine.sync();
+        self.syncing.store(false, Ordering::Relaxed);
+        result
+    }
+}
+
+/// Everything one job thread needs.
+pub struct JobInput {
+    pub job: JobSpec,
+    pub jobnum: u32,
+    pub engine: Box<dyn Engine>,
+    pub store: Arc<CsumStore>,
+    /// The locks on the file's sectors, shared by every job of the case on the same file;
+    /// `None` where no I/O can overlap a write (nothing writes the file, or nothing reaches
+    /// it: the null engine).
+    pub extents: Option<Arc<ExtentLocks>>,
+    pub file_label: String,
+    pub algo: Algo,
+    pub seed: u64,
+    /// Where the file's data ends: a read past it is a truncated file, whose missing
+    /// sectors verification reports, not an I/O error.
+    pub data_end: u64,
+    /// Stop issuing at this instant (ramp_time + runtime).
+    pub deadline: Option<Instant>,
+    /// Bios finishing before this instant are not counted (fio's ramp_time).
+    pub ramp_end: Option<Instant>,
+}
+
+/// What a finished job reports.
+pub struct JobOutcome {
+    pub start: Instant,
+    pub end: Instant,
+    /// Bios that never came back (a stuck pool after an abort).
+    pub abandoned: u64,
+}

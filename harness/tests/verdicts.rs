@@ -1,0 +1,100 @@
+//! Verdicts with their confidence, through the binary: the same strategy twice is `same`
+//! with an interval holding 1; a one-worker pool against inline at 4 KiB on the null engine
+//! (a hand-off per bio) is `slower` with an interval excluding 1; `--repeat auto` adds
+//! rounds until sure or capped and says which; warm-up rounds are recorded, not counted.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+mod common;
+use common::{cases, harness, manifest};
+
+fn compare(dir: &std::path::Path, strategies: &[&str], extra: &[&str]) -> (Vec<Value>, Value) {
+    let out = dir.join("cmp");
+    let mut cmd = harness();
+    cmd.timeout(Duration::from_secs(120))
+        .args([
+            "compare",
+            "--ioengine",
+            "null",
+            "--rw",
+            "write",
+            "--bs",
+            "4k",
+        ])
+        .args(["--size", "32m", "--drop-caches", "false"])
+        .args(extra)
+        .arg("--out")
+        .arg(&out);
+    for s in strategies {
+        cmd.args(["--strategy", s]);
+    }
+    cmd.assert().success();
+    let report = harness()
+        .args(["report", "--format", "json"])
+        .arg(&out)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let rows: Value = serde_json::from_slice(&report).unwrap();
+    (cases(&out), rows[1].clone())
+}
+
+#[test]
+fn the_same_strategy_twice_is_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cases, row) = compare(tmp.path(), &["inline", "inline"], &["--repeat", "5"]);
+    assert_eq!(cases.iter().filter(|c| c["warmup"] == false).count(), 10);
+    let (lo, hi) = (
+        row["mib_s_ci95_lo"].as_f64().unwrap(),
+        row["mib_s_ci95_hi"].as_f64().unwrap(),
+    );
+    assert!(lo <= 1.0 && 1.0 <= hi, "[{lo}, {hi}]");
+    assert_eq!(row["mib_s_verdict"], "same", "{row}");
+}
+
+#[test]
+fn a_hand_off_per_bio_is_slower_than_inline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, row) = compare(
+        tmp.path(),
+        &["inline", "kthread:max_workers=1"],
+        &["--repeat", "6"],
+    );
+    let hi = row["mib_s_ci95_hi"].as_f64().unwrap();
+    assert!(hi < 1.0, "{row}");
+    assert_eq!(row["mib_s_verdict"], "slower", "{row}");
+}
+
+#[test]
+fn auto_repeat_stops_and_says_why_and_warmups_are_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cases, _) = compare(
+        tmp.path(),
+        &["inline", "kthread"],
+        &["--repeat", "auto", "--max-repeat", "4", "--warmup", "1"],
+    );
+    let m = manifest(&tmp.path().join("cmp"));
+    let rounds = &m["rounds"];
+    let counted = rounds["counted"].as_u64().unwrap();
+    assert!((3..=4).contains(&counted), "{rounds}");
+    let why = rounds["stopped"].as_str().unwrap();
+    assert!(
+        ["precise", "max_repeat", "max_time"].contains(&why),
+        "{rounds}"
+    );
+    assert_eq!(m["config"]["repeat"], "auto");
+    let warm: Vec<&Value> = cases.iter().filter(|c| c["warmup"] == true).collect();
+    assert_eq!(warm.len(), 2, "one warm-up case per strategy");
+    assert!(warm
+        .iter()
+        .all(|c| c["case"].as_str().unwrap().ends_with("-w1")));
+    assert_eq!(cases.len() as u64, 2 + 2 * counted);
+    // Every case knows what else the machine did meanwhile.
+    assert!(cases
+        .iter()
+        .all(|c| c["noise"]["load_avg_1m"].is_number() || c["noise"].is_object()));
+}
