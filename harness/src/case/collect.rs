@@ -166,20 +166,28 @@ fn diagnose(
     };
     let (in_pipeline, at_engine) = (sum(|p| &p.in_pipeline), sum(|p| &p.at_engine));
     let stats: Vec<(String, PoolStats)> = pools.stats();
-    let describe = |pred: fn(&PoolStats) -> bool| -> Vec<String> {
+    // A pool that starts no workers of its own (async-std's) runs on a process-wide
+    // executor: its queued work waits behind the busy workers of every pool.
+    let all_busy: u64 = stats.iter().map(|(_, s)| s.workers_busy).sum();
+    let behind = |s: &PoolStats| match s.workers_started {
+        0 => all_busy,
+        _ => s.workers_busy,
+    };
+    let describe = |pred: &dyn Fn(&PoolStats) -> bool| -> Vec<String> {
         stats
             .iter()
             .filter(|(_, s)| pred(s))
             .map(|(role, s)| {
                 format!(
                     "{role} pool: {} queued behind {} busy worker(s)",
-                    s.queued, s.workers_busy
+                    s.queued,
+                    behind(s)
                 )
             })
             .collect()
     };
-    let stuck = describe(|s| s.queued > 0 && s.workers_busy > 0);
-    let busy = describe(|s| s.workers_busy > 0);
+    let stuck = describe(&|s| s.queued > 0 && behind(s) > 0);
+    let busy = describe(&|s| s.workers_busy > 0);
     let syncing = progress.iter().any(|p| p.syncing.load(Ordering::Relaxed));
     let (cause, what) = if !stuck.is_empty() {
         let topology = crate::names::name(&spec.topology);
