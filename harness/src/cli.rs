@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
+use strategies::csum::{self, Algo};
 use workloads::JobSpec;
 
 use crate::case::{self, CaseResult, CaseSpec, RunOptions, Status};
@@ -127,6 +128,10 @@ struct CommonArgs {
     /// Nth checksum/endio work item. Repeatable.
     #[arg(long, value_name = "KIND@N")]
     inject: Vec<Injection>,
+    /// Use this crc32c implementation instead of the fastest one start-up timing finds
+    /// (crc32c-crate, crc-fast, crc-slice16; the manifest lists each one's speed).
+    #[arg(long, value_name = "NAME")]
+    csum_impl: Option<String>,
 }
 
 fn is_root() -> bool {
@@ -154,6 +159,37 @@ impl CommonArgs {
         }
         Ok(groups)
     }
+}
+
+/// Before any case: `--csum-impl` applied, every job's checksum parsed (a bad `csum=`
+/// fails before any I/O) and each synthetic cost calibrated, so no case pays for it.
+fn prepare_checksums(groups: &[Vec<JobSpec>], common: &CommonArgs) -> Result<Vec<Algo>> {
+    if let Some(name) = &common.csum_impl {
+        csum::force_crc32c_impl(name).map_err(|e| anyhow!("--csum-impl {name}: {e}"))?;
+    }
+    let mut algos: Vec<Algo> = Vec::new();
+    for job in groups.iter().flatten() {
+        let algo = job
+            .csum
+            .parse::<Algo>()
+            .map_err(|e| anyhow!("job '{}': csum={}: {e}", job.name, job.csum))?;
+        if !algos.contains(&algo) {
+            algos.push(algo);
+        }
+    }
+    for &algo in &algos {
+        if let Algo::Cost { ns_per_sector } = algo {
+            let c = csum::cost_calibration(ns_per_sector);
+            if c.clamped {
+                eprintln!(
+                    "note: csum={algo} is less than reading a sector for its crc32c costs \
+                     here ({:.0} ns); it runs at that floor",
+                    c.floor_ns
+                );
+            }
+        }
+    }
+    Ok(algos)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -433,6 +469,7 @@ fn execute(
     for s in strategies {
         strategies::build(s).map_err(|e| anyhow!("--strategy {s}: {e}"))?;
     }
+    let algos = prepare_checksums(&groups, common)?;
     let scratch = if groups
         .iter()
         .flatten()
@@ -472,7 +509,7 @@ fn execute(
         out: RunDir::create(&out_path)?,
         started: SystemTime::now(),
         machine: manifest::machine(),
-        software: manifest::software(),
+        software: manifest::software(&algos),
         interrupted,
         scratch,
     };
