@@ -63,6 +63,43 @@ fn verified_impls() -> Vec<&'static csum::Crc32cImpl> {
         .collect()
 }
 
+/// The stage's per-sector loop (`through_stage`) or the same loop calling `direct` itself.
+fn per_sector_loop<'a>(
+    data: &'a [u8],
+    direct: csum::Crc32cFn,
+    through_stage: bool,
+) -> impl FnMut() + 'a {
+    let mut out = vec![0u8; data.len() / SECTOR_SIZE * 4];
+    move || {
+        let data = black_box(data);
+        if through_stage {
+            Algo::Crc32c.sectors(data, &mut out);
+        } else {
+            for (s, o) in data.chunks_exact(SECTOR_SIZE).zip(out.chunks_exact_mut(4)) {
+                o.copy_from_slice(&direct(s).to_le_bytes());
+            }
+        }
+        black_box(&out);
+    }
+}
+
+/// Issue 14's check, `stage/crc32c` over `direct/<chosen>`, measured so a busy machine
+/// cannot fake it: the two take turns batch by batch, and each keeps its best batch.
+fn stage_against_direct(direct: &csum::Crc32cImpl) {
+    for (len, label) in SIZES {
+        let data = buffer(len);
+        let mut runs = [true, false].map(|stage| per_sector_loop(&data, direct.checksum, stage));
+        let ns = csum::timing::best_ns_per_call(&mut runs, 50);
+        eprintln!(
+            "{label}: stage {:.1} GiB/s, {} called directly {:.1} GiB/s: ratio {:.3}",
+            csum::timing::gib_per_s(len, ns[0]),
+            direct.name,
+            csum::timing::gib_per_s(len, ns[1]),
+            ns[1] / ns[0]
+        );
+    }
+}
+
 fn checksums(c: &mut Criterion) {
     let impls = verified_impls();
     let chosen = csum::crc32c_calibration().chosen;
@@ -70,6 +107,7 @@ fn checksums(c: &mut Criterion) {
         .iter()
         .find(|i| i.name == chosen)
         .expect("chosen is verified");
+    stage_against_direct(direct);
     for cost in COSTS {
         eprintln!("{cost}: {}", cost.implementation());
     }
@@ -87,16 +125,11 @@ fn checksums(c: &mut Criterion) {
             let id = BenchmarkId::new(format!("crc32c/{}", i.name), label);
             group.bench_with_input(id, &data, |b, d| b.iter(|| (i.checksum)(black_box(d))));
         }
-        let id = BenchmarkId::new(format!("direct/{}", direct.name), label);
-        let mut sums = vec![0u32; len / SECTOR_SIZE];
-        group.bench_with_input(id, &data, |b, d| {
-            b.iter(|| {
-                for (s, sum) in black_box(d).chunks_exact(SECTOR_SIZE).zip(&mut sums) {
-                    *sum = (direct.checksum)(s);
-                }
-                black_box(&sums);
-            })
-        });
+        let mut direct_loop = per_sector_loop(&data, direct.checksum, false);
+        group.bench_function(
+            BenchmarkId::new(format!("direct/{}", direct.name), label),
+            |b| b.iter(&mut direct_loop),
+        );
         for algo in Algo::ALL.into_iter().filter(|a| a.len() > 0).chain(COSTS) {
             let mut out = vec![0u8; len / SECTOR_SIZE * algo.len()];
             let id = BenchmarkId::new(format!("stage/{algo}"), label);

@@ -8,7 +8,7 @@ mod blake2b;
 mod cost;
 mod crc32c;
 mod sha256;
-mod timing;
+pub mod timing;
 mod xxhash64;
 
 use std::fmt;

@@ -1,6 +1,7 @@
 //! Start-up timing for the calibrations: short batches, interleaved across the things being
 //! compared so drift hits each alike, and the best batch kept, as the kernel's raid6 and
 //! crypto self-benchmarks do — the best batch is the one no other thread interrupted.
+//! Public for the benches, which compare paths the same way on a busy machine.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 const BATCH: Duration = Duration::from_micros(100);
 
 /// Batches of each function, taken in turns.
-pub(super) const ROUNDS: usize = 8;
+pub const ROUNDS: usize = 8;
 
 /// Runs `f` `calls` times and returns the mean nanoseconds per call.
 fn batch_ns(calls: u64, f: &mut impl FnMut()) -> f64 {
@@ -30,7 +31,7 @@ fn calls_per_batch(f: &mut impl FnMut()) -> u64 {
 /// The best mean nanoseconds per call of each function over `rounds` batches, the
 /// functions taking turns batch by batch. One closure type with different captures (an
 /// implementation, a step count) keeps the calls direct.
-pub(super) fn best_ns_per_call<F: FnMut()>(fs: &mut [F], rounds: usize) -> Vec<f64> {
+pub fn best_ns_per_call<F: FnMut()>(fs: &mut [F], rounds: usize) -> Vec<f64> {
     let calls: Vec<u64> = fs.iter_mut().map(calls_per_batch).collect();
     let mut best = vec![f64::INFINITY; fs.len()];
     for _ in 0..rounds.max(1) {
@@ -42,7 +43,7 @@ pub(super) fn best_ns_per_call<F: FnMut()>(fs: &mut [F], rounds: usize) -> Vec<f
 }
 
 /// GiB/s for `bytes` bytes per call at `ns` nanoseconds per call.
-pub(super) fn gib_per_s(bytes: usize, ns: f64) -> f64 {
+pub fn gib_per_s(bytes: usize, ns: f64) -> f64 {
     bytes as f64 / ns * 1e9 / f64::from(1u32 << 30)
 }
 
