@@ -34,7 +34,9 @@ pub enum Algo {
     Blake2b,
     None,
     /// Synthetic: the sector's crc32c plus calibrated work, costing `ns_per_sector` in all
-    /// (1 ns to [`MAX_COST_NS`]; below the crc32c's own cost, that cost).
+    /// (below the crc32c's own cost, that cost). `FromStr` accepts 1 ns to
+    /// [`MAX_COST_NS`]; code that builds one must stay in that range too, which is what
+    /// keeps [`Algo::name`] within [`NAME_MAX`] (beyond it, `name` panics).
     Cost {
         ns_per_sector: u32,
     },
