@@ -108,7 +108,7 @@ fn pipelines(c: &mut Criterion) {
         let algo = Algo::Crc32c;
         let store = CsumStore::create(
             &tmp.path().join(label),
-            algo.name(),
+            &algo.name(),
             algo.len(),
             job.io_end(),
         )

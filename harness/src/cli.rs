@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 use clap::{Args, Parser, Subcommand};
+use strategies::csum::{self, Algo};
 use workloads::JobSpec;
 
 use crate::case::RunOptions;
@@ -208,6 +209,10 @@ struct CommonArgs {
     /// Nth checksum/endio work item. Repeatable.
     #[arg(long, value_name = "KIND@N")]
     inject: Vec<Injection>,
+    /// Use this crc32c implementation instead of the fastest one start-up timing finds
+    /// (crc32c-crate, crc-fast, crc-slice16; the manifest lists each one's speed).
+    #[arg(long, value_name = "NAME")]
+    csum_impl: Option<String>,
 }
 
 fn is_root() -> bool {
@@ -235,6 +240,37 @@ impl CommonArgs {
         }
         Ok(groups)
     }
+}
+
+/// Before any case: `--csum-impl` applied, every job's checksum parsed (a bad `csum=`
+/// fails before any I/O) and each synthetic cost calibrated, so no case pays for it.
+fn prepare_checksums(groups: &[Vec<JobSpec>], common: &CommonArgs) -> Result<Vec<Algo>> {
+    if let Some(name) = &common.csum_impl {
+        csum::force_crc32c_impl(name).map_err(|e| anyhow!("--csum-impl {name}: {e}"))?;
+    }
+    let mut algos: Vec<Algo> = Vec::new();
+    for job in groups.iter().flatten() {
+        let algo = job
+            .csum
+            .parse::<Algo>()
+            .map_err(|e| anyhow!("job '{}': csum={}: {e}", job.name, job.csum))?;
+        if !algos.contains(&algo) {
+            algos.push(algo);
+        }
+    }
+    for &algo in &algos {
+        if let Algo::Cost { ns_per_sector } = algo {
+            let c = csum::cost_calibration(ns_per_sector);
+            if c.clamped {
+                eprintln!(
+                    "note: csum={algo} is less than reading a sector for its crc32c costs \
+                     here ({:.0} ns); it runs at that floor",
+                    c.floor_ns
+                );
+            }
+        }
+    }
+    Ok(algos)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -390,6 +426,7 @@ fn execute(
     common: &CommonArgs,
 ) -> Result<i32> {
     session::check(&strategies, &groups)?;
+    let algos = prepare_checksums(&groups, common)?;
     let scratch = Scratch::for_groups(&groups)?;
     let options = RunOptions {
         stall_timeout: common.stall_timeout,
@@ -410,6 +447,7 @@ fn execute(
         warmup: schedule.warmup,
         summary: schedule.summary,
         groups,
+        algos,
         options,
         out: common.out.clone(),
     };

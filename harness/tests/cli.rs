@@ -243,3 +243,47 @@ fn list_names_every_strategy_with_its_knobs() {
         .stdout(predicate::str::contains("max_workers"))
         .stdout(predicate::str::contains("idle_thresh"));
 }
+
+#[test]
+fn csum_impl_forces_a_crc32c_and_the_manifest_records_every_candidate_and_cost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("forced");
+    let job = ["--ioengine", "null", "--rw", "write", "--size", "1m"];
+    harness()
+        .args(["run", "--csum-impl", "crc-slice16", "--csum", "cost:3us"])
+        .args(job)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let software = &manifest(&out)["software"];
+    let crc = &software["crc32c"];
+    assert_eq!(crc["chosen"], "crc-slice16", "{crc}");
+    assert_eq!(crc["forced"], true, "{crc}");
+    let candidates = crc["candidates"].as_array().unwrap();
+    assert!(candidates.len() >= 3, "{crc}");
+    for c in candidates {
+        assert_eq!(c["verified"], true, "{c}");
+        assert!(c["gib_s_4k"].as_f64().unwrap() > 0.0, "{c}");
+        assert!(c["gib_s_1m"].as_f64().unwrap() > 0.0, "{c}");
+    }
+    let cost = &software["synthetic_costs"][0];
+    assert_eq!(cost["requested_ns"], 3000, "{software}");
+    assert!(cost["achieved_ns"].as_f64().unwrap() > 0.0, "{cost}");
+    assert!(software["checksum_implementations"]["cost:3us"].is_string());
+
+    // An unknown name fails before anything is written, listing the ones there are.
+    harness()
+        .args(["run", "--csum-impl", "crc32-ieee"])
+        .args(job)
+        .arg("--out")
+        .arg(tmp.path().join("unknown"))
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("--csum-impl crc32-ieee")
+                .and(predicate::str::contains("crc-fast"))
+                .and(predicate::str::contains("crc32c-crate")),
+        );
+    assert!(!tmp.path().join("unknown").exists());
+}

@@ -298,7 +298,7 @@ fn store_for_write(path: &Path, data: &Path, algo: Algo, size: u64) -> Result<Cs
     }
     let identity = workloads::store::Identity::of(data)
         .with_context(|| format!("cannot tell which file or device {} is", data.display()))?;
-    CsumStore::create_for(path, algo.name(), algo.len(), size, &identity)
+    CsumStore::create_for(path, &algo.name(), algo.len(), size, &identity)
         .with_context(|| format!("cannot create checksum store {}", path.display()))
 }
 
