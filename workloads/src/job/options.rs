@@ -616,22 +616,25 @@ pub fn markdown_table() -> String {
     s
 }
 
-/// The option's help with what the table alone does not say: the engines it belongs to,
-/// and whether it is implemented.
+/// The option's help with the engines it belongs to, for lists of every option.
 pub fn describe(option: &JobOption) -> String {
     let owners = registry::declaring(option.name);
-    let mut s = if owners.is_empty() {
-        option.help.to_string()
+    if owners.is_empty() {
+        explain(option)
     } else {
-        format!("[{}] {}", owners.join(", "), option.help)
-    };
-    if let Status::NotYet(why) = option.status {
-        let _ = write!(
-            s,
-            " — not implemented yet ({why}): only its default is accepted"
-        );
+        format!("[{}] {}", owners.join(", "), explain(option))
     }
-    s
+}
+
+/// The option's help, and whether it is implemented.
+pub fn explain(option: &JobOption) -> String {
+    match option.status {
+        Status::Applied => option.help.to_string(),
+        Status::NotYet(why) => format!(
+            "{} — not implemented yet ({why}): only its default is accepted",
+            option.help
+        ),
+    }
 }
 
 fn escape(text: &str) -> String {
