@@ -123,7 +123,7 @@ impl Case<'_> {
     }
 }
 
-/// Runs `$body` for every registered engine at every place; a failure names both.
+/// Runs `$body` for every registered engine at every place; a failure says which.
 macro_rules! conformance {
     ($test:ident, |$case:ident| $body:block) => {
         #[test]
@@ -135,13 +135,10 @@ macro_rules! conformance {
                         place: &place,
                     };
                     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| $body));
-                    if let Err(e) = outcome {
-                        let why = e
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                            .unwrap_or_default();
-                        panic!("{} on {}: {why}", engine.name, place.label);
+                    if let Err(panic) = outcome {
+                        // The panic's own message is above; say which engine and place.
+                        eprintln!("failed: {} on {}", engine.name, place.label);
+                        std::panic::resume_unwind(panic);
                     }
                 }
             }

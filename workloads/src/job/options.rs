@@ -79,6 +79,16 @@ impl ValueKind {
 /// Sets an option on a job: `(job, key as given, value)`; errors say `key=value: why`.
 pub type Setter = fn(&mut JobSpec, &str, &str) -> Result<(), String>;
 
+/// The [`Setter`] that stores what `parse(key, value)` returns in the job's `field`.
+macro_rules! store {
+    ($($field:ident).+ = $parse:expr) => {
+        |j: &mut JobSpec, k: &str, v: &str| {
+            j.$($field).+ = ($parse)(k, v)?;
+            Ok(())
+        }
+    };
+}
+
 /// What giving an option does.
 #[derive(Clone, Copy)]
 pub enum Action {
@@ -228,63 +238,45 @@ pub(crate) fn unsupported(key: &str) -> String {
 
 /// Every job option that is not an engine's own.
 pub static OPTIONS: &[JobOption] = &[
-    JobOption::set("name", ValueKind::Text, "job name", |j, k, v| {
-        j.name = non_empty(k, v)?.to_string();
-        Ok(())
-    }),
+    JobOption::set(
+        "name",
+        ValueKind::Text,
+        "job name",
+        store!(name = |k, v| non_empty(k, v).map(str::to_string)),
+    ),
     JobOption::set(
         "rw",
         ValueKind::OneOf(RwMode::names),
         "I/O pattern: sequential or random reads or writes; rw (= readwrite) and randrw mix \
          reads and writes by rwmixread",
-        |j, k, v| {
-            j.rw = RwMode::parse(k, v)?;
-            Ok(())
-        },
+        store!(rw = RwMode::parse),
     )
     .aliases(&["readwrite"]),
     JobOption::set(
         "bs",
         ValueKind::Size,
         "block size per I/O, a multiple of 4k; I/Os above 1m are split into 1 MiB bios",
-        |j, k, v| {
-            j.bs = size(k, v)?;
-            Ok(())
-        },
+        store!(bs = size),
     )
     .aliases(&["blocksize"]),
     JobOption::set(
         "size",
         ValueKind::Size,
         "bytes of I/O per job, and the file size, a multiple of 4k (default 1g)",
-        |j, k, v| {
-            j.size = size(k, v)?;
-            Ok(())
-        },
+        store!(size = size),
     ),
     JobOption::set(
         "offset",
         ValueKind::Size,
         "start I/O this far into the file, a multiple of 4k (no percentages)",
-        |j, k, v| {
-            if v.trim().ends_with('%') {
-                return Err(format!(
-                    "{k}={v}: percentages are not supported; give a size (e.g. 1g)"
-                ));
-            }
-            j.offset = size(k, v)?;
-            Ok(())
-        },
+        store!(offset = offset),
     ),
     JobOption::set(
         "numjobs",
         ValueKind::Int,
         "submitter threads (clones of the job), each with its own file unless filename is \
          set (1 to 4096)",
-        |j, k, v| {
-            j.numjobs = count(k, v, 1, MAX_NUMJOBS)?;
-            Ok(())
-        },
+        store!(numjobs = |k, v| count(k, v, 1, MAX_NUMJOBS)),
     ),
     JobOption::set(
         "iodepth",
@@ -292,19 +284,13 @@ pub static OPTIONS: &[JobOption] = &[
         "I/Os (bios) in flight per job, 1 to 65536, their buffers at most half the memory; \
          with a synchronous engine it bounds the bios in the checksum and endio stages, \
          the I/O itself stays one at a time",
-        |j, k, v| {
-            j.iodepth = count(k, v, 1, MAX_IODEPTH)?;
-            Ok(())
-        },
+        store!(iodepth = |k, v| count(k, v, 1, MAX_IODEPTH)),
     ),
     JobOption::set(
         "iodepth_batch_submit",
         ValueKind::Int,
         "I/Os to submit at once (default 1: each as soon as it is ready; 0: iodepth)",
-        |j, k, v| {
-            j.batch.submit = count(k, v, 0, MAX_IODEPTH)?;
-            Ok(())
-        },
+        store!(batch.submit = |k, v| count(k, v, 0, MAX_IODEPTH)),
     )
     .aliases(&["iodepth_batch"])
     .not_yet(BATCHING),
@@ -312,10 +298,7 @@ pub static OPTIONS: &[JobOption] = &[
         "iodepth_batch_complete_min",
         ValueKind::Int,
         "fewest completions to wait for at once (default 1; 0: poll without waiting)",
-        |j, k, v| {
-            j.batch.complete_min = count(k, v, 0, MAX_IODEPTH)?;
-            Ok(())
-        },
+        store!(batch.complete_min = |k, v| count(k, v, 0, MAX_IODEPTH)),
     )
     .aliases(&["iodepth_batch_complete"])
     .not_yet(BATCHING),
@@ -323,10 +306,7 @@ pub static OPTIONS: &[JobOption] = &[
         "iodepth_batch_complete_max",
         ValueKind::Int,
         "most completions to take at once (default: iodepth_batch_complete_min)",
-        |j, k, v| {
-            j.batch.complete_max = count(k, v, 0, MAX_IODEPTH)?;
-            Ok(())
-        },
+        store!(batch.complete_max = |k, v| count(k, v, 0, MAX_IODEPTH)),
     )
     .not_yet(BATCHING),
     JobOption::set(
@@ -334,116 +314,75 @@ pub static OPTIONS: &[JobOption] = &[
         ValueKind::Int,
         "once the queue is full, let it drain to this depth before filling it again \
          (default: iodepth)",
-        |j, k, v| {
-            j.batch.low = count(k, v, 0, MAX_IODEPTH)?;
-            Ok(())
-        },
+        store!(batch.low = |k, v| count(k, v, 0, MAX_IODEPTH)),
     )
     .not_yet(BATCHING),
     JobOption::set(
         "direct",
         ValueKind::Flag,
         "1: O_DIRECT, bypass the page cache",
-        |j, k, v| {
-            j.direct = flag(k, v)?;
-            Ok(())
-        },
+        store!(direct = flag),
     ),
     JobOption::set(
         "buffered",
         ValueKind::Flag,
         "the opposite of direct: 1 uses the page cache",
-        |j, k, v| {
-            j.direct = !flag(k, v)?;
-            Ok(())
-        },
+        store!(direct = |k, v| flag(k, v).map(|buffered| !buffered)),
     ),
     JobOption::set(
         "ioengine",
         ValueKind::OneOf(registry::names),
         "how the job issues I/O (see the engines in `harness list`)",
-        |j, k, v| {
-            j.ioengine = EngineKind::parse(k, v)?;
-            Ok(())
-        },
+        store!(ioengine = EngineKind::parse),
     ),
     JobOption::set(
         "fsync",
         ValueKind::Int,
         "fsync after every N writes (0: never)",
-        |j, k, v| {
-            j.fsync = count(k, v, 0, u32::MAX)?;
-            Ok(())
-        },
+        store!(fsync = |k, v| count(k, v, 0, u32::MAX)),
     ),
     JobOption::set(
         "end_fsync",
         ValueKind::Flag,
         "1: fsync when the job's writes are done, counted in its time",
-        |j, k, v| {
-            j.end_fsync = flag(k, v)?;
-            Ok(())
-        },
+        store!(end_fsync = flag),
     ),
     JobOption::set(
         "runtime",
         ValueKind::Time,
         "stop after this long, more than 0 (leave it out to run until size is done)",
-        |j, k, v| {
-            // fio reads 0 as "no limit"; here that is leaving it out, so a 0 that meant
-            // something else is not silently a run without a time limit.
-            let d = duration(k, v)?.ok_or_else(|| {
-                format!("{k}={v}: must be more than zero (leave {k} out to run until size is done)")
-            })?;
-            j.runtime = Some(d);
-            Ok(())
-        },
+        store!(runtime = |k, v| runtime(k, v).map(Some)),
     )
     .aliases(&["timeout"]),
     JobOption::set(
         "time_based",
         ValueKind::Flag,
         "1: keep going until runtime, wrapping around the file",
-        |j, k, v| {
-            j.time_based = flag(k, v)?;
-            Ok(())
-        },
+        store!(time_based = flag),
     ),
     JobOption::set(
         "ramp_time",
         ValueKind::Time,
         "run this long before measuring; adds to runtime, as in fio",
-        |j, k, v| {
-            j.ramp_time = duration(k, v)?;
-            Ok(())
-        },
+        store!(ramp_time = duration),
     ),
     JobOption::set(
         "filename",
         ValueKind::Path,
         "file or block device to use (default: a temporary file)",
-        |j, k, v| {
-            j.filename = Some(path(k, v)?);
-            Ok(())
-        },
+        store!(filename = |k, v| path(k, v).map(Some)),
     ),
     JobOption::set(
         "directory",
         ValueKind::Path,
         "directory for the job's files",
-        |j, k, v| {
-            j.directory = Some(path(k, v)?);
-            Ok(())
-        },
+        store!(directory = |k, v| path(k, v).map(Some)),
     ),
     JobOption::set(
         "csum",
         ValueKind::OneOf(|| CSUMS.to_vec()),
         "checksum per 4 KiB sector (csumbench's own option)",
-        |j, k, v| {
-            j.csum = CsumName::parse(k, v)?;
-            Ok(())
-        },
+        store!(csum = CsumName::parse),
     ),
     JobOption::set(
         "verify",
@@ -452,100 +391,64 @@ pub static OPTIONS: &[JobOption] = &[
          each block into a header and checks it in a verify phase; csumbench checksums \
          every 4 KiB sector as it is written, keeps the sums in its store, and checks them \
          when a read job reads the sector",
-        |j, k, v| {
-            j.csum = CsumName::from_verify(k, v)?;
-            Ok(())
-        },
+        store!(csum = CsumName::from_verify),
     ),
     JobOption::set(
         "verify_async",
         ValueKind::Int,
         "N: use strategy kthread:max_workers=N, 0: inline, when no --strategy is given \
          (fio's N verify threads)",
-        |j, k, v| {
-            j.strategy_hint = Some(match count(k, v, 0, u32::MAX)? {
-                0 => "inline".into(),
-                n => format!("kthread:max_workers={n}"),
-            });
-            Ok(())
-        },
+        store!(strategy_hint = |k, v| verify_async(k, v).map(Some)),
     ),
     JobOption::set(
         "rwmixread",
         ValueKind::Percent,
         "mixed jobs: percentage of I/Os that are reads (default 50; the later of rwmixread \
          and rwmixwrite wins)",
-        |j, k, v| {
-            j.rwmixread = percent(k, v)?;
-            Ok(())
-        },
+        store!(rwmixread = percent),
     ),
     JobOption::set(
         "rwmixwrite",
         ValueKind::Percent,
         "mixed jobs: percentage of I/Os that are writes (default 50)",
-        |j, k, v| {
-            j.rwmixread = 100 - percent(k, v)?;
-            Ok(())
-        },
+        store!(rwmixread = |k, v| percent(k, v).map(|writes| 100 - writes)),
     ),
     JobOption::set(
         "rate",
         ValueKind::PerDir,
         "bandwidth cap in bytes/s per direction (k/m/g); latency counts from the intended \
          issue time",
-        |j, k, v| {
-            j.rate = per_dir(k, v, |one| size(k, one))?;
-            Ok(())
-        },
+        store!(rate = |k, v| per_dir(k, v, |one| size(k, one))),
     ),
     JobOption::set(
         "rate_iops",
         ValueKind::PerDir,
         "IOPS cap per direction; a direction's rate wins over its rate_iops",
-        |j, k, v| {
-            j.rate_iops = per_dir(k, v, |one| {
-                one.parse()
-                    .map_err(|_| format!("{k}={v}: expected a whole number of IOPS"))
-            })?;
-            Ok(())
-        },
+        store!(rate_iops = rate_iops),
     ),
     JobOption::set(
         "cpus_allowed",
         ValueKind::Cpus,
         "CPUs the job's submitter threads may run on",
-        |j, k, v| {
-            j.cpus_allowed = cpu_list(k, v)?;
-            Ok(())
-        },
+        store!(cpus_allowed = cpu_list),
     ),
     JobOption::set(
         "randrepeat",
         ValueKind::Flag,
         "1: the same random sequence every run (default 1)",
-        |j, k, v| {
-            j.randrepeat = flag(k, v)?;
-            Ok(())
-        },
+        store!(randrepeat = flag),
     ),
     JobOption::set(
         "randseed",
         ValueKind::Int,
         "seed for the random sequences (decimal or 0x hex); set, they repeat",
-        |j, k, v| {
-            j.randseed = Some(seed(k, v)?);
-            Ok(())
-        },
+        store!(randseed = |k, v| seed(k, v).map(Some)),
     ),
     JobOption::set(
         "invalidate",
         ValueKind::Flag,
         "1: drop the file's cached pages before the job (default 1)",
-        |j, k, v| {
-            j.invalidate = flag(k, v)?;
-            Ok(())
-        },
+        store!(invalidate = flag),
     ),
     JobOption::file_only(
         "stonewall",
@@ -571,6 +474,38 @@ pub static OPTIONS: &[JobOption] = &[
     JobOption::file_only("slat_percentiles", Action::Ignored, PERCENTILES),
     JobOption::file_only("percentile_list", Action::Ignored, PERCENTILES).value(ValueKind::Text),
 ];
+
+fn offset(k: &str, v: &str) -> Result<u64, String> {
+    if v.trim().ends_with('%') {
+        return Err(format!(
+            "{k}={v}: percentages are not supported; give a size (e.g. 1g)"
+        ));
+    }
+    size(k, v)
+}
+
+fn runtime(k: &str, v: &str) -> Result<std::time::Duration, String> {
+    // fio reads 0 as "no limit"; here that is leaving it out, so a 0 that meant something
+    // else is not silently a run without a time limit.
+    duration(k, v)?.ok_or_else(|| {
+        format!("{k}={v}: must be more than zero (leave {k} out to run until size is done)")
+    })
+}
+
+/// fio's `verify_async=N`: N verify threads, 0 verifies in the submitting thread.
+fn verify_async(k: &str, v: &str) -> Result<String, String> {
+    Ok(match count(k, v, 0, u32::MAX)? {
+        0 => "inline".into(),
+        n => format!("kthread:max_workers={n}"),
+    })
+}
+
+fn rate_iops(k: &str, v: &str) -> Result<super::PerDir, String> {
+    per_dir(k, v, |one| {
+        one.parse()
+            .map_err(|_| format!("{k}={v}: expected a whole number of IOPS"))
+    })
+}
 
 const BATCHING: &str = "the pipeline decides its own batches for now";
 const IGNORED_TEXT: &str = "accepted, no effect: free text";
