@@ -1,20 +1,14 @@
 //! I/O engines behind one ops table, as fio's `engines/`: queue, commit, reap.
 //! Synchronous engines do the I/O in `queue` and hand the completion back at `reap`.
 //!
-//! Each engine is one file with one [`EngineDescriptor`] (name, fio's aliases, capabilities,
-//! its own options, how to open it), listed once in [`registry`].
+//! Each engine is one file with one `DESCRIPTOR` (an [`EngineDescriptor`]: name, fio's
+//! aliases, capabilities, its own options, how to open it), named once below.
 
 mod descriptor;
 pub mod fault;
-mod libaio;
-mod null;
-mod psync;
-mod pvsync;
 pub mod registry;
 mod slots;
-mod sync;
 mod sync_engine;
-mod uring;
 
 use std::io;
 
@@ -23,6 +17,18 @@ use crate::buf::AlignedBuf;
 pub use descriptor::{Caps, EngineDescriptor, EngineKind, EngineOptions, EngineSetup};
 pub use fault::{FaultPlan, FaultyEngine, IoFault};
 pub use null::NullEngine;
+
+/// Declares each engine's module and lists its `DESCRIPTOR` in the registry, in the order
+/// given (the order `harness list` shows).
+macro_rules! engines {
+    ($($module:ident),+ $(,)?) => {
+        $(mod $module;)+
+        static ENGINES: &[&EngineDescriptor] = &[$(&$module::DESCRIPTOR),+];
+    };
+}
+
+// Adding an engine: its file, and its name here.
+engines!(sync, psync, pvsync, libaio, uring, null);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {

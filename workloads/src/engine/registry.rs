@@ -1,19 +1,10 @@
 //! Every engine, by name. Adding an engine is one file with its [`EngineDescriptor`] and
-//! one line in [`ENGINES`]: `ioengine=`, its options, `harness list`, the README's option
-//! table and the engine conformance tests all follow from here.
+//! its name in the `engines!` list of the engine module: `ioengine=`, its options,
+//! `harness list`, the README's option table and the engine conformance tests all follow.
 
-use super::EngineDescriptor;
+use super::{EngineDescriptor, ENGINES};
 
 /// Every registered engine, in the order `harness list` shows them.
-static ENGINES: &[&EngineDescriptor] = &[
-    &super::sync::DESCRIPTOR,
-    &super::psync::DESCRIPTOR,
-    &super::pvsync::DESCRIPTOR,
-    &super::libaio::DESCRIPTOR,
-    &super::uring::DESCRIPTOR,
-    &super::null::DESCRIPTOR,
-];
-
 pub fn engines() -> &'static [&'static EngineDescriptor] {
     ENGINES
 }
