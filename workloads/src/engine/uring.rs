@@ -16,7 +16,6 @@ use io_uring::{opcode, squeue, types, IoUring};
 
 use super::slots::{IoVec, Slots};
 use super::{ended_short, Caps, Engine, EngineDescriptor, EngineSetup, IoDone, IoReq, Op};
-use crate::job::options::ValueKind;
 use crate::job::{JobOption, JobSpec};
 
 pub static DESCRIPTOR: EngineDescriptor = EngineDescriptor {
@@ -61,7 +60,6 @@ static OPTIONS: &[JobOption] = &[
     ),
     JobOption::engine_int(
         SQTHREAD_POLL_CPU,
-        ValueKind::Int,
         "the CPU the sqthread_poll thread runs on",
         0,
         libc::CPU_SETSIZE as i64 - 1,
@@ -69,7 +67,6 @@ static OPTIONS: &[JobOption] = &[
     ),
     JobOption::engine_int(
         NONVECTORED,
-        ValueKind::Int,
         "1 or -1 (the default): IORING_OP_READ/WRITE; 0: READV/WRITEV of one iovec",
         -1,
         1,

@@ -143,11 +143,22 @@ impl JobOption {
 
     /// An engine's flag (default 0).
     pub const fn engine_flag(name: &'static str, help: &'static str) -> Self {
-        Self::engine_int(name, ValueKind::Flag, help, 0, 1, 0)
+        Self::engine(name, ValueKind::Flag, help, 0, 1, 0)
     }
 
-    /// An engine's whole-number option.
+    /// An engine's whole-number option, from `min` to `max`; `default` is what leaving it
+    /// out means (outside the range: "not set").
     pub const fn engine_int(
+        name: &'static str,
+        help: &'static str,
+        min: i64,
+        max: i64,
+        default: i64,
+    ) -> Self {
+        Self::engine(name, ValueKind::Int, help, min, max, default)
+    }
+
+    const fn engine(
         name: &'static str,
         value: ValueKind,
         help: &'static str,
