@@ -16,7 +16,7 @@ pub mod units;
 pub use buf::AlignedBuf;
 pub use device::DeviceInfo;
 pub use engine::{Engine, EngineKind, IoDone, IoReq, Op};
-pub use job::{JobSpec, PerDir, RwMode};
+pub use job::{CsumName, JobSpec, PerDir, RwMode};
 pub use jobfile::JobGroup;
 pub use offsets::{MixChooser, Offsets};
 pub use store::CsumStore;

@@ -178,7 +178,15 @@ fn diagnose(
             })
             .collect()
     };
-    let stuck = describe(|s| s.queued > 0 && s.workers_busy > 0);
+    // Work queued while workers are busy and nothing completes is a deadlock: queued
+    // behind its own pool's workers, or, where the roles share one executor (async-std's is
+    // process-wide), behind another role's.
+    let queued = stats.iter().any(|(_, s)| s.queued > 0);
+    let busy_somewhere = stats.iter().any(|(_, s)| s.workers_busy > 0);
+    let stuck = match queued && busy_somewhere {
+        true => describe(|s| s.queued > 0 || s.workers_busy > 0),
+        false => Vec::new(),
+    };
     let busy = describe(|s| s.workers_busy > 0);
     let syncing = progress.iter().any(|p| p.syncing.load(Ordering::Relaxed));
     let (cause, what) = if !stuck.is_empty() {

@@ -12,7 +12,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use strategies::csum::Algo;
 use workloads::engine::FaultyEngine;
 use workloads::target::{self, Access, Target};
-use workloads::{CsumStore, EngineKind, JobSpec};
+use workloads::{CsumStore, JobSpec};
 
 use super::result::Preparation;
 use super::{CaseSpec, RunOptions};
@@ -192,7 +192,7 @@ impl PreparedCase {
     /// every job on it shares, so no I/O overlaps a write in flight.
     fn lock_written_files(&mut self, jobs: &[JobSpec]) {
         for (job, mine) in jobs.iter().zip(&self.file_of) {
-            if job.rw.is_write() && job.ioengine != EngineKind::Null {
+            if job.rw.is_write() && !job.ioengine.caps().diskless {
                 for &f in mine {
                     let locks = Arc::new(ExtentLocks::new(workloads::MAX_BIO));
                     self.files[f].extents.get_or_insert(locks);
@@ -252,8 +252,7 @@ impl PreparedCase {
             for jobnum in 0..job.numjobs {
                 let file = &self.files[self.file_of[ji][jobnum as usize]];
                 let mut engine = job
-                    .ioengine
-                    .open(Some(file.target.file.clone()), job.iodepth)
+                    .open_engine(Some(file.target.file.clone()))
                     .with_context(|| format!("cannot start the {} engine", job.ioengine.name()))?;
                 if let Some(plan) = &faults {
                     engine = Box::new(FaultyEngine::new(engine, plan.clone()));
@@ -388,9 +387,7 @@ fn lay_out_if_needed(
     let case = Arc::new(CaseState::new(interrupted.clone(), None));
     let input = JobInput {
         data_end: target.size,
-        engine: layout
-            .ioengine
-            .open(Some(target.file.clone()), layout.iodepth)?,
+        engine: layout.open_engine(Some(target.file.clone()))?,
         job: layout,
         jobnum,
         store: store.clone(),
