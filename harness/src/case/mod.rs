@@ -246,6 +246,6 @@ fn summarize(
         bw_csv: format!("{}.bw.csv", spec.id),
         warmup: spec.warmup,
         noise: None,
-        steady: None,
+        steady: collected.steady.clone(),
     })
 }
