@@ -180,6 +180,10 @@ impl Strategy for BtrfsWorkqueue {
         );
     }
 
+    fn ordered(&self) -> bool {
+        true
+    }
+
     fn quiesce(&self) {
         // Every ordered part has run once every queued item has: the last to finish its
         // run part, or the worker draining the line for it, ran them.

@@ -271,6 +271,10 @@ impl Strategy for KthreadPool {
         *waiting -= 1;
     }
 
+    fn ordered(&self) -> bool {
+        self.shared.config.ordered
+    }
+
     fn stats(&self) -> PoolStats {
         let shared = &self.shared;
         let started = shared.pool.lock().unwrap().started;

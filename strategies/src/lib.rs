@@ -41,8 +41,9 @@ use serde::Serialize;
 ///
 /// Contract, shared by every backend and checked by the conformance tests:
 /// - `dispatch` runs the work's `run` part exactly once, on some thread, and then its
-///   `ordered` part exactly once. Backends that offer ordering (`kthread:ordered=1`) run the
-///   ordered parts in dispatch order; the others run it right after `run`.
+///   `ordered` part exactly once. Backends whose [`Strategy::ordered`] is true
+///   (`kthread:ordered=1`, `btrfs-wq`) run the ordered parts in dispatch order; the others
+///   run it right after `run`.
 /// - `dispatch` may block (back-pressure) but never waits for the work itself, except
 ///   `inline`, which runs it in the caller.
 /// - `quiesce` returns once everything dispatched before the call has fully run.
@@ -64,6 +65,12 @@ pub trait Strategy: Send + Sync {
     /// the csum work, and endio waits for both. Safe because the buffer does not change
     /// while either runs.
     fn overlaps_io(&self) -> bool {
+        false
+    }
+
+    /// True when ordered parts run one at a time in dispatch order (btrfs's ordered pools),
+    /// false when each runs right after its own run part.
+    fn ordered(&self) -> bool {
         false
     }
 }

@@ -125,4 +125,18 @@ mod tests {
         assert!(s.name().contains("idle_thresh=64"), "{}", s.name());
         assert_eq!(build("inline").unwrap().name(), "inline");
     }
+
+    #[test]
+    fn ordered_is_said_by_the_pools_that_order() {
+        for (spec, ordered) in [
+            ("kthread:ordered=1", true),
+            ("kthread", false),
+            ("btrfs-wq", true),
+            ("workqueue", false),
+            ("overlap", false),
+            ("inline", false),
+        ] {
+            assert_eq!(build(spec).unwrap().ordered(), ordered, "{spec}");
+        }
+    }
 }
