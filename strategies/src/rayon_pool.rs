@@ -65,12 +65,12 @@ impl Strategy for RayonPool {
     }
 
     fn dispatch(&self, work: Work) {
-        self.tracker.begin();
+        let job = self.tracker.begin(work);
         let tracker = self.tracker.clone();
         let pool = self.pool.as_ref().expect("pool lives until drop");
         // `Tracker::run` catches a panicking item: one escaping into rayon's `spawn` would
         // abort the process.
-        pool.spawn(move || tracker.run(work));
+        pool.spawn(move || tracker.run(job));
     }
 
     fn quiesce(&self) {
@@ -84,15 +84,12 @@ impl Strategy for RayonPool {
 
 impl Drop for RayonPool {
     fn drop(&mut self) {
-        let (tracker, pool) = (self.tracker.clone(), self.pool.take());
+        let pool = self.pool.take();
         let threads = std::mem::take(&mut self.threads);
-        self.tracker.shut_down(move || {
-            tracker.wait_idle();
+        Tracker::shut_down(&self.tracker, move || {
             // Dropping the pool is what tells rayon's workers to exit.
             drop(pool);
-            for t in threads {
-                t.join().expect("a rayon worker panicked outside an item");
-            }
+            threads
         });
     }
 }

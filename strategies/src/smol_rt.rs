@@ -67,12 +67,12 @@ impl Strategy for SmolRt {
     }
 
     fn dispatch(&self, work: Work) {
-        self.tracker.begin();
+        let job = self.tracker.begin(work);
         let tracker = self.tracker.clone();
         // `Tracker::run` catches a panicking item first: the executor would only report it to
         // the detached task, and `quiesce` would wait for the item forever.
         self.executor
-            .spawn(async move { tracker.run(work) })
+            .spawn(async move { tracker.run(job) })
             .detach();
     }
 
@@ -87,14 +87,10 @@ impl Strategy for SmolRt {
 
 impl Drop for SmolRt {
     fn drop(&mut self) {
-        let (tracker, stop) = (self.tracker.clone(), self.stop.clone());
-        let threads = std::mem::take(&mut self.threads);
-        self.tracker.shut_down(move || {
-            tracker.wait_idle();
+        let (stop, threads) = (self.stop.clone(), std::mem::take(&mut self.threads));
+        Tracker::shut_down(&self.tracker, move || {
             stop.close();
-            for t in threads {
-                t.join().expect("a smol thread panicked outside an item");
-            }
+            threads
         });
     }
 }

@@ -52,12 +52,12 @@ impl Strategy for TokioBlocking {
     }
 
     fn dispatch(&self, work: Work) {
-        self.rt.tracker.begin();
+        let job = self.rt.tracker.begin(work);
         let tracker = self.rt.tracker.clone();
         // Dropping the JoinHandle detaches the task. `Tracker::run` catches a panicking item
         // first: the runtime would only report it to that handle, and `quiesce` would wait
         // for the item forever.
-        drop(self.rt.runtime().spawn_blocking(move || tracker.run(work)));
+        drop(self.rt.runtime().spawn_blocking(move || tracker.run(job)));
     }
 
     fn quiesce(&self) {

@@ -50,12 +50,12 @@ impl Strategy for TokioRt {
     }
 
     fn dispatch(&self, work: Work) {
-        self.rt.tracker.begin();
+        let job = self.rt.tracker.begin(work);
         let tracker = self.rt.tracker.clone();
         // Dropping the JoinHandle detaches the task. `Tracker::run` catches a panicking item
         // first: the runtime would only report it to that handle, and `quiesce` would wait
         // for the item forever.
-        drop(self.rt.runtime().spawn(async move { tracker.run(work) }));
+        drop(self.rt.runtime().spawn(async move { tracker.run(job) }));
     }
 
     fn quiesce(&self) {
@@ -105,11 +105,11 @@ impl OwnedRuntime {
 
 impl Drop for OwnedRuntime {
     fn drop(&mut self) {
-        let (tracker, runtime) = (self.tracker.clone(), self.runtime.take());
-        self.tracker.shut_down(move || {
-            tracker.wait_idle();
+        let runtime = self.runtime.take();
+        Tracker::shut_down(&self.tracker, move || {
             // Outside async context, dropping a runtime shuts it down and joins its threads.
             drop(runtime);
+            Vec::new()
         });
     }
 }

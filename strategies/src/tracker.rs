@@ -1,26 +1,31 @@
-//! The bookkeeping every pool-backed strategy needs, written once: counters for
-//! [`PoolStats`], a panic-catching wrapper around each item, an idle wait for `quiesce`, and
-//! the shutdown path for a pool dropped by one of its own items.
+//! The bookkeeping every strategy does, written once: counters for [`PoolStats`], the one
+//! place where a work item's parts run (catching a panic), the line that ordered pools run
+//! ordered parts in ([`Sequencer`]), an idle wait for `quiesce`, and the shutdown of a pool,
+//! also when one of its own items drops it.
 //!
 //! Protocol, per item: the dispatching thread calls [`Tracker::begin`] *before* handing the
-//! item to its pool; the thread that executes it calls [`Tracker::run`]. [`Tracker::wait_idle`]
-//! returns once every begun item has finished running. An item that dispatches more work
-//! begins the child before it finishes itself, so the pool never looks idle in between and
-//! `wait_idle` covers work spawned by work.
+//! item to its pool; the thread that executes it calls [`Tracker::run`] (or a variant).
+//! [`Tracker::wait_idle`] returns once every begun item has finished. An item that
+//! dispatches more work begins the child before it finishes itself, so the pool never looks
+//! idle in between and `wait_idle` covers work spawned by work.
 //!
 //! Runtimes differ on a panicking task (rayon aborts the process, tokio reports it to a
-//! `JoinHandle` nobody holds, a plain thread pool loses a worker); `run` catches the panic
-//! instead, counts it in [`PoolStats::panics`], and still counts the item completed.
+//! `JoinHandle` nobody holds, a plain thread pool loses a worker); the tracker catches the
+//! panic instead, counts it in [`PoolStats::panics`], still counts the item completed, and
+//! drops, unrun, the ordered part of an item whose run part panicked (an ordered line moves
+//! on).
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crossbeam_utils::CachePadded;
 
+use crate::ordered::{Sequencer, Ticket};
 use crate::sync::{
-    thread, AtomicU64, Condvar, Mutex,
+    thread, Arc, AtomicU64, Condvar, Mutex,
     Ordering::{AcqRel, Acquire, Relaxed},
 };
+use crate::work::Part;
 use crate::{PoolStats, Work};
 
 // The tracker whose item this thread is running (its address), or 0. Loom needs its own
@@ -33,6 +38,26 @@ loom::thread_local!(static RUNNING: Cell<usize> = Cell::new(0));
 /// Low bit of `completed`: someone is (about to be) asleep in `wait_idle`.
 const WAITING: u64 = 1;
 const ONE_DONE: u64 = 2;
+
+/// Which items wait in line for their ordered part's turn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// None: each ordered part runs right after its own run part.
+    #[default]
+    Unordered,
+    /// Every item, with an ordered part or without (the 2008 kthread pools put every work
+    /// on their order list).
+    EveryItem,
+    /// Items that have an ordered part (`btrfs_queue_work`: works with an `ordered_func`).
+    OrderedPartsOnly,
+}
+
+/// A begun item on its way to a worker: its parts, and its place in line if it has one.
+pub(crate) struct Job {
+    run: Part,
+    ordered: Option<Part>,
+    ticket: Option<Ticket>,
+}
 
 /// The dispatch-side and worker-side counters sit on separate cache lines.
 #[derive(Default)]
@@ -47,38 +72,74 @@ pub(crate) struct Tracker {
     /// Threads in `wait_idle`; the last one out clears `WAITING`.
     waiters: Mutex<usize>,
     idle: Condvar,
+    order: Order,
+    /// The line of an ordered pool; an unordered one leaves it empty.
+    line: Sequencer,
 }
 
 impl Tracker {
-    /// Counts one item as dispatched. Call before the item can possibly run.
-    pub(crate) fn begin(&self) {
-        let dispatched = self.dispatched.fetch_add(1, AcqRel) + 1;
-        // Other items may start between the two loads, hence saturating.
-        let queued = dispatched.saturating_sub(self.started.load(Relaxed));
-        if queued > self.queued_high_water.load(Relaxed) {
-            self.queued_high_water.fetch_max(queued, Relaxed);
+    pub(crate) fn new(order: Order) -> Self {
+        Tracker {
+            order,
+            ..Tracker::default()
         }
     }
 
-    /// Runs one begun item on this thread, catching a panic, then counts it completed and
-    /// wakes `wait_idle` if it was the last one outstanding.
-    pub(crate) fn run(&self, work: Work) {
-        self.started.fetch_add(1, Relaxed);
-        let outer = RUNNING.with(|r| r.replace(self as *const Tracker as usize));
-        // The work owns everything it touches; a panic leaves nothing of ours half-updated.
-        let panicked = catch_unwind(AssertUnwindSafe(|| work.execute())).is_err();
-        RUNNING.with(|r| r.set(outer));
-        if panicked {
-            self.panics.fetch_add(1, Relaxed);
-        }
-        let before = self.completed.fetch_add(ONE_DONE, AcqRel);
-        // The RMW chain on `completed` orders every finished item's `begin` before this load,
-        // so it cannot read fewer dispatches than completions.
-        if before & WAITING != 0 && (before >> 1) + 1 == self.dispatched.load(Acquire) {
-            // The waiter holds the lock from setting `WAITING` until it sleeps in `wait`, so
-            // once we get the lock it is asleep and gets the notify.
-            drop(self.waiters.lock().unwrap());
-            self.idle.notify_all();
+    /// Whether ordered parts run in dispatch order ([`crate::Strategy::ordered`]).
+    pub(crate) fn ordered(&self) -> bool {
+        self.order != Order::Unordered
+    }
+
+    /// Counts one item as dispatched and, in an ordered pool, gives it its place in line.
+    /// Call before the item can possibly run.
+    pub(crate) fn begin(&self, work: Work) -> Job {
+        let job = self.line_up(work);
+        let dispatched = self.dispatched.fetch_add(1, AcqRel) + 1;
+        self.note_queued(dispatched);
+        job
+    }
+
+    /// Runs `work` in the calling thread (`inline`): counted, caught and completed like a
+    /// pool's item, but never queued.
+    pub(crate) fn run_here(&self, work: Work) {
+        let job = self.line_up(work);
+        self.dispatched.fetch_add(1, AcqRel);
+        self.run(job);
+    }
+
+    /// Runs a begun job on this thread: its run part, then its ordered part, right away or,
+    /// in an ordered pool, in its turn (maybe on another thread, while this one may run
+    /// other items' ordered parts that are due).
+    pub(crate) fn run(&self, job: Job) {
+        self.run_then(job, || ());
+    }
+
+    /// [`Tracker::run`], then `then`, just before the job counts as completed: the pool's
+    /// own accounting for the item, so that its figures agree once `quiesce` returns.
+    pub(crate) fn run_then<R>(&self, job: Job, then: impl FnOnce() -> R) -> R {
+        let finished = self
+            .execute(job, || None)
+            .unwrap_or_else(|_| unreachable!("nothing was offered to requeue"));
+        let result = then();
+        self.count_completed(finished);
+        result
+    }
+
+    /// [`Tracker::run`] for a pool whose items may ask to run again (kthread's requeue):
+    /// `requeued` is asked right after the run part, and a run part it returns replaces the
+    /// job's; the job then comes back unfinished, to be queued again, keeping its ordered
+    /// part and its place in line.
+    pub(crate) fn run_requeueable(
+        &self,
+        job: Job,
+        requeued: impl FnOnce() -> Option<Part>,
+    ) -> Option<Job> {
+        match self.execute(job, requeued) {
+            Ok(finished) => {
+                self.count_completed(finished);
+                None
+            }
+            Err(job) => Some(job),
         }
     }
 
@@ -109,14 +170,30 @@ impl Tracker {
 
     /// Whether this thread is inside one of this tracker's items.
     pub(crate) fn running_here(&self) -> bool {
-        RUNNING.with(|r| r.get()) == self as *const Tracker as usize
+        RUNNING.with(|r| r.get()) == self.id()
     }
 
-    /// Runs a pool's `shutdown` (wait idle, stop the pool, join its threads) here or, when the
-    /// pool is dropped by one of its own items (which held the last handle), on a thread of
-    /// its own: here it would wait for the caller and join the caller's thread.
-    pub(crate) fn shut_down(&self, shutdown: impl FnOnce() + Send + 'static) {
-        if self.running_here() {
+    /// Shuts a pool down: waits for its items, then calls `stop`, which tells the pool's
+    /// threads to exit and hands back those to join. Done here or, when the pool is dropped
+    /// by one of its own items (which held the last handle), on a thread of its own: here it
+    /// would wait for the caller and join the caller's thread.
+    pub(crate) fn shut_down(
+        this: &Arc<Self>,
+        stop: impl FnOnce() -> Vec<thread::JoinHandle<()>> + Send + 'static,
+    ) {
+        let tracker = Arc::clone(this);
+        let shutdown = move || {
+            tracker.wait_idle();
+            for handle in stop() {
+                let joined = handle.join();
+                // Items run under `call`; only a bug in the pool itself lands here.
+                assert!(
+                    joined.is_ok() || std::thread::panicking(),
+                    "a pool thread panicked outside a work item"
+                );
+            }
+        };
+        if this.running_here() {
             thread::spawn(shutdown);
         } else {
             shutdown();
@@ -125,6 +202,7 @@ impl Tracker {
 
     /// The counters as [`PoolStats`]; the pool supplies the thread count it knows.
     pub(crate) fn stats(&self, workers_started: u64) -> PoolStats {
+        let waiting = self.line.waiting();
         // Read against the item lifecycle so the differences never underflow.
         let completed = self.completed.load(Acquire) >> 1;
         let started = self.started.load(Acquire).max(completed);
@@ -135,8 +213,118 @@ impl Tracker {
             queued: dispatched - started,
             queued_high_water: self.queued_high_water.load(Relaxed),
             workers_started,
-            workers_busy: started - completed,
+            // Items waiting in line have no thread.
+            workers_busy: (started - completed).saturating_sub(waiting),
             panics: self.panics.load(Relaxed),
+        }
+    }
+
+    fn id(&self) -> usize {
+        self as *const Tracker as usize
+    }
+
+    /// Splits the item into a job, with a ticket if it waits in line.
+    fn line_up(&self, work: Work) -> Job {
+        let (run, ordered) = work.into_parts();
+        let in_line = match self.order {
+            Order::Unordered => false,
+            Order::EveryItem => true,
+            Order::OrderedPartsOnly => ordered.is_some(),
+        };
+        Job {
+            run,
+            ordered,
+            ticket: in_line.then(|| self.line.ticket()),
+        }
+    }
+
+    /// Raises the high-water mark to the items queued now, `dispatched` being the count of
+    /// dispatches.
+    fn note_queued(&self, dispatched: u64) {
+        // Other items may start between the two loads, hence saturating.
+        let queued = dispatched.saturating_sub(self.started.load(Relaxed));
+        if queued > self.queued_high_water.load(Relaxed) {
+            self.queued_high_water.fetch_max(queued, Relaxed);
+        }
+    }
+
+    /// Runs a job's parts here, marked as this tracker's item. Returns how many items this
+    /// call finished but did not count (the job itself, unless it waits in line), or the job
+    /// to queue again when its run part asked to.
+    fn execute(&self, job: Job, requeued: impl FnOnce() -> Option<Part>) -> Result<u64, Job> {
+        self.started.fetch_add(1, Relaxed);
+        let outer = RUNNING.with(|r| r.replace(self.id()));
+        let Job {
+            run,
+            ordered,
+            ticket,
+        } = job;
+        let ran = self.call(run);
+        let outcome = match requeued() {
+            Some(run) if ran => Err(Job {
+                run,
+                ordered,
+                ticket,
+            }),
+            continuation => {
+                // Everything the item holds goes before it counts as done: a captured pool
+                // handle must not outlive the `quiesce` that waits for this item.
+                drop(continuation);
+                Ok(self.finish(ordered.filter(|_| ran), ticket))
+            }
+        };
+        RUNNING.with(|r| r.set(outer));
+        if outcome.is_err() {
+            // Queued again: no longer started.
+            self.started.fetch_sub(1, Relaxed);
+            self.note_queued(self.dispatched.load(Relaxed));
+        }
+        outcome
+    }
+
+    /// Runs the ordered part of an item whose run part is done, now or in its turn, and
+    /// returns how many items that finished here but left uncounted.
+    fn finish(&self, ordered: Option<Part>, ticket: Option<Ticket>) -> u64 {
+        let Some(ticket) = ticket else {
+            if let Some(part) = ordered {
+                self.call(part);
+            }
+            return 1;
+        };
+        // Counted one by one: a long drain of the line keeps the stats current.
+        self.line.complete(ticket, ordered, |due| {
+            if let Some(part) = due {
+                self.call(part);
+            }
+            self.count_completed(1);
+        });
+        0
+    }
+
+    /// Runs one part of an item, catching a panic: counted, never passed on. Whether the
+    /// part returned.
+    fn call(&self, part: Part) -> bool {
+        // The part owns everything it touches; a panic leaves nothing of ours half-updated.
+        let returned = catch_unwind(AssertUnwindSafe(part)).is_ok();
+        if !returned {
+            self.panics.fetch_add(1, Relaxed);
+        }
+        returned
+    }
+
+    /// Counts `items` completed and wakes `wait_idle` if that was the last outstanding.
+    fn count_completed(&self, items: u64) {
+        if items == 0 {
+            return;
+        }
+        let before = self.completed.fetch_add(items * ONE_DONE, AcqRel);
+        // The RMW chain on `completed` orders every finished item's `begin` before this load,
+        // so it cannot read fewer dispatches than completions.
+        if before & WAITING != 0 && (before >> 1) + items == self.dispatched.load(Acquire) {
+            // The waiter holds the lock from setting `WAITING` until it sleeps in `wait`, so
+            // once we get the lock it is asleep and gets the notify.
+            drop(self.waiters.lock().unwrap());
+            self.idle.notify_all();
         }
     }
 }
