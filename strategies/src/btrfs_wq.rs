@@ -173,3 +173,14 @@ impl Strategy for BtrfsWorkqueue {
         self.wq.stats()
     }
 }
+
+#[cfg(all(test, loom))]
+mod models {
+    use super::*;
+
+    crate::loom_models::pool_models! {
+        /// Without thresholds, two threads: run parts finish in either order, ordered parts
+        /// run once each, in submission order, before `quiesce` returns.
+        two_threads(3) = BtrfsWorkqueue::new(2, 16) => [ordered_parts_run_in_turn(2)];
+    }
+}

@@ -487,3 +487,32 @@ mod tests {
         }
     }
 }
+
+#[cfg(all(test, loom))]
+mod models {
+    use super::*;
+
+    fn kthread(max_workers: usize, idle_thresh: usize, ordered: bool) -> KthreadPool {
+        KthreadPool::new(KthreadConfig {
+            max_workers,
+            idle_thresh,
+            ordered,
+        })
+    }
+
+    crate::loom_models::pool_models! {
+        /// One worker racing the dispatcher on its `working` flag.
+        one_worker(3) = kthread(1, 64, false) => [
+            quiesce_sees_every_item(3),
+            drop_runs_everything_queued(2),
+            quiesce_covers_work_dispatched_by_work(),
+            dropped_by_its_own_item(),
+        ];
+        /// idle_thresh=1 makes the second dispatch start a second worker while the first
+        /// may be running, going to sleep, or not yet started; the third goes to a busy one
+        /// at the cap.
+        two_workers(3) = kthread(2, 1, false) => [quiesce_sees_every_item(3)];
+        /// Ordered: run parts finish in either order on two workers.
+        ordered_two_workers(3) = kthread(2, 1, true) => [ordered_parts_run_in_turn(3)];
+    }
+}

@@ -7,6 +7,8 @@
 //! the work computes live in [`csum`].
 
 pub mod csum;
+#[cfg(all(test, loom))]
+mod loom_models;
 mod ordered;
 pub mod registry;
 pub mod spec;

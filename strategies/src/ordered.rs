@@ -146,3 +146,60 @@ mod tests {
         assert_eq!(*log.lock().unwrap(), [0, 1, 2]);
     }
 }
+
+#[cfg(all(test, loom))]
+mod models {
+    use super::*;
+    use crate::loom_models::model;
+    use crate::sync::{thread, Arc, AtomicUsize, Ordering::SeqCst};
+
+    /// What the ordered parts did: the order they ran in, and whether two ever overlapped.
+    #[derive(Default)]
+    struct Log {
+        order: Mutex<Vec<u64>>,
+        /// Ordered parts running now, and the most ever at once.
+        inside: AtomicUsize,
+        most_inside: AtomicUsize,
+    }
+
+    fn part(log: &Arc<Log>, i: u64) -> Option<Part> {
+        let log = log.clone();
+        Some(Box::new(move || {
+            let inside = log.inside.fetch_add(1, SeqCst) + 1;
+            log.most_inside.fetch_max(inside, SeqCst);
+            log.order.lock().unwrap().push(i);
+            log.inside.fetch_sub(1, SeqCst);
+        }))
+    }
+
+    fn complete(seq: &Sequencer, ticket: Ticket, ordered: Option<Part>) {
+        seq.complete(ticket, ordered, |due| due.into_iter().for_each(|run| run()));
+    }
+
+    /// Three run parts finish at once on three threads: every ordered part runs exactly
+    /// once, in ticket order, one at a time, and the line is left empty and not draining.
+    #[test]
+    fn racing_completions_run_every_part_once_in_turn() {
+        model(2, || {
+            let seq = Arc::new(Sequencer::default());
+            let log = Arc::new(Log::default());
+            let mut tickets: Vec<Ticket> = (0..3).map(|_| seq.ticket()).collect();
+            let first = tickets.remove(0);
+            let others: Vec<_> = (1..)
+                .zip(tickets)
+                .map(|(i, ticket)| {
+                    let (seq, log) = (seq.clone(), log.clone());
+                    thread::spawn(move || complete(&seq, ticket, part(&log, i)))
+                })
+                .collect();
+            complete(&seq, first, part(&log, 0));
+            others.into_iter().for_each(|t| t.join().unwrap());
+            assert_eq!(*log.order.lock().unwrap(), [0, 1, 2]);
+            assert_eq!(log.most_inside.load(SeqCst), 1, "ordered parts overlapped");
+            assert_eq!(seq.waiting(), 0);
+            // Not left draining: the next ticket runs at once.
+            complete(&seq, seq.ticket(), part(&log, 3));
+            assert_eq!(log.order.lock().unwrap().len(), 4);
+        });
+    }
+}

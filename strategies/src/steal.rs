@@ -345,3 +345,25 @@ mod loom_deque {
         }
     }
 }
+
+// The job-counter/sleeper word, the lock, the condvar, the tracker and the shutdown are the
+// real code under loom. crossbeam-deque is not loom-instrumented (it keys on
+// `crossbeam_loom`, not `loom`), so under loom the mutex-protected `loom_deque` stands in
+// for it: these models check our sleep/wake protocol, not crossbeam's deque.
+#[cfg(all(test, loom))]
+mod models {
+    use super::*;
+
+    crate::loom_models::pool_models! {
+        /// One worker racing to sleep while two items arrive: the plainest lost wake-up,
+        /// with nobody else to pick the item up.
+        one_worker(3) = Steal::new(1) => [quiesce_sees_every_item(2)];
+        /// Two workers racing to sleep; an item dispatched from a worker lands in its own
+        /// deque, and the notify must reach the other or the owner must run it.
+        two_workers(2) = Steal::new(2) => [
+            quiesce_sees_every_item(2),
+            drop_runs_everything_queued(2),
+            quiesce_covers_work_dispatched_by_work(),
+        ];
+    }
+}

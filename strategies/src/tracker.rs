@@ -17,6 +17,9 @@
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+// Counters that only feed `stats()` are plain std atomics: they take no part in the idle
+// wait, and keeping them out of loom keeps the models small.
+use std::sync::atomic::AtomicU64 as StatU64;
 
 use crossbeam_utils::CachePadded;
 
@@ -63,12 +66,12 @@ pub(crate) struct Job {
 #[derive(Default)]
 pub(crate) struct Tracker {
     dispatched: CachePadded<AtomicU64>,
-    started: CachePadded<AtomicU64>,
+    started: CachePadded<StatU64>,
     /// Completed items (`<< 1`) and the `WAITING` bit. A completion and a waiter each do one
     /// read-modify-write on this word, so one of them always sees the other (no lost wake-up).
     completed: CachePadded<AtomicU64>,
-    queued_high_water: AtomicU64,
-    panics: AtomicU64,
+    queued_high_water: StatU64,
+    panics: StatU64,
     /// Threads in `wait_idle`; the last one out clears `WAITING`.
     waiters: Mutex<usize>,
     idle: Condvar,
@@ -202,7 +205,11 @@ impl Tracker {
 
     /// The counters as [`PoolStats`]; the pool supplies the thread count it knows.
     pub(crate) fn stats(&self, workers_started: u64) -> PoolStats {
-        let waiting = self.line.waiting();
+        let waiting = if self.ordered() {
+            self.line.waiting()
+        } else {
+            0
+        };
         // Read against the item lifecycle so the differences never underflow.
         let completed = self.completed.load(Acquire) >> 1;
         let started = self.started.load(Acquire).max(completed);
@@ -326,5 +333,101 @@ impl Tracker {
             drop(self.waiters.lock().unwrap());
             self.idle.notify_all();
         }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod models {
+    use super::*;
+    use crate::loom_models::model;
+    use crate::sync::AtomicUsize;
+
+    fn counted(hits: &Arc<AtomicUsize>) -> Work {
+        let hits = hits.clone();
+        Work::new(move || {
+            hits.fetch_add(1, Relaxed);
+        })
+    }
+
+    /// Runs `job` on a thread of its own.
+    fn run_on_a_thread(tracker: &Arc<Tracker>, job: Job) -> thread::JoinHandle<()> {
+        let tracker = tracker.clone();
+        thread::spawn(move || tracker.run(job))
+    }
+
+    /// A completion races a waiter on `completed`'s `WAITING` bit: `wait_idle` returns (a
+    /// lost wake-up is a loom deadlock) and sees the item's effects and its count.
+    #[test]
+    fn a_completion_wakes_the_waiter() {
+        model(3, || {
+            let tracker = Arc::new(Tracker::default());
+            let hits = Arc::new(AtomicUsize::new(0));
+            let worker = run_on_a_thread(&tracker, tracker.begin(counted(&hits)));
+            tracker.wait_idle();
+            assert_eq!(hits.load(Relaxed), 1);
+            let stats = tracker.stats(1);
+            assert_eq!((stats.dispatched, stats.completed), (1, 1));
+            worker.join().unwrap();
+        });
+    }
+
+    /// Two waiters: both return, whichever goes to sleep first, and the last one out
+    /// clears `WAITING`.
+    #[test]
+    fn two_waiters_both_return() {
+        model(3, || {
+            let tracker = Arc::new(Tracker::default());
+            let hits = Arc::new(AtomicUsize::new(0));
+            let worker = run_on_a_thread(&tracker, tracker.begin(counted(&hits)));
+            let other = tracker.clone();
+            let waiter = thread::spawn(move || other.wait_idle());
+            tracker.wait_idle();
+            waiter.join().unwrap();
+            worker.join().unwrap();
+            assert_eq!(hits.load(Relaxed), 1);
+            assert_eq!(tracker.completed.load(Relaxed) & WAITING, 0);
+        });
+    }
+
+    /// An item begins a child and hands it to another thread before it finishes itself:
+    /// a waiter never sees the pool idle in between.
+    #[test]
+    fn work_begun_by_work_is_waited_for() {
+        model(3, || {
+            let tracker = Arc::new(Tracker::default());
+            let hits = Arc::new(AtomicUsize::new(0));
+            let (inner, h) = (tracker.clone(), hits.clone());
+            let parent = tracker.begin(Work::new(move || {
+                let child = inner.begin(counted(&h));
+                drop(run_on_a_thread(&inner, child));
+            }));
+            let worker = run_on_a_thread(&tracker, parent);
+            tracker.wait_idle();
+            assert_eq!(hits.load(Relaxed), 1);
+            worker.join().unwrap();
+        });
+    }
+
+    /// An ordered tracker: two run parts on two threads, in either order; the ordered parts
+    /// run once each, in dispatch order, before `wait_idle` returns, and nothing is left
+    /// counted busy.
+    #[test]
+    fn ordered_parts_run_in_turn() {
+        model(3, || {
+            let tracker = Arc::new(Tracker::new(Order::EveryItem));
+            let log = Arc::new(Mutex::new(Vec::new()));
+            let workers: Vec<_> = (0..2)
+                .map(|i| {
+                    let log = log.clone();
+                    let work = Work::with_ordered(|| {}, move || log.lock().unwrap().push(i));
+                    run_on_a_thread(&tracker, tracker.begin(work))
+                })
+                .collect();
+            tracker.wait_idle();
+            assert_eq!(*log.lock().unwrap(), [0, 1]);
+            let stats = tracker.stats(2);
+            assert_eq!((stats.completed, stats.workers_busy), (2, 0));
+            workers.into_iter().for_each(|w| w.join().unwrap());
+        });
     }
 }

@@ -512,3 +512,32 @@ mod tests {
         );
     }
 }
+
+// One bound pool, its threads pinned to the first allowed CPU (under loom that only pins
+// the model's host thread). loom's `wait_timeout` never times out, so these models show the
+// queue needs no watcher tick to make progress when nothing blocks.
+#[cfg(all(test, loom))]
+mod models {
+    use super::*;
+
+    fn bound(max_active: usize) -> Workqueue {
+        let cpu = core_affinity::get_core_ids().expect("affinity mask")[0].id;
+        Workqueue::on_cpus(&[cpu], max_active)
+    }
+
+    crate::loom_models::pool_models! {
+        /// max_active=1 caps the pool at one thread: the dispatcher races it going idle.
+        bound_one_thread(3) = bound(1) => [quiesce_sees_every_item(2)];
+        /// max_active=2: taking the first item starts a spare thread, which the second
+        /// dispatch may wake to watch, while the first thread finishes and takes the second
+        /// item itself.
+        bound_two_threads(3) = bound(2) => [
+            quiesce_sees_every_item(2),
+            drop_runs_everything_queued(2),
+            quiesce_covers_work_dispatched_by_work(),
+            two_submitters(),
+        ];
+        /// Unbound (not concurrency-managed): both items may start at once on two threads.
+        unbound_two_threads(3) = Workqueue::unbound(2) => [quiesce_sees_every_item(2)];
+    }
+}
