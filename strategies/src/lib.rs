@@ -16,22 +16,25 @@ mod sync;
 mod tracker;
 mod work;
 
-#[cfg(feature = "runtimes")]
-pub mod async_std_rt;
-pub mod btrfs_wq;
-pub mod inline;
-pub mod kthread;
-pub mod overlap;
-#[cfg(feature = "runtimes")]
-pub mod rayon_pool;
-#[cfg(feature = "runtimes")]
-pub mod smol_rt;
-pub mod steal;
-#[cfg(feature = "runtimes")]
-pub mod tokio_blocking;
-#[cfg(feature = "runtimes")]
-pub mod tokio_rt;
-pub mod workqueue;
+registry::backends! {
+    // In the order `harness list` prints them. Adding a backend is its file and a line here.
+    inline,
+    kthread,
+    steal,
+    workqueue,
+    btrfs_wq,
+    #[cfg(feature = "runtimes")]
+    rayon_pool,
+    #[cfg(feature = "runtimes")]
+    tokio_rt,
+    #[cfg(feature = "runtimes")]
+    tokio_blocking,
+    #[cfg(feature = "runtimes")]
+    async_std_rt,
+    #[cfg(feature = "runtimes")]
+    smol_rt,
+    overlap,
+}
 
 pub use registry::{build, descriptors, Descriptor, Knob};
 pub use spec::{Knobs, Spec, SpecError};

@@ -1,4 +1,5 @@
-//! Every backend, by name. Adding a backend is one file and one line in [`descriptors`].
+//! Every backend, by name. Adding a backend is one file and one line in `lib.rs`'s
+//! `backends!` list.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,26 +25,19 @@ pub struct Descriptor {
 
 /// Every registered backend, in the order `harness list` prints them.
 pub fn descriptors() -> &'static [Descriptor] {
-    &[
-        crate::inline::DESCRIPTOR,
-        crate::kthread::DESCRIPTOR,
-        crate::steal::DESCRIPTOR,
-        crate::workqueue::DESCRIPTOR,
-        crate::btrfs_wq::DESCRIPTOR,
-        #[cfg(feature = "runtimes")]
-        crate::rayon_pool::DESCRIPTOR,
-        #[cfg(feature = "runtimes")]
-        crate::tokio_rt::DESCRIPTOR,
-        #[cfg(feature = "runtimes")]
-        crate::tokio_blocking::DESCRIPTOR,
-        #[cfg(feature = "runtimes")]
-        crate::async_std_rt::DESCRIPTOR,
-        #[cfg(feature = "runtimes")]
-        crate::smol_rt::DESCRIPTOR,
-        crate::overlap::DESCRIPTOR,
-    ]
+    crate::BACKENDS
 }
 
+/// Declares every backend's module (one file each, exporting its `DESCRIPTOR`) and
+/// registers it in [`descriptors`], one line per backend, attributes such as `#[cfg]` kept.
+macro_rules! backends {
+    ($($(#[$attr:meta])* $module:ident,)+) => {
+        $($(#[$attr])* pub mod $module;)+
+
+        const BACKENDS: &[$crate::registry::Descriptor] = &[$($(#[$attr])* $module::DESCRIPTOR,)+];
+    };
+}
+pub(crate) use backends;
 /// Looks a backend up by name.
 pub fn descriptor(name: &str) -> Result<&'static Descriptor, SpecError> {
     descriptors()

@@ -1,6 +1,6 @@
 //! `tokio`: a multi-thread tokio runtime owned by the strategy; dispatch spawns an async
 //! task that runs the (blocking, CPU-bound) work on a worker thread. Also home of
-//! [`OwnedRuntime`], shared with `tokio-blocking`.
+//! `OwnedRuntime`, shared with `tokio-blocking`.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
