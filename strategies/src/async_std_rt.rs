@@ -31,12 +31,9 @@ impl Strategy for AsyncStd {
     }
 
     fn dispatch(&self, work: Work) {
-        let job = self.tracker.begin(work);
-        let tracker = self.tracker.clone();
-        // Dropping the JoinHandle detaches the task. `Tracker::run` catches a panicking item
-        // first: the runtime would only report it to that handle, and `quiesce` would wait
-        // for the item forever.
-        drop(async_std::task::spawn(async move { tracker.run(job) }));
+        let task = Tracker::task(&self.tracker, work);
+        // Dropping the JoinHandle detaches the task.
+        drop(async_std::task::spawn(async move { task() }));
     }
 
     fn quiesce(&self) {

@@ -15,6 +15,16 @@ pub struct Knob {
     pub help: &'static str,
 }
 
+/// The `threads` knob of a pool that starts a fixed number of threads, by default one per
+/// online CPU.
+pub const fn threads_knob(help: &'static str) -> Knob {
+    Knob {
+        name: "threads",
+        default: || online_cpus().to_string(),
+        help,
+    }
+}
+
 /// How to build one backend, and what `harness list` says about it.
 pub struct Descriptor {
     pub name: &'static str,
@@ -82,7 +92,10 @@ pub fn resolve(spec: &str) -> Result<(&'static Descriptor, Knobs), SpecError> {
 /// Builds a strategy from a spec string such as `kthread:max_workers=4,ordered=1`.
 pub fn build(spec: &str) -> Result<Arc<dyn Strategy>, SpecError> {
     let (desc, knobs) = resolve(spec)?;
-    (desc.build)(&knobs)
+    let strategy = (desc.build)(&knobs)?;
+    // One configuration, one name: results are grouped by it.
+    debug_assert_eq!(strategy.name(), knobs.spec_string(), "a backend's name");
+    Ok(strategy)
 }
 
 /// Online CPUs, for defaults like "2 x CPUs".

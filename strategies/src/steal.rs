@@ -30,7 +30,7 @@ use crossbeam_utils::Backoff;
 #[cfg(loom)]
 use loom_deque::{Injector, Stealer, Worker};
 
-use crate::registry::{online_cpus, Descriptor, Knob};
+use crate::registry::{threads_knob, Descriptor};
 use crate::sync::{
     thread, Arc, AtomicU64, Condvar, Mutex,
     Ordering::{AcqRel, Acquire, Relaxed},
@@ -42,15 +42,10 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
     name: "steal",
     summary: "our own work-stealing pool on crossbeam-deque: global injector, per-worker deques, \
               idle workers steal batches",
-    knobs: &[Knob {
-        name: "threads",
-        default: || online_cpus().to_string(),
-        help: "worker threads, all started up front (default: online CPUs)",
-    }],
+    knobs: &[threads_knob("worker threads, all started up front (default: online CPUs)")],
     build: |knobs| {
-        let pool = Steal::new(knobs.count("threads", 1, MAX_THREADS)?);
-        debug_assert_eq!(pool.name, knobs.spec_string());
-        Ok(std::sync::Arc::new(pool))
+        let threads = knobs.count("threads", 1, MAX_THREADS)?;
+        Ok(std::sync::Arc::new(Steal::new(threads)))
     },
 };
 

@@ -102,6 +102,17 @@ impl Tracker {
         job
     }
 
+    /// Begins `work` and returns the task that runs it, for a runtime that takes closures.
+    /// The task catches a panicking item: one escaping into the runtime would abort the
+    /// process (rayon) or reach only a `JoinHandle` nobody holds, and `quiesce` would wait
+    /// for the item forever.
+    #[cfg(feature = "runtimes")]
+    pub(crate) fn task(this: &Arc<Self>, work: Work) -> impl FnOnce() + Send + 'static {
+        let job = this.begin(work);
+        let tracker = Arc::clone(this);
+        move || tracker.run(job)
+    }
+
     /// Runs `work` in the calling thread (`inline`): counted, caught and completed like a
     /// pool's item, but never queued.
     pub(crate) fn run_here(&self, work: Work) {
