@@ -311,11 +311,15 @@ impl Shared {
     fn run_job(&self, me: usize, job: Job) {
         REQUEUE.with(|r| *r.borrow_mut() = Some(None));
         let requeued = || REQUEUE.with(|r| r.borrow_mut().take()).flatten();
-        if let Some(job) = self.tracker.run_requeueable(job, requeued) {
-            // btrfs_requeue_work: the same item, back on the tail of this worker's list.
-            self.queue(me, job);
-        }
-        self.workers[me].num_pending.fetch_sub(1, Ordering::Relaxed);
+        self.tracker.run_with(job, requeued, |again| {
+            if let Some(job) = again {
+                // btrfs_requeue_work: the same item, back on the tail of this worker's list.
+                self.queue(me, job);
+            }
+            // Before the item counts as done, so that right after `quiesce` no worker looks
+            // busy to `next_worker`.
+            self.workers[me].num_pending.fetch_sub(1, Ordering::Relaxed);
+        });
     }
 
     /// Once the pool is idle: every worker drains its (empty) list and exits.

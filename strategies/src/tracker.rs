@@ -125,35 +125,27 @@ impl Tracker {
     /// in an ordered pool, in its turn (maybe on another thread, while this one may run
     /// other items' ordered parts that are due).
     pub(crate) fn run(&self, job: Job) {
-        self.run_then(job, || ());
+        self.run_with(job, || None, |_| ());
     }
 
-    /// [`Tracker::run`], then `then`, just before the job counts as completed: the pool's
-    /// own accounting for the item, so that its figures agree once `quiesce` returns.
-    pub(crate) fn run_then<R>(&self, job: Job, then: impl FnOnce() -> R) -> R {
-        let finished = self
-            .execute(job, || None)
-            .unwrap_or_else(|_| unreachable!("nothing was offered to requeue"));
-        let result = then();
-        self.count_completed(finished);
-        result
-    }
-
-    /// [`Tracker::run`] for a pool whose items may ask to run again (kthread's requeue):
-    /// `requeued` is asked right after the run part, and a run part it returns replaces the
-    /// job's; the job then comes back unfinished, to be queued again, keeping its ordered
-    /// part and its place in line.
-    pub(crate) fn run_requeueable(
+    /// [`Tracker::run`] with two hooks. `requeued` is asked right after the run part: a run
+    /// part it returns replaces the job's (kthread's requeue), and the job, unfinished, keeps
+    /// its ordered part and its place in line. `then` gets that job, to queue again, or
+    /// `None`, and runs before the item counts as completed: the pool's own accounting for
+    /// the item, so that its figures agree once `quiesce` returns.
+    pub(crate) fn run_with<R>(
         &self,
         job: Job,
         requeued: impl FnOnce() -> Option<Part>,
-    ) -> Option<Job> {
+        then: impl FnOnce(Option<Job>) -> R,
+    ) -> R {
         match self.execute(job, requeued) {
             Ok(finished) => {
+                let result = then(None);
                 self.count_completed(finished);
-                None
+                result
             }
-            Err(job) => Some(job),
+            Err(again) => then(Some(again)),
         }
     }
 

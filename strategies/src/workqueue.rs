@@ -372,7 +372,7 @@ impl Inner {
         }
         // The pool's own accounting happens before the item counts as completed, so that
         // `pool_stats` agrees once `quiesce` returns.
-        this.tracker.run_then(job, || {
+        this.tracker.run_with(job, || None, |_| {
             let mut st = pool.state.lock().unwrap();
             st.active -= 1;
             if st.epoch == epoch {
@@ -385,9 +385,9 @@ impl Inner {
     }
 
     pub(crate) fn stats(&self) -> PoolStats {
-        let threads = self.pools.iter();
-        let started = threads.map(|p| p.state.lock().unwrap().workers_started);
-        self.tracker.stats(started.sum())
+        let pools = self.pools.iter();
+        let threads_started = pools.map(|p| p.state.lock().unwrap().workers_started);
+        self.tracker.stats(threads_started.sum())
     }
 
     /// Once the queue is idle: every thread, idle or watching, exits.
