@@ -339,6 +339,133 @@ impl Tracker {
     }
 }
 
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn counts(tracker: &Tracker) -> (u64, u64, u64, u64, u64) {
+        let s = tracker.stats(0);
+        let (queued, busy, high) = (s.queued, s.workers_busy, s.queued_high_water);
+        (s.dispatched, s.completed, queued, busy, high)
+    }
+
+    #[test]
+    fn stats_follow_each_item_from_dispatch_to_completion() {
+        let tracker = Tracker::default();
+        let jobs: Vec<Job> = (0..3).map(|_| tracker.begin(Work::new(|| {}))).collect();
+        // (dispatched, completed, queued, busy, high water)
+        assert_eq!(counts(&tracker), (3, 0, 3, 0, 3));
+        let mut jobs = jobs.into_iter();
+        let first = jobs.next().unwrap();
+        let busy_inside = tracker.run_with(first, || None, |_| counts(&tracker));
+        assert_eq!(
+            busy_inside,
+            (3, 0, 2, 1, 3),
+            "between its parts and its count"
+        );
+        assert_eq!(counts(&tracker), (3, 1, 2, 0, 3));
+        jobs.for_each(|job| tracker.run(job));
+        assert_eq!(counts(&tracker), (3, 3, 0, 0, 3));
+        tracker.wait_idle();
+    }
+
+    #[test]
+    fn items_run_in_the_caller_are_never_queued() {
+        let tracker = Tracker::default();
+        tracker.run_here(Work::new(|| {}));
+        tracker.run_here(Work::with_ordered(|| panic!("run part (expected)"), || {}));
+        assert_eq!(counts(&tracker), (2, 2, 0, 0, 0));
+        assert_eq!(tracker.stats(0).panics, 1);
+    }
+
+    #[test]
+    fn a_requeued_job_is_queued_again_and_keeps_its_ordered_part() {
+        let tracker = Tracker::default();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (first, second, after) = (log.clone(), log.clone(), log.clone());
+        let job = tracker.begin(Work::with_ordered(
+            move || first.lock().unwrap().push("first"),
+            move || after.lock().unwrap().push("ordered"),
+        ));
+        let continuation: Part = Box::new(move || second.lock().unwrap().push("second"));
+        let again = tracker.run_with(job, || Some(continuation), |again| again);
+        let again = again.expect("handed back to be queued again");
+        assert_eq!(counts(&tracker), (1, 0, 1, 0, 1));
+        assert!(tracker.run_with(again, || None, |again| again.is_none()));
+        assert_eq!(*log.lock().unwrap(), ["first", "second", "ordered"]);
+        assert_eq!(counts(&tracker), (1, 1, 0, 0, 1));
+    }
+
+    #[test]
+    fn items_waiting_in_line_count_neither_busy_nor_completed() {
+        let tracker = Tracker::new(Order::EveryItem);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let jobs: Vec<Job> = (0..2)
+            .map(|i| {
+                let log = log.clone();
+                tracker.begin(Work::with_ordered(
+                    || {},
+                    move || log.lock().unwrap().push(i),
+                ))
+            })
+            .collect();
+        let [first, second] = <[Job; 2]>::try_from(jobs).ok().unwrap();
+        tracker.run(second);
+        assert_eq!(
+            counts(&tracker),
+            (2, 0, 1, 0, 2),
+            "the second waits for the first"
+        );
+        assert!(log.lock().unwrap().is_empty());
+        tracker.run(first);
+        assert_eq!(counts(&tracker), (2, 2, 0, 0, 2));
+        assert_eq!(*log.lock().unwrap(), [0, 1]);
+    }
+
+    #[test]
+    fn only_items_with_an_ordered_part_wait_in_a_btrfs_line() {
+        let tracker = Tracker::new(Order::OrderedPartsOnly);
+        let ordered = tracker.begin(Work::with_ordered(|| {}, || {}));
+        let plain = tracker.begin(Work::new(|| {}));
+        tracker.run(plain);
+        assert_eq!(tracker.stats(0).completed, 1, "nothing to wait for");
+        tracker.run(ordered);
+        assert_eq!(tracker.stats(0).completed, 2);
+    }
+
+    #[test]
+    fn a_panicking_run_part_drops_its_ordered_part_and_both_parts_count() {
+        let tracker = Tracker::default();
+        let dropped = Arc::new(());
+        let held = dropped.clone();
+        tracker.run(tracker.begin(Work::with_ordered(
+            || panic!("run part (expected)"),
+            move || drop(held),
+        )));
+        tracker.run(tracker.begin(Work::with_ordered(|| {}, || panic!("ordered (expected)"))));
+        assert_eq!(Arc::strong_count(&dropped), 1, "dropped, unrun");
+        let stats = tracker.stats(0);
+        assert_eq!((stats.panics, stats.completed), (2, 2));
+    }
+
+    #[test]
+    fn quiesce_from_an_item_is_refused_not_a_hang() {
+        let tracker = Arc::new(Tracker::default());
+        let (inner, said) = (tracker.clone(), Arc::new(Mutex::new(String::new())));
+        let heard = said.clone();
+        tracker.run(tracker.begin(Work::new(move || {
+            let refusal = catch_unwind(AssertUnwindSafe(|| inner.wait_idle())).unwrap_err();
+            *heard.lock().unwrap() = refusal.downcast_ref::<&str>().unwrap().to_string();
+        })));
+        assert!(said.lock().unwrap().contains("would wait for itself"));
+        // Uncaught, the refusal is a panicking item like any other.
+        let inner = tracker.clone();
+        tracker.run(tracker.begin(Work::new(move || inner.wait_idle())));
+        let stats = tracker.stats(0);
+        assert_eq!((stats.panics, stats.completed), (1, 2));
+    }
+}
+
 #[cfg(all(test, loom))]
 mod models {
     use super::*;
