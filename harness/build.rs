@@ -5,6 +5,10 @@ fn main() {
     let lock = std::fs::read_to_string("../Cargo.lock").unwrap_or_default();
     let wanted = [
         "crc32c",
+        "crc-fast",
+        "crc",
+        "xxhash-rust",
+        "blake2",
         "sha2",
         "hdrhistogram",
         "rayon",

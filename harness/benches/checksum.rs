@@ -1,37 +1,30 @@
-//! Checksum throughput per algorithm and implementation, on hot buffers: a 4 KiB sector
-//! (what the pipeline checksums, one at a time) and 1 MiB (a whole bio, the best case).
+//! Checksum throughput on hot buffers: a 4 KiB sector (what the pipeline checksums, one at
+//! a time) and 1 MiB (a whole bio).
 //!
-//! Every crc32c implementation must first reproduce the RFC 3720 known answers, and agree
-//! with the crc32c crate (the one the harness uses) on the bench buffers themselves: the
-//! short vectors and the long buffers take different SIMD paths. One that fails is not
-//! benched, and says why.
+//! - `crc32c/<impl>`: every crc32c implementation that passed the start-up known-answer
+//!   checks, called directly on the whole buffer (1 MiB in one call: its best case).
+//! - `stage/<algo>`: `Algo::sectors`, the csum stage's own path, one checksum per 4 KiB
+//!   sector, for every algorithm and two synthetic costs.
+//! - `direct/<impl>`: the crc32c that start-up chose, called per sector in a plain loop:
+//!   `stage/crc32c` over this is what the stage's dispatch costs (issue 14 wants ≥ 0.9).
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use sha2::{Digest, Sha256};
-
-/// Both crc32c implementations are called through a function pointer: the same few
-/// nanoseconds of indirection for each, so the comparison stays fair.
-type Crc32c = fn(&[u8]) -> u32;
-
-const CRC32C_IMPLS: [(&str, Crc32c); 2] = [
-    ("crc32c-crate", crc32c::crc32c),
-    ("crc-fast", crc_fast::crc32_iscsi),
-];
-
-/// RFC 3720, appendix B.4, plus the CRC catalogue's check value for "123456789".
-fn known_answers() -> [(&'static str, Vec<u8>, u32); 4] {
-    [
-        ("32 bytes of 0x00", vec![0; 32], 0x8A91_36AA),
-        ("32 bytes of 0xFF", vec![0xFF; 32], 0x62A8_AB43),
-        ("32 incrementing bytes", (0..32).collect(), 0x46DD_794E),
-        ("\"123456789\"", b"123456789".to_vec(), 0xE306_9283),
-    ]
-}
+use strategies::csum::{self, Algo, SECTOR_SIZE};
 
 const SIZES: [(usize, &str); 2] = [(4 << 10, "4KiB"), (1 << 20, "1MiB")];
+
+/// The synthetic costs benched: a cheap and a dear one.
+const COSTS: [Algo; 2] = [
+    Algo::Cost {
+        ns_per_sector: 1_000,
+    },
+    Algo::Cost {
+        ns_per_sector: 10_000,
+    },
+];
 
 fn buffer(len: usize) -> Vec<u8> {
     // Not all zeros: no implementation gets to shortcut on trivial input.
@@ -40,41 +33,84 @@ fn buffer(len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Why `f` cannot be trusted, if it cannot.
-fn fault(f: Crc32c) -> Option<String> {
-    for (what, data, want) in known_answers() {
-        let got = f(&data);
-        if got != want {
-            return Some(format!("{what}: got {got:#010X}, want {want:#010X}"));
+/// Says what start-up found, and returns the implementations fit to bench.
+fn verified_impls() -> Vec<&'static csum::Crc32cImpl> {
+    let cal = csum::crc32c_calibration();
+    for c in &cal.candidates {
+        match &c.fault {
+            None => eprintln!(
+                "crc32c/{}: {}, start-up timing {:.1} GiB/s on 4 KiB, {:.1} on 1 MiB{}",
+                c.name,
+                c.detail,
+                c.gib_s_4k.unwrap_or(f64::NAN),
+                c.gib_s_1m.unwrap_or(f64::NAN),
+                if c.name == cal.chosen {
+                    " (chosen)"
+                } else {
+                    ""
+                }
+            ),
+            Some(why) => eprintln!("NOT BENCHED: crc32c/{} is wrong ({why})", c.name),
         }
     }
+    csum::crc32c_implementations()
+        .iter()
+        .filter(|i| {
+            cal.candidates
+                .iter()
+                .any(|c| c.name == i.name && c.verified)
+        })
+        .collect()
+}
+
+/// The stage's per-sector loop (`through_stage`) or the same loop calling `direct` itself.
+fn per_sector_loop<'a>(
+    data: &'a [u8],
+    direct: csum::Crc32cFn,
+    through_stage: bool,
+) -> impl FnMut() + 'a {
+    let mut out = vec![0u8; data.len() / SECTOR_SIZE * 4];
+    move || {
+        let data = black_box(data);
+        if through_stage {
+            Algo::Crc32c.sectors(data, &mut out);
+        } else {
+            for (s, o) in data.chunks_exact(SECTOR_SIZE).zip(out.chunks_exact_mut(4)) {
+                o.copy_from_slice(&direct(s).to_le_bytes());
+            }
+        }
+        black_box(&out);
+    }
+}
+
+/// Issue 14's check, `stage/crc32c` over `direct/<chosen>`, measured so a busy machine
+/// cannot fake it: the two take turns batch by batch, and each keeps its best batch.
+fn stage_against_direct(direct: &csum::Crc32cImpl) {
     for (len, label) in SIZES {
         let data = buffer(len);
-        let (got, want) = (f(&data), crc32c::crc32c(&data));
-        if got != want {
-            return Some(format!(
-                "{label} buffer: got {got:#010X}, crc32c crate {want:#010X}"
-            ));
-        }
+        let mut runs = [true, false].map(|stage| per_sector_loop(&data, direct.checksum, stage));
+        let ns = csum::timing::best_ns_per_call(&mut runs, 50);
+        eprintln!(
+            "{label}: stage {:.1} GiB/s, {} called directly {:.1} GiB/s: ratio {:.3}",
+            csum::timing::gib_per_s(len, ns[0]),
+            direct.name,
+            csum::timing::gib_per_s(len, ns[1]),
+            ns[1] / ns[0]
+        );
     }
-    None
 }
 
 fn checksums(c: &mut Criterion) {
-    let trusted: Vec<(&str, Crc32c)> = CRC32C_IMPLS
-        .into_iter()
-        .filter(|(name, f)| match fault(*f) {
-            None => true,
-            Some(why) => {
-                eprintln!("NOT BENCHED: crc32c/{name} is wrong ({why})");
-                false
-            }
-        })
-        .collect();
-    eprintln!(
-        "crc-fast dispatches to {}",
-        crc_fast::get_calculator_target(crc_fast::CrcAlgorithm::Crc32Iscsi)
-    );
+    let impls = verified_impls();
+    let chosen = csum::crc32c_calibration().chosen;
+    let direct = impls
+        .iter()
+        .find(|i| i.name == chosen)
+        .expect("chosen is verified");
+    stage_against_direct(direct);
+    for cost in COSTS {
+        eprintln!("{cost}: {}", cost.implementation());
+    }
 
     let mut group = c.benchmark_group("checksum");
     group
@@ -85,16 +121,22 @@ fn checksums(c: &mut Criterion) {
         // Hot: written once here and read again by every iteration.
         let data = buffer(len);
         group.throughput(Throughput::Bytes(len as u64));
-        for &(name, f) in &trusted {
-            group.bench_with_input(
-                BenchmarkId::new(format!("crc32c/{name}"), label),
-                &data,
-                |b, d| b.iter(|| f(black_box(d))),
-            );
+        for i in &impls {
+            let id = BenchmarkId::new(format!("crc32c/{}", i.name), label);
+            group.bench_with_input(id, &data, |b, d| b.iter(|| (i.checksum)(black_box(d))));
         }
-        group.bench_with_input(BenchmarkId::new("sha256/sha2", label), &data, |b, d| {
-            b.iter(|| Sha256::digest(black_box(d)))
-        });
+        let mut direct_loop = per_sector_loop(&data, direct.checksum, false);
+        group.bench_function(
+            BenchmarkId::new(format!("direct/{}", direct.name), label),
+            |b| b.iter(&mut direct_loop),
+        );
+        for algo in Algo::ALL.into_iter().filter(|a| a.len() > 0).chain(COSTS) {
+            let mut out = vec![0u8; len / SECTOR_SIZE * algo.len()];
+            let id = BenchmarkId::new(format!("stage/{algo}"), label);
+            group.bench_with_input(id, &data, |b, d| {
+                b.iter(|| algo.sectors(black_box(d), black_box(&mut out)))
+            });
+        }
     }
     group.finish();
 }

@@ -62,7 +62,7 @@ fn watchdog(case: &CaseState, done: Receiver<()>) {
 fn run_once(strategy: &str, job: &JobSpec, store: &Arc<CsumStore>) -> Result<Duration, String> {
     let pools = Pools::build(strategy, Topology::Separate).map_err(|e| e.to_string())?;
     let input = JobInput {
-        engine: job.ioengine.open(None, job.iodepth).expect("null engine"),
+        engine: job.open_engine(None).expect("null engine"),
         job: job.clone(),
         jobnum: 0,
         store: store.clone(),
@@ -112,7 +112,7 @@ fn pipelines(c: &mut Criterion) {
         let store = CsumStore::create(
             &CsumStore::beside(&data),
             Algorithm {
-                name: algo.name(),
+                name: &algo.name(),
                 csum_len: algo.len(),
             },
             job.io_end(),

@@ -4,7 +4,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
+use strategies::csum::{self, Algo};
+use workloads::engine::registry;
+use workloads::job::options::{self, JobOption, Scope, ValueKind};
 use workloads::JobSpec;
 
 use crate::case::RunOptions;
@@ -36,10 +39,26 @@ enum Command {
     Run(RunArgs),
     /// Compare strategies on the same job, repeated and interleaved (A B A B ...).
     Compare(CompareArgs),
-    /// List every strategy with its knobs and defaults.
-    List,
+    /// List every strategy with its knobs and defaults, and every engine with its options.
+    List(ListArgs),
     /// Show the summary of a stored run again, in any format.
     Report(ReportArgs),
+}
+
+#[derive(Args)]
+struct ListArgs {
+    /// List every job option instead (the job's, then each engine's).
+    #[arg(long)]
+    options: bool,
+    /// How --options prints them; markdown is the README's option table.
+    #[arg(long, value_enum, default_value = "text", requires = "options")]
+    format: ListFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ListFormat {
+    Text,
+    Markdown,
 }
 
 #[derive(Args)]
@@ -208,6 +227,10 @@ struct CommonArgs {
     /// Nth checksum/endio work item. Repeatable.
     #[arg(long, value_name = "KIND@N")]
     inject: Vec<Injection>,
+    /// Use this crc32c implementation instead of the fastest one start-up timing finds
+    /// (crc32c-crate, crc-fast, crc-slice16; the manifest lists each one's speed).
+    #[arg(long, value_name = "NAME")]
+    csum_impl: Option<String>,
 }
 
 fn is_root() -> bool {
@@ -237,6 +260,37 @@ impl CommonArgs {
     }
 }
 
+/// Before any case: `--csum-impl` applied, every job's checksum parsed (a bad `csum=`
+/// fails before any I/O) and each synthetic cost calibrated, so no case pays for it.
+fn prepare_checksums(groups: &[Vec<JobSpec>], common: &CommonArgs) -> Result<Vec<Algo>> {
+    if let Some(name) = &common.csum_impl {
+        csum::force_crc32c_impl(name).map_err(|e| anyhow!("--csum-impl {name}: {e}"))?;
+    }
+    let mut algos: Vec<Algo> = Vec::new();
+    for job in groups.iter().flatten() {
+        let algo = job
+            .csum
+            .parse::<Algo>()
+            .map_err(|e| anyhow!("job '{}': csum={}: {e}", job.name, job.csum))?;
+        if !algos.contains(&algo) {
+            algos.push(algo);
+        }
+    }
+    for &algo in &algos {
+        if let Algo::Cost { ns_per_sector } = algo {
+            let c = csum::cost_calibration(ns_per_sector);
+            if c.clamped {
+                eprintln!(
+                    "note: csum={algo} is less than reading a sector for its crc32c costs \
+                     here ({:.0} ns); it runs at that floor",
+                    c.floor_ns
+                );
+            }
+        }
+    }
+    Ok(algos)
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = workloads::units::parse_duration(s)?;
     if d.is_zero() {
@@ -245,91 +299,95 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// fio's job options, by fio's names. Applied over the defaults through `JobSpec::set`.
-#[derive(Args, Default)]
+/// fio's job options, by fio's names: one `--NAME` flag per option of workloads' option
+/// table (the engines' included), each with fio's aliases and `-` for `_`. The values are
+/// applied in the order given, through `JobSpec::set`, over every job.
+#[derive(Default)]
 struct JobArgs {
-    /// Job name.
-    #[arg(long, help_heading = "Job (fio options)")]
-    name: Option<String>,
-    /// read | write | randread | randwrite
-    #[arg(long, help_heading = "Job (fio options)")]
-    rw: Option<String>,
-    /// Block size per I/O, a multiple of 4k (k/m/g, base 1024).
-    #[arg(long, allow_hyphen_values = true, help_heading = "Job (fio options)")]
-    bs: Option<String>,
-    /// Bytes of I/O per job, and the file size.
-    #[arg(long, allow_hyphen_values = true, help_heading = "Job (fio options)")]
-    size: Option<String>,
-    /// Submitter threads; each has its own file unless --filename is given.
-    #[arg(long, allow_hyphen_values = true, help_heading = "Job (fio options)")]
-    numjobs: Option<String>,
-    /// Bios in flight per job. With psync the I/O itself stays synchronous; the depth
-    /// bounds how many bios can be in the checksum/endio stages at once.
-    #[arg(long, allow_hyphen_values = true, help_heading = "Job (fio options)")]
-    iodepth: Option<String>,
-    /// 1: O_DIRECT.
-    #[arg(long, help_heading = "Job (fio options)")]
-    direct: Option<String>,
-    /// fsync after every N writes.
-    #[arg(long, allow_hyphen_values = true, help_heading = "Job (fio options)")]
-    fsync: Option<String>,
-    /// 1: fsync at the end of the job (counted in its time).
-    #[arg(
-        long = "end_fsync",
-        alias = "end-fsync",
-        help_heading = "Job (fio options)"
-    )]
-    end_fsync: Option<String>,
-    /// Stop after this long (30, 30s, 2m).
-    #[arg(long, allow_hyphen_values = true, help_heading = "Job (fio options)")]
-    runtime: Option<String>,
-    /// 1: run for the whole runtime, wrapping around the file.
-    #[arg(
-        long = "time_based",
-        alias = "time-based",
-        help_heading = "Job (fio options)"
-    )]
-    time_based: Option<String>,
-    /// File or block device.
-    #[arg(long, help_heading = "Job (fio options)")]
-    filename: Option<String>,
-    /// Directory for the job's files.
-    #[arg(long, help_heading = "Job (fio options)")]
-    directory: Option<String>,
-    /// psync | null
-    #[arg(long, help_heading = "Job (fio options)")]
-    ioengine: Option<String>,
-    /// Checksum per 4 KiB sector: crc32c | sha256 | none.
-    #[arg(long, help_heading = "Job (fio options)")]
-    csum: Option<String>,
+    given: Vec<(&'static str, String)>,
+}
+
+const JOB_HEADING: &str = "Job (fio options)";
+const ENGINE_HEADING: &str = "Engine options (fio's; each applies to its ioengine)";
+
+/// The options the command line takes.
+fn cli_options() -> impl Iterator<Item = &'static JobOption> {
+    options::every().filter(|o| o.scope == Scope::Both)
+}
+
+/// The flag for one option.
+fn job_flag(option: &'static JobOption) -> Arg {
+    let heading = if registry::declaring(option.name).is_empty() {
+        JOB_HEADING
+    } else {
+        ENGINE_HEADING
+    };
+    let mut arg = Arg::new(option.name)
+        .long(option.name)
+        .value_name(option.value.placeholder())
+        .help(options::describe(option))
+        .help_heading(heading)
+        .action(ArgAction::Append);
+    for alias in option.aliases {
+        arg = arg.visible_alias(*alias);
+    }
+    for name in option.names().filter(|n| n.contains('_')) {
+        arg = arg.alias(name.replace('_', "-"));
+    }
+    match option.value {
+        // As in a job file, the bare name sets a flag.
+        ValueKind::Flag => arg.num_args(0..=1).default_missing_value("1"),
+        // A negative number is the value (and its error says what is wrong), not a flag.
+        kind if kind.is_numeric() => arg.allow_hyphen_values(true),
+        _ => arg,
+    }
+}
+
+impl Args for JobArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cli_options().fold(cmd, |cmd, option| cmd.arg(job_flag(option)))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl FromArgMatches for JobArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut args = JobArgs::default();
+        args.update_from_arg_matches(matches)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        let mut given: Vec<(usize, &'static str, String)> = Vec::new();
+        for option in cli_options() {
+            if let (Some(at), Some(values)) = (
+                matches.indices_of(option.name),
+                matches.get_many::<String>(option.name),
+            ) {
+                given.extend(at.zip(values).map(|(i, v)| (i, option.name, v.clone())));
+            }
+        }
+        given.sort_by_key(|(at, ..)| *at);
+        self.given
+            .extend(given.into_iter().map(|(_, name, value)| (name, value)));
+        Ok(())
+    }
 }
 
 impl JobArgs {
     fn apply(&self, job: &mut JobSpec) -> Result<()> {
-        let options = [
-            ("name", &self.name),
-            ("rw", &self.rw),
-            ("bs", &self.bs),
-            ("size", &self.size),
-            ("numjobs", &self.numjobs),
-            ("iodepth", &self.iodepth),
-            ("direct", &self.direct),
-            ("fsync", &self.fsync),
-            ("end_fsync", &self.end_fsync),
-            ("runtime", &self.runtime),
-            ("time_based", &self.time_based),
-            ("filename", &self.filename),
-            ("directory", &self.directory),
-            ("ioengine", &self.ioengine),
-            ("csum", &self.csum),
-        ];
-        for (key, value) in options {
-            if let Some(v) = value {
-                job.set(key, v).map_err(|e| anyhow!("--{key}: {e}"))?;
-            }
+        for (key, value) in &self.given {
+            job.set(key, value).map_err(|e| anyhow!("--{key}: {e}"))?;
         }
         job.validate()
-            .map_err(|e| anyhow!("job '{}': {e}", job.name))
+            .map_err(|e| anyhow!("job '{}': {e}", job.name))?;
+        for warning in job.warnings() {
+            eprintln!("warning: job '{}': {warning}", job.name);
+        }
+        Ok(())
     }
 }
 
@@ -390,6 +448,7 @@ fn execute(
     common: &CommonArgs,
 ) -> Result<i32> {
     session::check(&strategies, &groups)?;
+    let algos = prepare_checksums(&groups, common)?;
     let scratch = Scratch::for_groups(&groups)?;
     let options = RunOptions {
         stall_timeout: common.stall_timeout,
@@ -410,6 +469,7 @@ fn execute(
         warmup: schedule.warmup,
         summary: schedule.summary,
         groups,
+        algos,
         options,
         out: common.out.clone(),
     };
@@ -421,8 +481,8 @@ fn execute(
 pub fn main() -> Result<i32> {
     let cli = Cli::parse();
     match cli.command {
-        Command::List => {
-            print!("{}", list());
+        Command::List(args) => {
+            print!("{}", list(&args));
             Ok(0)
         }
         Command::Report(args) => {
@@ -494,7 +554,15 @@ fn sweep_specs(sweep: &str) -> Result<Vec<String>> {
     Ok(specs)
 }
 
-fn list() -> String {
+fn list(args: &ListArgs) -> String {
+    match (args.options, args.format) {
+        (false, _) => list_strategies() + &list_engines(),
+        (true, ListFormat::Text) => list_options(),
+        (true, ListFormat::Markdown) => options::markdown_table(),
+    }
+}
+
+fn list_strategies() -> String {
     let mut s = String::new();
     for d in strategies::descriptors() {
         s += &format!("{:<15} {}\n", d.name, d.summary);
@@ -506,6 +574,45 @@ fn list() -> String {
                 k.help
             );
         }
+    }
+    s
+}
+
+/// Every engine, as `ioengine=` takes it: aliases, capabilities, its own options.
+fn list_engines() -> String {
+    let mut s = String::from("\nengines (ioengine=NAME):\n");
+    for e in registry::engines() {
+        s += &format!("{:<15} {}\n", e.name, e.summary);
+        if !e.aliases.is_empty() {
+            s += &format!("    aliases        {}\n", e.aliases.join(", "));
+        }
+        s += &format!("    caps           {}\n", e.caps.words().join(", "));
+        for o in e.options {
+            s += &format!(
+                "    {:<18} {:<6} {}\n",
+                o.name,
+                o.value.placeholder(),
+                options::explain(o)
+            );
+        }
+    }
+    s
+}
+
+fn list_options() -> String {
+    let mut s = String::new();
+    for o in options::every() {
+        let place = match o.scope {
+            Scope::Both => "",
+            Scope::JobFile => " (job file only)",
+        };
+        let names: Vec<&str> = o.names().collect();
+        s += &format!(
+            "{} <{}>{place}\n    {}\n",
+            names.join(", "),
+            o.value.placeholder(),
+            options::describe(o)
+        );
     }
     s
 }

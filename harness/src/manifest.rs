@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+use strategies::csum::{self, Algo, CostCalibration, Crc32cCalibration};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Machine {
@@ -24,7 +25,12 @@ pub struct Software {
     pub git_revision: String,
     pub rustc_target: &'static str,
     pub crates: BTreeMap<String, String>,
+    /// Every fixed algorithm and every one the jobs use: the implementation that runs.
     pub checksum_implementations: BTreeMap<String, String>,
+    /// Which crc32c runs, whether `--csum-impl` forced it, and each candidate's GiB/s here.
+    pub crc32c: Crc32cCalibration,
+    /// For each `cost:` checksum the jobs use: requested against achieved ns per sector.
+    pub synthetic_costs: Vec<CostCalibration>,
 }
 
 fn read(path: &str) -> String {
@@ -107,8 +113,10 @@ fn git_revision() -> String {
     }
 }
 
-pub fn software() -> Software {
-    use strategies::csum::Algo;
+/// The software, with the checksums `algos` (the jobs') calibrated and recorded.
+pub fn software(algos: &[Algo]) -> Software {
+    let mut in_use: Vec<Algo> = Algo::ALL.to_vec();
+    in_use.extend(algos.iter().filter(|a| !Algo::ALL.contains(a)));
     Software {
         csumbench: env!("CARGO_PKG_VERSION"),
         git_revision: git_revision(),
@@ -118,9 +126,17 @@ pub fn software() -> Software {
             .filter_map(|kv| kv.split_once('='))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-        checksum_implementations: Algo::ALL
+        checksum_implementations: in_use
             .iter()
             .map(|a| (a.name().to_string(), a.implementation()))
+            .collect(),
+        crc32c: csum::crc32c_calibration(),
+        synthetic_costs: algos
+            .iter()
+            .filter_map(|a| match *a {
+                Algo::Cost { ns_per_sector } => Some(csum::cost_calibration(ns_per_sector)),
+                _ => None,
+            })
             .collect(),
     }
 }
@@ -180,7 +196,26 @@ mod tests {
         let m = machine();
         assert!(m.cpus_online >= 1);
         assert!(!m.kernel.is_empty());
-        let s = software();
-        assert!(s.crates.contains_key("crc32c"), "{:?}", s.crates);
+        let s = software(&[
+            Algo::Sha256,
+            Algo::Cost {
+                ns_per_sector: 5_000,
+            },
+        ]);
+        for c in ["crc32c", "crc-fast", "crc", "xxhash-rust", "blake2", "sha2"] {
+            assert!(s.crates.contains_key(c), "{c}: {:?}", s.crates);
+        }
+        assert!(s.checksum_implementations.contains_key("cost:5us"));
+        assert_eq!(s.checksum_implementations.len(), Algo::ALL.len() + 1);
+        let candidates = &s.crc32c.candidates;
+        assert!(candidates
+            .iter()
+            .any(|c| c.name == s.crc32c.chosen && c.verified));
+        assert!(
+            candidates.iter().all(|c| c.gib_s_4k.is_some()),
+            "{candidates:?}"
+        );
+        assert_eq!(s.synthetic_costs.len(), 1);
+        assert_eq!(s.synthetic_costs[0].requested_ns, 5_000);
     }
 }

@@ -63,6 +63,8 @@ pub struct Plan {
     pub summary: summary::Settings,
     /// Groups run one after another, the jobs of a group at once.
     pub groups: Vec<Vec<JobSpec>>,
+    /// The checksums the jobs use (what the manifest describes).
+    pub algos: Vec<strategies::csum::Algo>,
     pub options: RunOptions,
     /// `--out`, else a new folder under results/.
     pub out: Option<PathBuf>,
@@ -457,7 +459,7 @@ pub fn execute(plan: &Plan) -> Result<i32> {
         out,
         started: SystemTime::now(),
         machine: manifest::machine(),
-        software: manifest::software(),
+        software: manifest::software(&plan.algos),
         interrupted: catch_signals()?,
         live: Progress::new(plan.most_cases()),
         results: Vec::new(),

@@ -1,5 +1,8 @@
 //! The binary, tested from outside: what a user types, what a user sees.
 
+// Each test here is one scenario, read top to bottom.
+#![allow(clippy::too_many_lines)]
+
 use std::fs;
 use std::os::unix::fs::FileExt;
 
@@ -242,4 +245,157 @@ fn list_names_every_strategy_with_its_knobs() {
         .stdout(predicate::str::contains("kthread"))
         .stdout(predicate::str::contains("max_workers"))
         .stdout(predicate::str::contains("idle_thresh"));
+}
+
+#[test]
+fn csum_impl_forces_a_crc32c_and_the_manifest_records_every_candidate_and_cost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("forced");
+    let job = ["--ioengine", "null", "--rw", "write", "--size", "1m"];
+    harness()
+        .args(["run", "--csum-impl", "crc-slice16", "--csum", "cost:3us"])
+        .args(job)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let software = &manifest(&out)["software"];
+    let crc = &software["crc32c"];
+    assert_eq!(crc["chosen"], "crc-slice16", "{crc}");
+    assert_eq!(crc["forced"], true, "{crc}");
+    let candidates = crc["candidates"].as_array().unwrap();
+    assert!(candidates.len() >= 3, "{crc}");
+    for c in candidates {
+        assert_eq!(c["verified"], true, "{c}");
+        assert!(c["gib_s_4k"].as_f64().unwrap() > 0.0, "{c}");
+        assert!(c["gib_s_1m"].as_f64().unwrap() > 0.0, "{c}");
+    }
+    let cost = &software["synthetic_costs"][0];
+    assert_eq!(cost["requested_ns"], 3000, "{software}");
+    assert!(cost["achieved_ns"].as_f64().unwrap() > 0.0, "{cost}");
+    assert!(software["checksum_implementations"]["cost:3us"].is_string());
+
+    // An unknown name fails before anything is written, listing the ones there are.
+    harness()
+        .args(["run", "--csum-impl", "crc32-ieee"])
+        .args(job)
+        .arg("--out")
+        .arg(tmp.path().join("unknown"))
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("--csum-impl crc32-ieee")
+                .and(predicate::str::contains("crc-fast"))
+                .and(predicate::str::contains("crc32c-crate")),
+        );
+    assert!(!tmp.path().join("unknown").exists());
+}
+
+#[test]
+fn list_names_every_engine_with_its_aliases_caps_and_options() {
+    let out = harness().arg("list").output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for engine in workloads::engine::registry::engines() {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{} ", engine.name)))
+            .unwrap_or_else(|| panic!("{} is not listed:\n{stdout}", engine.name));
+        assert!(line.contains(engine.summary), "{line}");
+        for alias in engine.aliases {
+            assert!(stdout.contains(alias), "alias {alias}");
+        }
+        for option in engine.options {
+            assert!(
+                stdout.contains(&format!("    {} ", option.name)),
+                "{}",
+                option.name
+            );
+        }
+    }
+    assert!(stdout.contains("queues only with direct=1"), "{stdout}");
+}
+
+#[test]
+fn list_options_prints_the_option_table() {
+    let out = harness()
+        .args(["list", "--options", "--format", "markdown"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        workloads::job::options::markdown_table()
+    );
+    let text = harness().args(["list", "--options"]).output().unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    for option in workloads::job::options::every() {
+        assert!(text.contains(option.name), "{}", option.name);
+    }
+}
+
+#[test]
+fn help_offers_every_command_line_option_with_every_value() {
+    use workloads::job::options::{every, Scope};
+    let out = harness().args(["run", "--help"]).output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for option in every() {
+        let flag = format!("--{} ", option.name);
+        let bare = format!("--{} [", option.name);
+        let offered = help.contains(&flag) || help.contains(&bare);
+        assert_eq!(offered, option.scope == Scope::Both, "{}", option.name);
+    }
+    let rw = help.lines().find(|l| l.contains("--rw ")).unwrap();
+    for mode in workloads::RwMode::names() {
+        assert!(rw.contains(mode), "--rw help lacks {mode}: {rw}");
+    }
+    let engines = help.lines().find(|l| l.contains("--ioengine ")).unwrap();
+    for name in workloads::engine::registry::names() {
+        assert!(
+            engines.contains(name),
+            "--ioengine help lacks {name}: {engines}"
+        );
+    }
+}
+
+#[test]
+fn job_options_apply_in_the_order_given() {
+    let tmp = tempfile::tempdir().unwrap();
+    let job = |args: &[&str], out: &str| {
+        harness()
+            .args(["run", "--drop-caches", "false", "--ioengine", "null"])
+            .args(["--rw", "randrw", "--size", "1m"])
+            .args(args)
+            .arg("--out")
+            .arg(tmp.path().join(out))
+            .assert()
+            .success();
+        common::only_case(&tmp.path().join(out))["job"].clone()
+    };
+    let j = job(&["--rwmixread", "70", "--rwmixwrite", "20"], "a");
+    assert_eq!(j["rwmixread"], 80, "the later of the two wins");
+    let j = job(&["--rwmixwrite", "20", "--rwmixread", "70"], "b");
+    assert_eq!(j["rwmixread"], 70);
+    // A bare flag is set, as in a job file; `-` stands for `_`; fio's aliases work.
+    let j = job(
+        &["--end-fsync", "--blocksize", "8k", "--readwrite", "rw"],
+        "c",
+    );
+    assert_eq!(
+        (j["end_fsync"].as_bool(), j["bs"].as_u64(), j["rw"].as_str()),
+        (Some(true), Some(8192), Some("readwrite"))
+    );
+    let j = job(
+        &[
+            "--ioengine",
+            "aio",
+            "--iodepth",
+            "4",
+            "--direct",
+            "--libaio-vectored",
+        ],
+        "d",
+    );
+    assert_eq!(j["ioengine"], "libaio");
+    assert_eq!(j["engine_options"]["libaio_vectored"], 1);
 }

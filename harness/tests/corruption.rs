@@ -1,16 +1,20 @@
-//! Corruption campaign, through the binary: for every registered strategy and both I/O
-//! engines, write a file, damage it (random bit flips in a few sectors, plus a truncation
-//! that cuts one sector partially and drops whole sectors after it), read it back, and
-//! check that the read reports exactly the damaged sectors — each with the right kind —
-//! and nothing else.
+//! Corruption campaign, through the binary: for every registered strategy on both I/O
+//! engines with crc32c, and for every other checksum on both engines with one strategy,
+//! write a file, damage it (random bit flips in a few sectors, plus a truncation that cuts
+//! one sector partially and drops whole sectors after it), read it back, and check that the
+//! read reports exactly the damaged sectors — each with the right kind — and nothing else.
 //!
-//! The damage is drawn from a splitmix64 PRNG seeded per (strategy, engine), so a failure
-//! reproduces; every failure message names the strategy, the engine and the seed. Set
-//! `CORRUPTION_SEED` (a u64) to mix another base seed in and draw different damage.
+//! The damage is drawn from a splitmix64 PRNG seeded per (strategy, engine, checksum), so a
+//! failure reproduces; every failure message names the strategy, the engine, the checksum
+//! and the seed. Set `CORRUPTION_SEED` (a u64) to mix another base seed in and draw
+//! different damage.
 //!
 //! Every case is checked to the end and the failures are reported together, tagged
 //! `[flip]` (bit-flip detection) or `[truncate]` (what a read past the end of a truncated
 //! file reports), so one run shows which half of the contract does not hold.
+
+// Each test here is one scenario, read top to bottom.
+#![allow(clippy::too_many_lines)]
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -34,6 +38,11 @@ const SECTORS: u64 = SIZE / SECTOR_SIZE;
 const FLIPS: usize = 5;
 /// A hang fails the test instead of blocking CI.
 const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
+/// The checksum of the strategy campaign, the harness's default.
+const CRC32C: &str = "crc32c";
+/// The algorithm campaign: btrfs's other three and a synthetic cost, whose calibration
+/// differs between the writing and the reading process and must not matter.
+const OTHER_CHECKSUMS: [&str; 4] = ["xxhash64", "blake2b", "sha256", "cost:2us"];
 /// `harness` exits with this when a read found bad sectors.
 const EXIT_VERIFY_FAILED: i32 = 3;
 
@@ -71,25 +80,29 @@ impl Rng {
 
 /// FNV-1a of the case's name, mixed with `CORRUPTION_SEED` if set: stable across runs and
 /// machines, different per case.
-fn seed_for(strategy: &str, engine: &str) -> u64 {
+fn seed_for(strategy: &str, engine: &str, csum: &str) -> u64 {
     let base: u64 = std::env::var("CORRUPTION_SEED")
         .ok()
         .filter(|s| !s.is_empty())
         .map(|s| s.parse().expect("CORRUPTION_SEED must be a u64"))
         .unwrap_or(0);
     let mut h: u64 = 0xCBF2_9CE4_8422_2325;
-    for b in strategy.bytes().chain([b'/']).chain(engine.bytes()) {
+    let name = [strategy, engine, csum].join("/");
+    for b in name.bytes() {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01B3);
     }
     h ^ base
 }
 
-/// The job's arguments for `strategy` on `engine`, without `--rw` and `--out`.
-fn job_args(strategy: &str, engine: &Engine, data: &Path) -> Vec<String> {
+/// The job's arguments for `strategy` on `engine` with checksum `csum`, without `--rw` and
+/// `--out`.
+fn job_args(strategy: &str, engine: &Engine, csum: &str, data: &Path) -> Vec<String> {
     let mut args: Vec<String> = [
         "--strategy",
         strategy,
+        "--csum",
+        csum,
         "--bs",
         BS,
         "--size",
@@ -256,16 +269,16 @@ fn tail(s: &[u8], n: usize) -> String {
 /// bit flips in sectors read whole, in bios that came back whole), `[truncate]` (whatever
 /// depends on how a read past the new end of file is handled: the truncated sectors, a
 /// flipped sector in the short bio, exit code, status, count) or `[write]`/`[read]`.
-fn corruption_case(strategy: &str, engine: &Engine) -> Option<String> {
-    let seed = seed_for(strategy, engine.name);
+fn corruption_case(strategy: &str, engine: &Engine, csum: &str) -> Option<String> {
+    let seed = seed_for(strategy, engine.name, csum);
     let ctx = format!(
-        "strategy {strategy}, engine {}, seed {seed:#018x}",
+        "strategy {strategy}, engine {}, csum {csum}, seed {seed:#018x}",
         engine.name
     );
     let mut rng = Rng(seed);
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let job = job_args(strategy, engine, &data);
+    let job = job_args(strategy, engine, csum, &data);
 
     // (1) Write.
     let w = harness()
@@ -455,7 +468,7 @@ fn campaign(engine: &Engine) {
     assert!(names.len() > 1, "the registry lists strategies: {names:?}");
     let failures: Vec<String> = names
         .iter()
-        .filter_map(|name| corruption_case(name, engine))
+        .filter_map(|name| corruption_case(name, engine, CRC32C))
         .collect();
     assert!(
         failures.is_empty(),
@@ -477,6 +490,23 @@ fn every_strategy_on_io_uring_direct_reports_exactly_the_flipped_and_truncated_s
     campaign(&IO_URING);
 }
 
+/// btrfs's other checksums and a synthetic cost, on both engines, through one pool.
+#[test]
+fn every_other_checksum_reports_exactly_the_flipped_and_truncated_sectors() {
+    let failures: Vec<String> = OTHER_CHECKSUMS
+        .iter()
+        .flat_map(|csum| [&PSYNC, &IO_URING].map(|engine| (csum, engine)))
+        .filter_map(|(csum, engine)| corruption_case("kthread", engine, csum))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} checksum cases failed:\n\n{}",
+        failures.len(),
+        2 * OTHER_CHECKSUMS.len(),
+        failures.join("\n\n")
+    );
+}
+
 /// Guards against false positives: a fresh write read back untouched is clean.
 #[test]
 fn a_clean_reread_of_an_undamaged_file_reports_no_mismatch() {
@@ -484,7 +514,7 @@ fn a_clean_reread_of_an_undamaged_file_reports_no_mismatch() {
         let ctx = format!("strategy {strategy}, engine {}", engine.name);
         let tmp = tempfile::tempdir().unwrap();
         let data = tmp.path().join("data");
-        let job = job_args(strategy, engine, &data);
+        let job = job_args(strategy, engine, CRC32C, &data);
         harness()
             .timeout(PROCESS_TIMEOUT)
             .args(["run", "--rw", "write"])

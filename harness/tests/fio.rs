@@ -245,3 +245,47 @@ fn block_devices_are_guarded_and_verify_on_a_loop_device() {
         Some(true)
     );
 }
+
+#[test]
+fn every_registered_engine_writes_then_verifies_through_the_binary() {
+    let tmp = tempfile::tempdir().unwrap();
+    for engine in workloads::engine::registry::engines() {
+        if engine.caps.diskless {
+            continue;
+        }
+        let data = tmp.path().join(engine.name);
+        for (rw, direct) in [("randwrite", "1"), ("read", "1"), ("randread", "0")] {
+            let out = tmp.path().join(format!("{}-{rw}-{direct}", engine.name));
+            let o = harness()
+                .args(["run", "--drop-caches", "false", "--strategy", "kthread"])
+                .args(["--ioengine", engine.name, "--rw", rw, "--direct", direct])
+                .args([
+                    "--bs",
+                    "16k",
+                    "--size",
+                    "2m",
+                    "--iodepth",
+                    "16",
+                    "--filename",
+                ])
+                .arg(&data)
+                .arg("--out")
+                .arg(&out)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            assert!(o.status.success(), "{} {rw}: {stderr}", engine.name);
+            let c = &cases(&out)[0];
+            assert_eq!(c["status"], "ok", "{} {rw}", engine.name);
+            assert_eq!(c["bytes"], 2 << 20, "{} {rw}", engine.name);
+            assert_eq!(c["mismatch_count"], 0, "{} {rw}", engine.name);
+            let warned = stderr.contains("warning: job 'job': ioengine=libaio with direct=0");
+            assert_eq!(
+                warned,
+                engine.caps.queues_only_direct && direct == "0",
+                "{} {rw} direct={direct}: {stderr}",
+                engine.name
+            );
+        }
+    }
+}

@@ -11,46 +11,17 @@
 //! | bare `key` | a boolean option, set (`time_based`); other options need a value |
 //! | `${VAR}` in a value | the environment variable; unset is an error naming it and the line |
 //! | `include` | error |
-//! | `rw`, `readwrite` = `read`, `write`, `randread`, `randwrite` | the same `rw` |
-//! | `rw` = `rw` or `readwrite`; `randrw` | `rw` = `readwrite` (sequential mixed); `randrw` |
-//! | `rwmixread`, `rwmixwrite` | `rwmixread` (the later of the two wins, as in fio) |
-//! | `bs`/`blocksize`, `size`, `offset`, `numjobs`, `iodepth`, `direct`/`buffered`, `fsync`, `end_fsync`, `runtime`/`timeout`, `time_based`, `ramp_time`, `filename`, `directory`, `rate`, `rate_iops`, `cpus_allowed`, `randrepeat`, `randseed`, `invalidate` | the same option, with fio's meaning; sizes base 1024; no `offset=N%`; `rate`/`rate_iops` as `R` or `R,W` |
-//! | `ioengine` = `psync`, `sync`, `pvsync` | `psync` (the same I/O: one positioned read or write at a time) |
-//! | `ioengine=io_uring` | `io_uring` (queue depth = `iodepth`) |
-//! | `ioengine=null` | `null` |
-//! | `ioengine=libaio` | error suggesting `io_uring` |
-//! | `verify` = `crc32c`, `crc32c-intel` | `csum=crc32c` |
-//! | `verify=sha256` | `csum=sha256` |
-//! | `verify` = `0`, `none` | `csum=none` |
-//! | `verify_async=0` | strategy hint `inline` |
-//! | `verify_async=N` | strategy hint `kthread:max_workers=N` |
-//! | the options in [`IGNORED`] | accepted, no effect (they shape only fio's report) |
+//! | an option of [`OPTIONS`](crate::job::OPTIONS) or of an engine | [`JobSpec::set`]; those only a job file has: `stonewall`, and the ones accepted without effect |
 //! | anything else | error: `line 7: unsupported option 'verify_pattern'` |
 //!
-//! `verify` differs a little in kind: fio checksums each block into a header and checks it
-//! in a verify phase; csumbench checksums every 4 KiB sector as it is written, keeps the sums
-//! in its store, and checks them when a read job reads the sector. `csum=` is accepted too.
-//! The strategy hint is used only when no strategy is given explicitly.
+//! What each option means, and where csumbench differs from fio, is in the option table
+//! (`harness list --options`, and the README).
 
 use std::path::Path;
 
-use crate::job::{flag, JobSpec};
-
-/// fio options accepted and ignored: they cannot change any number csumbench measures,
-/// because they shape only fio's own report or ask for what csumbench does anyway.
-pub const IGNORED: &[&str] = &[
-    // Free text.
-    "description",
-    // Merges the clones' results in fio's report; the I/O is the same.
-    "group_reporting",
-    // Threads or processes: csumbench always runs jobs as threads; the I/O is the same.
-    "thread",
-    // Which latency percentiles fio prints, not what is measured.
-    "clat_percentiles",
-    "lat_percentiles",
-    "slat_percentiles",
-    "percentile_list",
-];
+use crate::job::options::{self, Action};
+use crate::job::values::flag;
+use crate::job::JobSpec;
 
 /// Jobs that run together; groups run one after another (fio's `stonewall`).
 #[derive(Debug, Clone, PartialEq)]
@@ -143,9 +114,9 @@ pub fn parse_with(
             Section::Global => (&mut defaults, &mut default_stonewall),
             Section::Job { spec, stonewall } => (&mut **spec, stonewall),
         };
-        match key {
-            "stonewall" | "wait_for_previous" => *stonewall = flag(key, &value).map_err(at)?,
-            k if IGNORED.contains(&k) => {}
+        match options::find(key).map(|o| o.action) {
+            Some(Action::Stonewall) => *stonewall = flag(key, &value).map_err(at)?,
+            Some(Action::Ignored) => {}
             _ => spec.set(key, &value).map_err(at)?,
         }
     }
@@ -195,6 +166,10 @@ mod tests {
     use crate::EngineKind;
     use std::time::Duration;
 
+    fn engine(name: &str) -> EngineKind {
+        name.parse().unwrap()
+    }
+
     fn parse_env(text: &str) -> Result<Vec<JobGroup>, String> {
         parse_with(text, |v| match v {
             "DEV" => Some("/dev/nvme0n1".into()),
@@ -242,7 +217,7 @@ verify=sha256
         );
         assert_eq!((w.rw, r.rw), (RwMode::Write, RwMode::RandRead));
         for j in [w, r] {
-            assert_eq!(j.ioengine, EngineKind::IoUring);
+            assert_eq!(j.ioengine, engine("io_uring"));
             assert!(j.direct && j.time_based);
             assert_eq!(j.bs, 64 << 10);
             assert_eq!(j.size, 1 << 30);
@@ -322,15 +297,19 @@ bs = 8k ; trailing
         assert!(e.starts_with("line 2: stonewall=maybe"), "{e}");
         assert!(parse("[global]\nbs=8k\n").unwrap_err().contains("no jobs"));
         assert!(parse("").unwrap_err().contains("no jobs"));
-        let e = parse("[job]\nioengine=libaio\n").unwrap_err();
-        assert!(e.starts_with("line 2:") && e.contains("io_uring"), "{e}");
+        let e = parse("[job]\nioengine=posixaio\n").unwrap_err();
+        assert!(
+            e.starts_with("line 2: ioengine=posixaio: expected sync, psync,")
+                && e.contains("libaio"),
+            "{e}"
+        );
     }
 
     #[test]
     fn ignored_options_are_accepted_and_change_nothing() {
         let mut text = String::from("[job]\n");
-        for opt in IGNORED {
-            text.push_str(&format!("{opt}=1\n"));
+        for opt in options::ignored() {
+            text.push_str(&format!("{}=1\n", opt.name));
         }
         let j = parse(&text).unwrap().remove(0).jobs.remove(0);
         let plain = JobSpec {
@@ -339,26 +318,38 @@ bs = 8k ; trailing
         };
         assert_eq!(j, plain);
         // Only options that shape fio's report; none that JobSpec itself takes.
-        for opt in IGNORED {
-            assert!(JobSpec::default().set(opt, "1").is_err(), "{opt}");
+        for opt in options::ignored() {
+            assert!(
+                JobSpec::default().set(opt.name, "1").is_err(),
+                "{}",
+                opt.name
+            );
         }
     }
 
     #[test]
     fn engines_and_verify_map_onto_ours() {
         let text = "[a]\nioengine=sync\nverify=crc32c-intel\nverify_async=2\n\
-                    [b]\nioengine=pvsync\nverify=0\n[c]\nioengine=null\n";
+                    [b]\nioengine=pvsync\nverify=0\n[c]\nioengine=aio\nhipri=1\n\
+                    [d]\nioengine=io_uring\nhipri\ndirect=1\n";
         let groups = parse(text).unwrap();
         let j = jobs(&groups);
-        assert_eq!(j[0].ioengine, EngineKind::Psync);
+        assert_eq!(j[0].ioengine, engine("sync"));
         assert_eq!(j[0].csum, "crc32c");
         assert_eq!(j[0].strategy_hint.as_deref(), Some("kthread:max_workers=2"));
         assert_eq!(
             (j[1].ioengine, j[1].csum.as_str()),
-            (EngineKind::Psync, "none")
+            (engine("pvsync"), "none")
         );
         assert_eq!(j[1].strategy_hint, None);
-        assert_eq!(j[2].ioengine, EngineKind::Null);
+        assert_eq!(j[2].ioengine, engine("libaio"));
+        // Engine options are read in any order and checked against the engine as a whole.
+        assert_eq!(
+            j[2].validate().unwrap_err(),
+            "hipri: an option of ioengine=io_uring, but the job's ioengine is libaio"
+        );
+        assert!(j[3].engine_options.flag("hipri"));
+        j[3].validate().unwrap();
     }
 
     #[test]

@@ -374,21 +374,55 @@ fn check_device_write(path: &Path, rdev: u64, access: Access) -> Result<(), Targ
 /// Nothing is created or written when it fails, and a file it created is removed again.
 pub fn open(path: &Path, size: u64, access: Access) -> Result<Target, TargetError> {
     let meta = std::fs::metadata(path).ok();
-    if meta.as_ref().is_some_and(Metadata::is_dir) {
+    check_before_open(path, meta.as_ref(), size, access)?;
+    let is_device = meta
+        .as_ref()
+        .is_some_and(|m| m.file_type().is_block_device());
+    let exists = meta.is_some();
+    let file = open_file(path, exists, is_device, access)?;
+    let held = match held_size(path, &file, is_device, size, access) {
+        Ok(held) => held,
+        Err(e) => {
+            if !exists {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e);
+        }
+    };
+    if access.write && !is_device {
+        promise(path, &file, size);
+    }
+    Ok(Target {
+        path: path.to_path_buf(),
+        file: Arc::new(file),
+        size: held,
+        is_device,
+        created: !exists,
+    })
+}
+
+/// Everything that refuses the job's file before it is opened (and so before anything is
+/// created): not a file, a device not to be written, a file that is not ours, no directory
+/// to make it in, no room for it.
+fn check_before_open(
+    path: &Path,
+    meta: Option<&Metadata>,
+    size: u64,
+    access: Access,
+) -> Result<(), TargetError> {
+    if meta.is_some_and(Metadata::is_dir) {
         return Err(TargetError::IsDirectory(path.to_path_buf()));
     }
-    if let Some(kind) = meta.as_ref().and_then(odd_kind) {
+    if let Some(kind) = meta.and_then(odd_kind) {
         return Err(TargetError::NotAFile {
             path: path.to_path_buf(),
             kind,
         });
     }
-    let is_device = meta
-        .as_ref()
-        .is_some_and(|m| m.file_type().is_block_device());
+    let is_device = meta.is_some_and(|m| m.file_type().is_block_device());
     let exists = meta.is_some();
     if is_device && access.write {
-        check_device_write(path, meta.as_ref().map_or(0, |m| m.rdev()), access)?;
+        check_device_write(path, meta.map_or(0, |m| m.rdev()), access)?;
     }
     if exists
         && !is_device
@@ -408,8 +442,18 @@ pub fn open(path: &Path, size: u64, access: Access) -> Result<Target, TargetErro
         }
     }
     if access.write && !is_device {
-        check_space(path, meta.as_ref(), size)?;
+        check_space(path, meta, size)?;
     }
+    Ok(())
+}
+
+/// Opens the file as the job asks; a file the failed open created is removed.
+fn open_file(
+    path: &Path,
+    exists: bool,
+    is_device: bool,
+    access: Access,
+) -> Result<File, TargetError> {
     let mut opts = OpenOptions::new();
     opts.read(true).write(access.write);
     if !is_device {
@@ -421,7 +465,7 @@ pub fn open(path: &Path, size: u64, access: Access) -> Result<Target, TargetErro
     let flags =
         if access.direct { libc::O_DIRECT } else { 0 } | if exclusive { libc::O_EXCL } else { 0 };
     opts.custom_flags(flags);
-    let file = opts.open(path).map_err(|e| {
+    opts.open(path).map_err(|e| {
         // O_CREAT can make the file before O_DIRECT is refused: leave nothing behind.
         if !exists && path.exists() {
             let _ = std::fs::remove_file(path);
@@ -442,45 +486,35 @@ pub fn open(path: &Path, size: u64, access: Access) -> Result<Target, TargetErro
             "cannot open"
         };
         io_err(path, what)(e)
-    })?;
-    let sized = (|| {
-        if is_device {
-            let held = device_size(&file).map_err(io_err(path, "cannot read the device size"))?;
-            if size > held {
-                return Err(TargetError::DeviceTooSmall {
-                    path: path.to_path_buf(),
-                    need: size,
-                    size: held,
-                });
-            }
-            return Ok(held);
-        }
-        let len = file.metadata().map_err(io_err(path, "cannot stat"))?.len();
-        if access.write && len < size {
-            file.set_len(size)
-                .map_err(io_err(path, "cannot extend the file"))?;
-        }
-        Ok(len.max(if access.write { size } else { len }))
-    })();
-    let held = match sized {
-        Ok(held) => held,
-        Err(e) => {
-            if !exists {
-                let _ = std::fs::remove_file(path);
-            }
-            return Err(e);
-        }
-    };
-    if access.write && !is_device {
-        promise(path, &file, size);
-    }
-    Ok(Target {
-        path: path.to_path_buf(),
-        file: Arc::new(file),
-        size: held,
-        is_device,
-        created: !exists,
     })
+}
+
+/// The bytes the opened file holds for the job: a device's size, which must reach `size`;
+/// a file's length, extended to `size` for a job that writes.
+fn held_size(
+    path: &Path,
+    file: &File,
+    is_device: bool,
+    size: u64,
+    access: Access,
+) -> Result<u64, TargetError> {
+    if is_device {
+        let held = device_size(file).map_err(io_err(path, "cannot read the device size"))?;
+        if size > held {
+            return Err(TargetError::DeviceTooSmall {
+                path: path.to_path_buf(),
+                need: size,
+                size: held,
+            });
+        }
+        return Ok(held);
+    }
+    let len = file.metadata().map_err(io_err(path, "cannot stat"))?.len();
+    if access.write && len < size {
+        file.set_len(size)
+            .map_err(io_err(path, "cannot extend the file"))?;
+    }
+    Ok(len.max(if access.write { size } else { len }))
 }
 
 #[cfg(test)]

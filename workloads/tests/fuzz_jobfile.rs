@@ -8,8 +8,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use workloads::job::{JobSpec, OPTIONS};
-use workloads::jobfile::{parse_with, strip_comment, JobGroup, IGNORED};
+use workloads::job::{options, JobSpec};
+use workloads::jobfile::{parse_with, strip_comment, JobGroup};
 use workloads::units::{format_size, parse_duration, parse_size};
 
 /// Far more than any of these inputs needs, even in a debug build on a busy machine.
@@ -52,19 +52,19 @@ fn parse(text: &str) -> Result<Vec<JobGroup>, String> {
     parse_with(text, env)
 }
 
-/// Every key `JobSpec::set` accepts.
+/// Every key `JobSpec::set` accepts: every name and alias of the options that set a job,
+/// the engines' included.
 fn set_keys() -> Vec<&'static str> {
-    let mut keys: Vec<&str> = OPTIONS.iter().map(|(k, _)| *k).collect();
-    // Aliases JobSpec::set accepts that OPTIONS does not list.
-    keys.extend(["readwrite", "blocksize", "buffered", "timeout"]);
-    keys
+    options::every()
+        .filter(|o| o.sets_job())
+        .flat_map(|o| o.names())
+        .collect()
 }
 
-/// Every key the reader handles itself or hands to `JobSpec::set`.
+/// Every key the reader knows: every option's names, and `include`.
 fn known_keys() -> Vec<&'static str> {
-    let mut keys = set_keys();
-    keys.extend(["stonewall", "wait_for_previous", "include"]);
-    keys.extend(IGNORED);
+    let mut keys: Vec<&str> = options::every().flat_map(|o| o.names()).collect();
+    keys.push("include");
     keys
 }
 
@@ -205,6 +205,10 @@ const GOOD_OPTIONS: &[&str] = &[
     "directory=/tmp",
     "ioengine=null",
     "ioengine=io_uring",
+    "ioengine=libaio",
+    "ioengine=sync",
+    "hipri=1",
+    "libaio_vectored=1",
     "csum=sha256",
     "rwmixread=70",
     "rwmixwrite=20",
@@ -412,7 +416,7 @@ fn check_file(text: &str) {
 fn check_validate(job: &JobSpec) {
     if let Err(e) = job.validate() {
         assert!(
-            OPTIONS.iter().any(|(k, _)| e.contains(k)),
+            options::every().any(|o| e.contains(o.name)),
             "a validation error names an option: {e} ({job:?})"
         );
     }

@@ -9,6 +9,7 @@ use anyhow::Result;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2DeflateSerializer;
 use strategies::PoolStats;
+use workloads::steady::{Detector, SteadyReport, SteadyState};
 
 use super::jobs::{RunningJobs, GIVE_UP};
 use super::result::{Interval, PoolReport, StallCause, StallKind, StallReport};
@@ -27,6 +28,8 @@ pub(super) struct Collected {
     pub interrupted: bool,
     /// Job threads that did not stop when told to.
     pub left_behind: usize,
+    /// Steady-state detection, when a job asked for it.
+    pub steady: Option<SteadyReport>,
 }
 
 /// Declares a stall when a counter of activity stops moving for `timeout`.
@@ -91,7 +94,9 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
         stall: None,
         interrupted: false,
         left_behind: 0,
+        steady: None,
     };
+    let mut steady = steady_detector(&ctx.spec.jobs);
     let mut interval = StageHists::default();
     let (mut last_flush, mut last_moved) = (ctx.start, (0, 0));
     let mut watchdog = Watchdog::new(ctx.opts.stall_timeout);
@@ -128,6 +133,11 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
         (last_flush, last_moved) = (now, moved);
         ctx.live.update(moved.0);
         c.interrupted |= ctx.interrupted.load(Ordering::Relaxed);
+        if let Some(detector) = &mut steady {
+            if detector.observe(now - ctx.start, moved.0, moved.1) {
+                ctx.case.end_early();
+            }
+        }
 
         let activity = activity(ctx.case, &jobs.progress, moved.1);
         if let Some(still) = watchdog.check(activity, now).filter(|_| c.stall.is_none()) {
@@ -142,7 +152,16 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
     }
     drop(log);
     c.hlog = hlog;
+    c.steady = steady.map(|d| d.report());
     Ok(c)
+}
+
+/// One detector over the case's totals (fio's `group_reporting` meaning), with the first
+/// job's settings that enable steady state.
+fn steady_detector(jobs: &[workloads::JobSpec]) -> Option<Detector> {
+    jobs.iter()
+        .find_map(|j| SteadyState::of(&j.steady).ok().flatten())
+        .map(Detector::new)
 }
 
 /// What counts as progress: I/O completions, and, while a job is in fsync, pages written
@@ -166,28 +185,28 @@ fn diagnose(
     };
     let (in_pipeline, at_engine) = (sum(|p| &p.in_pipeline), sum(|p| &p.at_engine));
     let stats: Vec<(String, PoolStats)> = pools.stats();
-    // A pool that starts no workers of its own (async-std's) runs on a process-wide
-    // executor: its queued work waits behind the busy workers of every pool.
-    let all_busy: u64 = stats.iter().map(|(_, s)| s.workers_busy).sum();
-    let behind = |s: &PoolStats| match s.workers_started {
-        0 => all_busy,
-        _ => s.workers_busy,
-    };
-    let describe = |pred: &dyn Fn(&PoolStats) -> bool| -> Vec<String> {
+    let describe = |pred: fn(&PoolStats) -> bool| -> Vec<String> {
         stats
             .iter()
             .filter(|(_, s)| pred(s))
             .map(|(role, s)| {
                 format!(
                     "{role} pool: {} queued behind {} busy worker(s)",
-                    s.queued,
-                    behind(s)
+                    s.queued, s.workers_busy
                 )
             })
             .collect()
     };
-    let stuck = describe(&|s| s.queued > 0 && behind(s) > 0);
-    let busy = describe(&|s| s.workers_busy > 0);
+    // Work queued while workers are busy and nothing completes is a deadlock: queued
+    // behind its own pool's workers, or, where the roles share one executor (async-std's is
+    // process-wide), behind another role's.
+    let queued = stats.iter().any(|(_, s)| s.queued > 0);
+    let busy_somewhere = stats.iter().any(|(_, s)| s.workers_busy > 0);
+    let stuck = match queued && busy_somewhere {
+        true => describe(|s| s.queued > 0 || s.workers_busy > 0),
+        false => Vec::new(),
+    };
+    let busy = describe(|s| s.workers_busy > 0);
     let syncing = progress.iter().any(|p| p.syncing.load(Ordering::Relaxed));
     let (cause, what) = if !stuck.is_empty() {
         let topology = crate::names::name(&spec.topology);

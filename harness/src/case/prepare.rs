@@ -13,7 +13,7 @@ use strategies::csum::Algo;
 use workloads::engine::FaultyEngine;
 use workloads::store::{Algorithm, Mode, Overwrite, StoreError};
 use workloads::target::{self, Access, Target};
-use workloads::{CsumStore, EngineKind, JobSpec};
+use workloads::{CsumStore, JobSpec};
 
 use super::result::Preparation;
 use super::{CaseSpec, RunOptions};
@@ -193,7 +193,7 @@ impl PreparedCase {
     /// every job on it shares, so no I/O overlaps a write in flight.
     fn lock_written_files(&mut self, jobs: &[JobSpec]) {
         for (job, mine) in jobs.iter().zip(&self.file_of) {
-            if job.rw.is_write() && job.ioengine != EngineKind::Null {
+            if job.rw.is_write() && !job.ioengine.caps().diskless {
                 for &f in mine {
                     let locks = Arc::new(ExtentLocks::new(workloads::MAX_BIO));
                     self.files[f].extents.get_or_insert(locks);
@@ -253,8 +253,7 @@ impl PreparedCase {
             for jobnum in 0..job.numjobs {
                 let file = &self.files[self.file_of[ji][jobnum as usize]];
                 let mut engine = job
-                    .ioengine
-                    .open(Some(file.target.file.clone()), job.iodepth)
+                    .open_engine(Some(file.target.file.clone()))
                     .with_context(|| format!("cannot start the {} engine", job.ioengine.name()))?;
                 if let Some(plan) = &faults {
                     engine = Box::new(FaultyEngine::new(engine, plan.clone()));
@@ -288,10 +287,10 @@ impl PreparedCase {
     }
 }
 
-/// The algorithm a store is checked against.
-fn algorithm(algo: Algo) -> Algorithm<'static> {
+/// The algorithm a store is checked against, by `name` (`algo.name()`, which it borrows).
+fn algorithm(algo: Algo, name: &str) -> Algorithm<'_> {
     Algorithm {
-        name: algo.name(),
+        name,
         csum_len: algo.len(),
     }
 }
@@ -326,7 +325,8 @@ fn store_for_write(
     size: u64,
     overwrite: bool,
 ) -> Result<CsumStore> {
-    match CsumStore::open_for(path, data, algorithm(algo), Mode::Update) {
+    let name = algo.name();
+    match CsumStore::open_for(path, data, algorithm(algo, &name), Mode::Update) {
         Ok(store) if store.data_size() >= size => return Ok(store),
         // Closed (and unlocked) before a new one replaces it.
         Ok(smaller) => drop(smaller),
@@ -341,7 +341,7 @@ fn store_for_write(
         true => Overwrite::AnyFile,
         false => Overwrite::StoresOnly,
     };
-    CsumStore::create(path, algorithm(algo), size, &identity, overwrite)
+    CsumStore::create(path, algorithm(algo, &name), size, &identity, overwrite)
         .with_context(|| format!("cannot create checksum store {}", path.display()))
 }
 
@@ -355,7 +355,8 @@ fn layout_reason(
     start: u64,
     end: u64,
 ) -> Result<Option<String>> {
-    match CsumStore::open_for(store_path, data, algorithm(algo), Mode::Read) {
+    let name = algo.name();
+    match CsumStore::open_for(store_path, data, algorithm(algo, &name), Mode::Read) {
         Err(e) => why_lay_out(e).map(Some),
         Ok(s) if !s.covers(start, end) => {
             Ok(Some("the checksum store does not cover the job".into()))
@@ -382,8 +383,13 @@ fn open(job: &JobSpec, jobnum: u32, algo: Algo, opts: &RunOptions) -> Result<(Ta
     let store = if write {
         store_for_write(&store_path, &path, algo, span, opts.overwrite)?
     } else {
-        CsumStore::open_for(&store_path, &path, algorithm(algo), Mode::Read)
-            .with_context(|| format!("cannot open checksum store {}", store_path.display()))?
+        CsumStore::open_for(
+            &store_path,
+            &path,
+            algorithm(algo, &algo.name()),
+            Mode::Read,
+        )
+        .with_context(|| format!("cannot open checksum store {}", store_path.display()))?
     };
     Ok((target, store))
 }
@@ -427,9 +433,7 @@ fn lay_out_if_needed(
     let case = Arc::new(CaseState::new(interrupted.clone(), None));
     let input = JobInput {
         data_end: target.size,
-        engine: layout
-            .ioengine
-            .open(Some(target.file.clone()), layout.iodepth)?,
+        engine: layout.open_engine(Some(target.file.clone()))?,
         job: layout,
         jobnum,
         store: store.clone(),

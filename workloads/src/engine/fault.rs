@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::{Caps, Engine, IoDone, IoReq, Op};
+use super::{Caps, Engine, IoDone, IoReq};
 
 /// How the chosen I/O fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +125,7 @@ fn injected(fault: IoFault, at: u64, req: &IoReq) -> io::Error {
         }
         IoFault::Short => io::Error::other(format!(
             "short {} at offset {}: fewer than {} bytes transferred, {cause}",
-            if req.op == Op::Write { "write" } else { "read" },
+            req.op.name(),
             req.offset,
             req.buf.len()
         )),
@@ -187,7 +187,7 @@ impl Engine for FaultyEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::NullEngine;
+    use crate::engine::{NullEngine, Op};
     use crate::AlignedBuf;
 
     fn req(tag: u64) -> IoReq {

@@ -1,30 +1,48 @@
 //! I/O engines behind one ops table, as fio's `engines/`: queue, commit, reap.
 //! Synchronous engines do the I/O in `queue` and hand the completion back at `reap`.
+//!
+//! Each engine is one file with one `DESCRIPTOR` (an [`EngineDescriptor`]: name, fio's
+//! aliases, capabilities, its own options, how to open it), named once below.
 
+mod descriptor;
 pub mod fault;
-mod null;
-mod psync;
+pub mod registry;
+mod slots;
 mod sync_engine;
-mod uring;
 
-use std::fs::File;
 use std::io;
-use std::str::FromStr;
-use std::sync::Arc;
-
-use serde::Serialize;
 
 use crate::buf::AlignedBuf;
 
+pub use descriptor::{Caps, EngineDescriptor, EngineKind, EngineOptions, EngineSetup};
 pub use fault::{FaultPlan, FaultyEngine, IoFault};
 pub use null::NullEngine;
-pub use psync::PsyncEngine;
-pub use uring::UringEngine;
+
+/// Declares each engine's module and lists its `DESCRIPTOR` in the registry, in the order
+/// given (the order `harness list` shows).
+macro_rules! engines {
+    ($($module:ident),+ $(,)?) => {
+        $(mod $module;)+
+        static ENGINES: &[&EngineDescriptor] = &[$(&$module::DESCRIPTOR),+];
+    };
+}
+
+// Adding an engine: its file, and its name here.
+engines!(sync, psync, pvsync, libaio, uring, null);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Read,
     Write,
+}
+
+impl Op {
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Read => "read",
+            Op::Write => "write",
+        }
+    }
 }
 
 /// One I/O: the engine owns the buffer while the I/O is in flight.
@@ -42,22 +60,14 @@ pub struct IoDone {
     pub result: io::Result<()>,
 }
 
-/// What an engine can do, as fio's engine flags.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Caps {
-    /// I/O completes inside `queue`.
-    pub sync: bool,
-    /// No device: nothing reaches a file.
-    pub diskless: bool,
-}
-
 pub trait Engine: Send {
     fn caps(&self) -> Caps;
     /// Queue one I/O. Sync engines perform it here.
     fn queue(&mut self, req: IoReq) -> io::Result<()>;
-    /// Submit what was queued.
+    /// Submit what was queued, all of it at once where the engine can.
     fn commit(&mut self) -> io::Result<()>;
-    /// Append at least `min` completions to `out` (fewer only if fewer are in flight).
+    /// Append at least `min` completions to `out` (fewer only if fewer are in flight), and
+    /// every other completion already there.
     fn reap(&mut self, min: usize, out: &mut Vec<IoDone>) -> io::Result<()>;
     /// I/Os queued or in flight and not yet reaped.
     fn in_flight(&self) -> usize;
@@ -65,58 +75,28 @@ pub trait Engine: Send {
     fn sync(&mut self) -> io::Result<()>;
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EngineKind {
-    Psync,
-    #[serde(rename = "io_uring")]
-    IoUring,
-    Null,
-}
-
-impl FromStr for EngineKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "psync" | "sync" | "pvsync" => Ok(EngineKind::Psync),
-            "io_uring" => Ok(EngineKind::IoUring),
-            "null" => Ok(EngineKind::Null),
-            "libaio" => Err(
-                "ioengine=libaio: not supported; use ioengine=io_uring for asynchronous I/O \
-                 with a real queue depth"
-                    .into(),
-            ),
-            other => Err(format!(
-                "ioengine={other}: expected psync, sync, pvsync, io_uring or null"
-            )),
-        }
+/// The error of an I/O that moved nothing more before its end: for a read, the end of the
+/// file. `offset` is where the I/O started, which is how callers name it.
+pub(crate) fn ended_short(op: Op, offset: u64) -> io::Error {
+    match op {
+        Op::Read => io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("short read at offset {offset}: the file ends before it"),
+        ),
+        Op::Write => io::Error::new(
+            io::ErrorKind::WriteZero,
+            format!("short write at offset {offset}: nothing more was written"),
+        ),
     }
 }
 
-impl EngineKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            EngineKind::Psync => "psync",
-            EngineKind::IoUring => "io_uring",
-            EngineKind::Null => "null",
-        }
+/// Whether the file was opened with O_DIRECT.
+pub(crate) fn is_direct(file: &std::fs::File) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: F_GETFL only reads the descriptor's flags.
+    let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
     }
-
-    /// Opens an engine over an already opened file (`None` only for `null`). `depth` is
-    /// the most I/Os the caller keeps in flight (io_uring sizes its ring from it).
-    pub fn open(self, file: Option<Arc<File>>, depth: u32) -> io::Result<Box<dyn Engine>> {
-        let file = || {
-            file.ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("{} needs a file", self.name()),
-                )
-            })
-        };
-        Ok(match self {
-            EngineKind::Psync => Box::new(PsyncEngine::open(file()?)),
-            EngineKind::IoUring => Box::new(UringEngine::new(file()?, depth)?),
-            EngineKind::Null => Box::new(NullEngine::default()),
-        })
-    }
+    Ok(flags & libc::O_DIRECT != 0)
 }

@@ -3,16 +3,27 @@
 
 use std::io;
 
-use super::sync_engine::{SyncEngine, Transfer};
-use super::IoReq;
+use super::descriptor::accept_any;
+use super::sync_engine::{caps, SyncEngine, Transfer};
+use super::{EngineDescriptor, Op};
+
+pub static DESCRIPTOR: EngineDescriptor = EngineDescriptor {
+    name: "null",
+    aliases: &[],
+    summary: "no I/O: every I/O completes at once and moves nothing (the pipeline's own cost)",
+    caps: caps(true),
+    options: &[],
+    check: accept_any,
+    open: |_| Ok(Box::new(NullEngine::default())),
+};
 
 pub struct NoIo;
 
 impl Transfer for NoIo {
     const DISKLESS: bool = true;
 
-    fn transfer(&self, _req: &mut IoReq) -> io::Result<()> {
-        Ok(())
+    fn step(&mut self, _op: Op, _offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        Ok(buf.len())
     }
 
     fn sync(&self) -> io::Result<()> {

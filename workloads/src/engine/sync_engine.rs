@@ -1,18 +1,29 @@
 //! The part every synchronous engine shares: the I/O happens in `queue`, and its completion
 //! waits in a list for `reap` (fio's core does the same around its sync engines). An engine
-//! supplies only what one I/O does, as a [`Transfer`].
+//! supplies only one system call's worth of transfer, as a [`Transfer`]; short transfers are
+//! continued here, so every synchronous engine moves whole I/Os the same way.
 
 use std::collections::VecDeque;
 use std::io;
 
-use super::{Caps, Engine, IoDone, IoReq};
+use super::{ended_short, Caps, Engine, IoDone, IoReq, Op};
 
-/// What a synchronous engine does for one I/O and for fsync.
+/// What a synchronous engine does for one system call and for fsync.
 pub trait Transfer: Send {
     /// True when nothing reaches a file (the null engine).
     const DISKLESS: bool;
-    fn transfer(&self, req: &mut IoReq) -> io::Result<()>;
+    /// Moves up to `buf.len()` bytes at `offset`; the count moved, 0 at the end of the file.
+    fn step(&mut self, op: Op, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
     fn sync(&self) -> io::Result<()>;
+}
+
+/// The capabilities of every synchronous engine.
+pub const fn caps(diskless: bool) -> Caps {
+    Caps {
+        sync: true,
+        diskless,
+        queues_only_direct: false,
+    }
 }
 
 pub struct SyncEngine<T> {
@@ -27,18 +38,31 @@ impl<T: Transfer> SyncEngine<T> {
             done: VecDeque::new(),
         }
     }
+
+    /// Runs one I/O to completion, continuing short transfers; one that moves nothing
+    /// more (the end of the file, for a read) is an error naming the I/O's offset.
+    fn transfer(&mut self, req: &mut IoReq) -> io::Result<()> {
+        let mut moved = 0;
+        while moved < req.buf.len() {
+            let at = req.offset + moved as u64;
+            match self.io.step(req.op, at, &mut req.buf[moved..]) {
+                Ok(0) => return Err(ended_short(req.op, req.offset)),
+                Ok(n) => moved += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
 }
 
 impl<T: Transfer> Engine for SyncEngine<T> {
     fn caps(&self) -> Caps {
-        Caps {
-            sync: true,
-            diskless: T::DISKLESS,
-        }
+        caps(T::DISKLESS)
     }
 
     fn queue(&mut self, mut req: IoReq) -> io::Result<()> {
-        let result = self.io.transfer(&mut req);
+        let result = self.transfer(&mut req);
         self.done.push_back(IoDone { req, result });
         Ok(())
     }

@@ -1,10 +1,10 @@
 //! `io_uring`: real queue depth. `queue` puts one SQE in the ring, `commit` submits them,
 //! `reap` waits for completions. While the kernel owns an I/O, its [`IoReq`] (and so its
-//! buffer) sits in a slab slot whose index is the SQE's `user_data`.
+//! buffer) sits in a slot whose index is the SQE's `user_data`.
 //!
-//! Short transfers: the remainder is resubmitted, as psync's `read_exact_at` and
-//! `write_all_at` loop, so both engines see the same I/O. Only a transfer that moves nothing
-//! ends short: end of file for a read, which is an error naming the I/O's offset.
+//! Short transfers: the remainder is resubmitted, as the synchronous engines continue
+//! theirs, so every engine sees the same I/O. Only a transfer that moves nothing ends
+//! short: end of file for a read, which is an error naming the I/O's offset.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -14,7 +14,78 @@ use std::sync::Arc;
 
 use io_uring::{opcode, squeue, types, IoUring};
 
-use super::{Caps, Engine, IoDone, IoReq, Op};
+use super::slots::{IoVec, Slots};
+use super::{ended_short, Caps, Engine, EngineDescriptor, EngineSetup, IoDone, IoReq, Op};
+use crate::job::{JobOption, JobSpec};
+
+pub static DESCRIPTOR: EngineDescriptor = EngineDescriptor {
+    name: "io_uring",
+    aliases: &[],
+    summary: "io_uring: up to iodepth I/Os in the kernel at once, direct or buffered",
+    caps: Caps {
+        sync: false,
+        diskless: false,
+        queues_only_direct: false,
+    },
+    options: OPTIONS,
+    check,
+    open: |setup| Ok(Box::new(UringEngine::open(setup)?)),
+};
+
+const HIPRI: &str = "hipri";
+const REGISTERFILES: &str = "registerfiles";
+const SQTHREAD_POLL: &str = "sqthread_poll";
+const SQTHREAD_POLL_CPU: &str = "sqthread_poll_cpu";
+const NONVECTORED: &str = "nonvectored";
+
+/// fio's io_uring options.
+static OPTIONS: &[JobOption] = &[
+    JobOption::engine_flag(
+        HIPRI,
+        "polled completions (IORING_SETUP_IOPOLL) instead of interrupts; needs direct=1",
+    ),
+    JobOption::engine_flag(
+        "fixedbufs",
+        "pre-map the I/O buffers (IORING_REGISTER_BUFFERS), so no I/O maps them",
+    )
+    .not_yet("the pipeline's buffers are not registered with the kernel"),
+    JobOption::engine_flag(
+        REGISTERFILES,
+        "register the file with the kernel (IORING_REGISTER_FILES): lighter submissions",
+    ),
+    JobOption::engine_flag(
+        SQTHREAD_POLL,
+        "a kernel thread polls the submission queue (IORING_SETUP_SQPOLL): submitting \
+         needs no system call",
+    ),
+    JobOption::engine_int(
+        SQTHREAD_POLL_CPU,
+        "the CPU the sqthread_poll thread runs on",
+        0,
+        libc::CPU_SETSIZE as i64 - 1,
+        -1,
+    ),
+    JobOption::engine_int(
+        NONVECTORED,
+        "1 or -1 (the default): IORING_OP_READ/WRITE; 0: READV/WRITEV of one iovec",
+        -1,
+        1,
+        -1,
+    ),
+];
+
+fn check(job: &JobSpec) -> Result<Vec<String>, String> {
+    let o = &job.engine_options;
+    if o.flag(HIPRI) && !job.direct {
+        return Err(format!(
+            "{HIPRI}=1 needs direct=1: polled completions work only for O_DIRECT I/O"
+        ));
+    }
+    if let (Some(cpu), false) = (o.get(SQTHREAD_POLL_CPU), o.flag(SQTHREAD_POLL)) {
+        return Err(format!("{SQTHREAD_POLL_CPU}={cpu} needs {SQTHREAD_POLL}=1"));
+    }
+    Ok(Vec::new())
+}
 
 /// The kernel's cap on SQ entries is 32768; deeper than this buys nothing here.
 const MAX_ENTRIES: u32 = 4096;
@@ -23,15 +94,19 @@ struct Slot {
     req: IoReq,
     /// Bytes already transferred (more than 0 only after a short transfer).
     done: usize,
+    /// The iovec of a vectored I/O (`nonvectored=0`).
+    iov: Option<IoVec>,
 }
 
 pub struct UringEngine {
     ring: IoUring,
     file: Arc<File>,
-    slots: Vec<Option<Slot>>,
-    free: Vec<usize>,
-    /// Slots whose I/O is queued or in the kernel: each has exactly one SQE outstanding.
-    busy: usize,
+    /// The file as SQEs name it: its descriptor, or index 0 of the registered files.
+    target: types::Fd,
+    flags: squeue::Flags,
+    vectored: bool,
+    /// I/Os queued or in the kernel: each has exactly one SQE outstanding.
+    slots: Slots<Slot>,
     /// Completions `sync` waited for, handed out by the next `reap`.
     done: VecDeque<IoDone>,
     /// Scratch for draining the completion queue before acting on it.
@@ -49,16 +124,47 @@ fn enter(ring: &IoUring, want: usize) -> io::Result<()> {
 }
 
 impl UringEngine {
-    pub fn new(file: Arc<File>, depth: u32) -> io::Result<Self> {
-        let entries = depth.clamp(1, MAX_ENTRIES).next_power_of_two();
-        let ring = IoUring::new(entries)
-            .map_err(|e| io::Error::new(e.kind(), format!("io_uring is unavailable: {e}")))?;
+    fn open(setup: EngineSetup) -> io::Result<Self> {
+        let file = setup.file(DESCRIPTOR.name)?;
+        let o = setup.options;
+        let entries = setup.depth.clamp(1, MAX_ENTRIES).next_power_of_two();
+        let mut builder = IoUring::builder();
+        if o.flag(HIPRI) {
+            builder.setup_iopoll();
+        }
+        if o.flag(SQTHREAD_POLL) {
+            // Idle 0: the kernel's default before the thread sleeps (one second).
+            builder.setup_sqpoll(0);
+        }
+        if let Some(cpu) = o.get(SQTHREAD_POLL_CPU) {
+            builder.setup_sqpoll_cpu(cpu as u32);
+        }
+        let set: Vec<&str> = o.names().collect();
+        let with = if set.is_empty() {
+            String::new()
+        } else {
+            format!(" with {}", set.join(", "))
+        };
+        let ring = builder
+            .build(entries)
+            .map_err(|e| io::Error::new(e.kind(), format!("io_uring{with} is unavailable: {e}")))?;
+        let registered = o.flag(REGISTERFILES);
+        if registered {
+            ring.submitter()
+                .register_files(&[file.as_raw_fd()])
+                .map_err(|e| io::Error::new(e.kind(), format!("{REGISTERFILES}: {e}")))?;
+        }
         Ok(UringEngine {
             ring,
+            target: types::Fd(if registered { 0 } else { file.as_raw_fd() }),
+            flags: if registered {
+                squeue::Flags::FIXED_FILE
+            } else {
+                squeue::Flags::empty()
+            },
             file,
-            slots: Vec::new(),
-            free: Vec::new(),
-            busy: 0,
+            vectored: o.get(NONVECTORED) == Some(0),
+            slots: Slots::new(),
             done: VecDeque::new(),
             cqes: Vec::new(),
         })
@@ -66,31 +172,37 @@ impl UringEngine {
 
     /// Puts the SQE for the rest of slot `idx`'s transfer into the submission queue.
     fn push(&mut self, idx: usize) -> io::Result<()> {
-        let slot = self.slots[idx].as_mut().expect("pushing an empty slot");
-        let fd = types::Fd(self.file.as_raw_fd());
+        let (fd, vectored) = (self.target, self.vectored);
+        let slot = self.slots.get_mut(idx);
         let offset = slot.req.offset + slot.done as u64;
         // Longer transfers are cut short by the kernel and resubmitted like any other.
-        let len = (slot.req.buf.len() - slot.done).min(u32::MAX as usize) as u32;
-        let entry = match slot.req.op {
-            // SAFETY: `done` is within the buffer, so the pointer stays in bounds.
-            Op::Read => {
-                let at = unsafe { slot.req.buf.as_mut_ptr().add(slot.done) };
-                opcode::Read::new(fd, at, len).offset(offset).build()
+        let len = (slot.req.buf.len() - slot.done).min(u32::MAX as usize);
+        // SAFETY: `done` is within the buffer, so the pointer stays in bounds.
+        let at = unsafe { slot.req.buf.as_mut_ptr().add(slot.done) };
+        let entry = if vectored {
+            let iov = slot.iov.insert(IoVec::new(at, len)).as_ptr();
+            match slot.req.op {
+                Op::Read => opcode::Readv::new(fd, iov, 1).offset(offset).build(),
+                Op::Write => opcode::Writev::new(fd, iov, 1).offset(offset).build(),
             }
-            Op::Write => {
-                let at = unsafe { slot.req.buf.as_ptr().add(slot.done) };
-                opcode::Write::new(fd, at, len).offset(offset).build()
+        } else {
+            let len = len as u32;
+            match slot.req.op {
+                Op::Read => opcode::Read::new(fd, at, len).offset(offset).build(),
+                Op::Write => opcode::Write::new(fd, at.cast_const(), len)
+                    .offset(offset)
+                    .build(),
             }
-        }
-        .user_data(idx as u64);
-        self.push_entry(&entry)
+        };
+        // With FIXED_FILE, `fd` is the index into the registered files.
+        self.push_entry(&entry.flags(self.flags).user_data(idx as u64))
     }
 
     fn push_entry(&mut self, entry: &squeue::Entry) -> io::Result<()> {
         loop {
-            // SAFETY: the entry points into a buffer owned by a slot, which keeps it (the
-            // heap allocation does not move with the IoReq) until the completion is reaped;
-            // the file stays open through `self.file`.
+            // SAFETY: the entry points into a buffer (and iovec) owned by a slot, which
+            // keeps it (heap allocations do not move with the slot) until the completion
+            // is reaped; the file stays open through `self.file`.
             if unsafe { self.ring.submission().push(entry) }.is_ok() {
                 return Ok(());
             }
@@ -109,22 +221,12 @@ impl UringEngine {
         for i in 0..self.cqes.len() {
             let (data, res) = self.cqes[i];
             let idx = data as usize;
-            let slot = self.slots[idx]
-                .as_mut()
-                .expect("completion for an idle slot");
-            let offset = slot.req.offset;
+            let slot = self.slots.get_mut(idx);
             let result = match res {
                 r if r < 0 => Err(io::Error::from_raw_os_error(-r)),
-                0 if slot.done < slot.req.buf.len() => Err(match slot.req.op {
-                    Op::Read => io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("short read at offset {offset}: the file ends before it"),
-                    ),
-                    Op::Write => io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        format!("short write at offset {offset}: nothing more was written"),
-                    ),
-                }),
+                0 if slot.done < slot.req.buf.len() => {
+                    Err(ended_short(slot.req.op, slot.req.offset))
+                }
                 r => {
                     slot.done += r as usize;
                     if slot.done < slot.req.buf.len() {
@@ -139,13 +241,8 @@ impl UringEngine {
                     }
                 }
             };
-            let slot = self.slots[idx].take().expect("slot emptied twice");
-            self.free.push(idx);
-            self.busy -= 1;
-            out.push(IoDone {
-                req: slot.req,
-                result,
-            });
+            let req = self.slots.remove(idx).req;
+            out.push(IoDone { req, result });
             appended += 1;
         }
         appended
@@ -154,29 +251,17 @@ impl UringEngine {
 
 impl Engine for UringEngine {
     fn caps(&self) -> Caps {
-        Caps {
-            sync: false,
-            diskless: false,
-        }
+        DESCRIPTOR.caps
     }
 
     fn queue(&mut self, req: IoReq) -> io::Result<()> {
-        let slot = Some(Slot { req, done: 0 });
-        let idx = match self.free.pop() {
-            Some(i) => {
-                self.slots[i] = slot;
-                i
-            }
-            None => {
-                self.slots.push(slot);
-                self.slots.len() - 1
-            }
-        };
-        self.busy += 1;
+        let idx = self.slots.insert(Slot {
+            req,
+            done: 0,
+            iov: None,
+        });
         if let Err(e) = self.push(idx) {
-            self.slots[idx] = None;
-            self.free.push(idx);
-            self.busy -= 1;
+            self.slots.remove(idx);
             return Err(e);
         }
         Ok(())
@@ -193,7 +278,7 @@ impl Engine for UringEngine {
         let mut got = self.done.len();
         out.extend(self.done.drain(..));
         got += self.collect(out);
-        let want = min.min(got + self.busy);
+        let want = min.min(got + self.slots.busy());
         while got < want {
             // Every busy slot yields exactly one more CQE, so this wait always ends.
             enter(&self.ring, want - got)?;
@@ -203,7 +288,7 @@ impl Engine for UringEngine {
     }
 
     fn in_flight(&self) -> usize {
-        self.busy + self.done.len()
+        self.slots.busy() + self.done.len()
     }
 
     fn sync(&mut self) -> io::Result<()> {
@@ -211,8 +296,8 @@ impl Engine for UringEngine {
         // completions for the caller's next reap.
         let mut drained = Vec::new();
         let mut waited = Ok(());
-        while self.busy > 0 && waited.is_ok() {
-            waited = enter(&self.ring, self.busy);
+        while self.slots.busy() > 0 && waited.is_ok() {
+            waited = enter(&self.ring, self.slots.busy());
             self.collect(&mut drained);
         }
         self.done.extend(drained);
@@ -225,15 +310,13 @@ impl Drop for UringEngine {
     /// The kernel may still be using the buffers of unreaped I/Os: wait for them before
     /// they are freed, and leak them if the wait itself fails.
     fn drop(&mut self) {
-        while self.busy > 0 {
+        while self.slots.busy() > 0 {
             if enter(&self.ring, 1).is_err() {
-                std::mem::forget(std::mem::take(&mut self.slots));
+                self.slots.leak();
                 return;
             }
             for cqe in self.ring.completion() {
-                if self.slots[cqe.user_data() as usize].take().is_some() {
-                    self.busy -= 1;
-                }
+                self.slots.remove(cqe.user_data() as usize);
             }
         }
     }

@@ -1,14 +1,26 @@
 //! A job: fio's options, with fio's names and meanings. Both the command line and job
-//! files go through [`JobSpec::set`], so an option means the same thing everywhere.
+//! files go through [`JobSpec::set`], which looks the option up in [`options::OPTIONS`]
+//! (and the engines' own options), so an option means the same thing everywhere.
+
+mod batch;
+pub mod csum;
+pub mod options;
+pub(crate) mod values;
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::engine::{EngineKind, Op};
-use crate::units::{format_size, format_size_approx, parse_duration, parse_size};
+pub use batch::Batch;
+pub use csum::CsumName;
+pub use options::{JobOption, OPTIONS};
+
+use crate::engine::{registry, EngineKind, EngineOptions, Op};
+use crate::steady::{SteadyOptions, SteadyState};
+use crate::units::{format_size, format_size_approx};
 use crate::{MAX_BIO, SECTOR_SIZE};
+use values::alternatives;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -22,6 +34,17 @@ pub enum RwMode {
     /// fio's `rw=randrw`: random, reads and writes mixed by `rwmixread`.
     RandRw,
 }
+
+/// Every `rw=` value fio takes, and the mode it names.
+const RW_NAMES: &[(&str, RwMode)] = &[
+    ("read", RwMode::Read),
+    ("write", RwMode::Write),
+    ("randread", RwMode::RandRead),
+    ("randwrite", RwMode::RandWrite),
+    ("rw", RwMode::ReadWrite),
+    ("readwrite", RwMode::ReadWrite),
+    ("randrw", RwMode::RandRw),
+];
 
 impl RwMode {
     /// The job issues writes (the mixed modes do, as well as reads).
@@ -53,6 +76,21 @@ impl RwMode {
             RwMode::ReadWrite => "readwrite",
             RwMode::RandRw => "randrw",
         }
+    }
+
+    /// Every value `rw=` takes.
+    pub fn names() -> Vec<&'static str> {
+        RW_NAMES.iter().map(|(name, _)| *name).collect()
+    }
+
+    /// `rw=VALUE`, as fio reads it.
+    pub fn parse(key: &str, value: &str) -> Result<RwMode, String> {
+        let v = value.trim();
+        RW_NAMES
+            .iter()
+            .find(|(name, _)| *name == v)
+            .map(|(_, mode)| *mode)
+            .ok_or_else(|| format!("{key}={v}: expected {}", alternatives(&Self::names())))
     }
 }
 
@@ -93,6 +131,8 @@ pub struct JobSpec {
     pub size: u64,
     pub numjobs: u32,
     pub iodepth: u32,
+    /// fio's `iodepth_batch_*` and `iodepth_low`: how many I/Os to submit and reap at once.
+    pub batch: Batch,
     pub direct: bool,
     /// fsync after every N writes (0: never).
     pub fsync: u32,
@@ -103,8 +143,10 @@ pub struct JobSpec {
     pub filename: Option<PathBuf>,
     pub directory: Option<PathBuf>,
     pub ioengine: EngineKind,
-    /// Checksum algorithm name (crc32c, sha256, none); checked by whoever computes it.
-    pub csum: String,
+    /// The options of `ioengine` that were set (fio's engine options), by name.
+    pub engine_options: EngineOptions,
+    /// Checksum algorithm, checked when the job is read; computed by strategies.
+    pub csum: CsumName,
     /// Percentage of a mixed job's I/Os that are reads (fio's `rwmixread`, default 50).
     pub rwmixread: u32,
     /// Where in the file the job's I/O starts; it covers `offset..io_end()`.
@@ -112,6 +154,8 @@ pub struct JobSpec {
     /// Run this long before measuring; as in fio, it adds to `runtime`.
     #[serde(with = "opt_secs")]
     pub ramp_time: Option<Duration>,
+    /// fio's steady state: end the job once its IOPS or bandwidth settles.
+    pub steady: SteadyOptions,
     /// Bandwidth cap in bytes/s per direction (0: none).
     pub rate: PerDir,
     /// IOPS cap per direction (0: none); a direction's `rate` takes precedence, as in fio.
@@ -137,6 +181,7 @@ impl Default for JobSpec {
             size: 1 << 30,
             numjobs: 1,
             iodepth: 1,
+            batch: Batch::default(),
             direct: false,
             fsync: 0,
             end_fsync: false,
@@ -144,11 +189,13 @@ impl Default for JobSpec {
             time_based: false,
             filename: None,
             directory: None,
-            ioengine: EngineKind::Psync,
-            csum: "crc32c".into(),
+            ioengine: EngineKind::default(),
+            engine_options: EngineOptions::default(),
+            csum: CsumName::default(),
             rwmixread: 50,
             offset: 0,
             ramp_time: None,
+            steady: SteadyOptions::default(),
             rate: PerDir::default(),
             rate_iops: PerDir::default(),
             cpus_allowed: Vec::new(),
@@ -158,200 +205,6 @@ impl Default for JobSpec {
             strategy_hint: None,
         }
     }
-}
-
-/// The options [`JobSpec::set`] accepts, with one line of help each (fio's meanings).
-pub const OPTIONS: &[(&str, &str)] = &[
-    ("name", "job name"),
-    (
-        "rw",
-        "read | write | randread | randwrite | rw (= readwrite) | randrw",
-    ),
-    (
-        "bs",
-        "block size per I/O, multiple of 4k (k/m/g, base 1024)",
-    ),
-    (
-        "size",
-        "bytes of I/O per job, and the file size, multiple of 4k (k/m/g)",
-    ),
-    (
-        "numjobs",
-        "submitter threads, each with its own file unless filename is set (1 to 4096)",
-    ),
-    (
-        "iodepth",
-        "I/Os (bios) in flight per job (1 to 65536; buffers at most half the memory)",
-    ),
-    ("direct", "1: O_DIRECT, bypass the page cache"),
-    ("fsync", "fsync after every N writes (0: never)"),
-    (
-        "end_fsync",
-        "1: fsync when the job's writes are done (counted in its time)",
-    ),
-    ("runtime", "stop after this long, more than 0 (s, m, h, ms)"),
-    (
-        "time_based",
-        "1: keep going until runtime, wrapping around the file",
-    ),
-    ("filename", "file or block device to use"),
-    ("directory", "directory for the job's files"),
-    ("ioengine", "psync (= sync, pvsync) | io_uring | null"),
-    ("csum", "checksum per 4 KiB sector: crc32c | sha256 | none"),
-    (
-        "rwmixread",
-        "mixed jobs: percentage of I/Os that are reads (50)",
-    ),
-    (
-        "rwmixwrite",
-        "mixed jobs: percentage of I/Os that are writes (50)",
-    ),
-    (
-        "offset",
-        "start I/O this far into the file, multiple of 4k (k/m/g)",
-    ),
-    (
-        "ramp_time",
-        "run this long before measuring; adds to runtime (s, m, ms)",
-    ),
-    (
-        "rate",
-        "bandwidth cap in bytes/s: R (both) or R,W or ,W (k/m/g)",
-    ),
-    ("rate_iops", "IOPS cap: N (both) or R,W or ,W; rate wins"),
-    ("cpus_allowed", "CPUs to run on, e.g. 0-3,5"),
-    (
-        "randrepeat",
-        "1: same random sequence every run (default 1)",
-    ),
-    (
-        "randseed",
-        "seed for the random sequences (makes them repeat)",
-    ),
-    (
-        "invalidate",
-        "1: drop the file's cached pages before the job (default 1)",
-    ),
-    (
-        "verify",
-        "checksum: crc32c | crc32c-intel | sha256 | 0 | none",
-    ),
-    (
-        "verify_async",
-        "N: suggest strategy kthread:max_workers=N (0: inline)",
-    ),
-];
-
-pub(crate) fn flag(key: &str, value: &str) -> Result<bool, String> {
-    match value.trim() {
-        "1" | "true" | "yes" | "on" | "" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        v => Err(format!("{key}={v}: expected 0 or 1")),
-    }
-}
-
-/// A whole number from `min` to `max`; a negative, oversized or non-numeric value is an
-/// error saying which.
-fn count(key: &str, value: &str, min: u32, max: u32) -> Result<u32, String> {
-    let v = value.trim();
-    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
-    let n: u32 = match v.parse() {
-        Ok(n) => n,
-        Err(_) if v.strip_prefix('-').is_some_and(digits) => {
-            return Err(format!(
-                "{key}={value}: cannot be negative; must be at least {min}"
-            ))
-        }
-        Err(_) if digits(v) => return Err(format!("{key}={value}: at most {max}")),
-        Err(_) => return Err(format!("{key}={value}: expected a whole number")),
-    };
-    if n < min {
-        return Err(format!("{key}={value}: must be at least {min}"));
-    }
-    if n > max {
-        return Err(format!("{key}={value}: at most {max}"));
-    }
-    Ok(n)
-}
-
-fn percent(key: &str, value: &str) -> Result<u32, String> {
-    let v: u32 = value
-        .trim()
-        .parse()
-        .map_err(|_| format!("{key}={value}: expected a percentage, 0 to 100"))?;
-    if v > 100 {
-        return Err(format!("{key}={value}: a percentage is at most 100"));
-    }
-    Ok(v)
-}
-
-fn non_empty<'a>(key: &str, value: &'a str) -> Result<&'a str, String> {
-    match value.trim() {
-        "" => Err(format!("{key}: needs a value")),
-        v => Ok(v),
-    }
-}
-
-/// fio's `R`, `R,W`, `,W`, `R,` forms; one value applies to both directions.
-fn per_dir(
-    key: &str,
-    value: &str,
-    one: impl Fn(&str) -> Result<u64, String>,
-) -> Result<PerDir, String> {
-    let parts: Vec<&str> = value.split(',').map(str::trim).collect();
-    let get = |p: &str| if p.is_empty() { Ok(0) } else { one(p) };
-    match parts[..] {
-        [both] => {
-            let v = one(both)?;
-            Ok(PerDir { read: v, write: v })
-        }
-        [r, w] => Ok(PerDir {
-            read: get(r)?,
-            write: get(w)?,
-        }),
-        _ => Err(format!(
-            "{key}={value}: expected R or R,W (csumbench issues no trims)"
-        )),
-    }
-}
-
-/// fio's CPU list: `0-3,5,8-15`.
-fn cpu_list(key: &str, value: &str) -> Result<Vec<usize>, String> {
-    let bad = || format!("{key}={value}: expected a CPU list such as 0-3,5");
-    let cpu = |t: &str| -> Result<usize, String> {
-        let c: usize = t.trim().parse().map_err(|_| bad())?;
-        if c >= libc::CPU_SETSIZE as usize {
-            return Err(format!(
-                "{key}={value}: CPU {c} is beyond the kernel's limit"
-            ));
-        }
-        Ok(c)
-    };
-    let mut cpus = Vec::new();
-    for part in value.split(',') {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b) = (cpu(a)?, cpu(b)?);
-                if a > b {
-                    return Err(bad());
-                }
-                cpus.extend(a..=b);
-            }
-            None => cpus.push(cpu(part)?),
-        }
-    }
-    cpus.sort_unstable();
-    cpus.dedup();
-    Ok(cpus)
-}
-
-fn seed_value(key: &str, value: &str) -> Result<u64, String> {
-    let v = value.trim();
-    match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => v.parse(),
-    }
-    .map_err(|_| format!("{key}={value}: expected a whole number"))
 }
 
 /// The machine's physical memory in bytes (`u64::MAX` if the kernel will not say).
@@ -378,107 +231,45 @@ pub(crate) fn mix64(mut z: u64) -> u64 {
 }
 
 impl JobSpec {
-    /// Sets one option by its fio name. Errors name the option and the value.
+    /// Sets one option by its fio name or alias. Errors name the option and the value.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         let key = key.trim();
-        let size = |v: &str| parse_size(v).map_err(|e| format!("{key}={v}: {e}"));
-        let duration = |v: &str| -> Result<Option<Duration>, String> {
-            let d = parse_duration(v).map_err(|e| format!("{key}={v}: {e}"))?;
-            Ok((!d.is_zero()).then_some(d))
-        };
-        match key {
-            "name" => self.name = non_empty(key, value)?.to_string(),
-            // `readwrite` is fio's other name for `rw`.
-            "rw" | "readwrite" => {
-                self.rw = match value.trim() {
-                    "read" => RwMode::Read,
-                    "write" => RwMode::Write,
-                    "randread" => RwMode::RandRead,
-                    "randwrite" => RwMode::RandWrite,
-                    "rw" | "readwrite" => RwMode::ReadWrite,
-                    "randrw" => RwMode::RandRw,
-                    v => {
-                        return Err(format!(
-                            "{key}={v}: expected read, write, randread, randwrite, rw, \
-                             readwrite or randrw"
-                        ))
-                    }
-                }
-            }
-            "bs" | "blocksize" => self.bs = size(value)?,
-            "size" => self.size = size(value)?,
-            "numjobs" => self.numjobs = count(key, value, 1, MAX_NUMJOBS)?,
-            "iodepth" => self.iodepth = count(key, value, 1, MAX_IODEPTH)?,
-            "direct" => self.direct = flag(key, value)?,
-            "buffered" => self.direct = !flag(key, value)?,
-            "fsync" => self.fsync = count(key, value, 0, u32::MAX)?,
-            "end_fsync" => self.end_fsync = flag(key, value)?,
-            "runtime" | "timeout" => {
-                // fio reads 0 as "no limit"; here that is leaving it out, so a 0 that
-                // meant something else is not silently a run without a time limit.
-                self.runtime = Some(duration(value)?.ok_or_else(|| {
-                    format!(
-                        "{key}={value}: must be more than zero (leave {key} out to run \
-                         until size is done)"
-                    )
-                })?)
-            }
-            "time_based" => self.time_based = flag(key, value)?,
-            "filename" => self.filename = Some(PathBuf::from(non_empty(key, value)?)),
-            "directory" => self.directory = Some(PathBuf::from(non_empty(key, value)?)),
-            "ioengine" => self.ioengine = value.trim().parse()?,
-            "csum" => self.csum = non_empty(key, value)?.to_string(),
-            "rwmixread" => self.rwmixread = percent(key, value)?,
-            // As in fio, the later of rwmixread and rwmixwrite wins.
-            "rwmixwrite" => self.rwmixread = 100 - percent(key, value)?,
-            "offset" => {
-                if value.trim().ends_with('%') {
-                    return Err(format!(
-                        "{key}={value}: percentages are not supported; give a size (e.g. 1g)"
-                    ));
-                }
-                self.offset = size(value)?;
-            }
-            "ramp_time" => self.ramp_time = duration(value)?,
-            "rate" => self.rate = per_dir(key, value, size)?,
-            "rate_iops" => {
-                self.rate_iops = per_dir(key, value, |v| {
-                    v.parse()
-                        .map_err(|_| format!("{key}={value}: expected a whole number of IOPS"))
-                })?
-            }
-            "cpus_allowed" => self.cpus_allowed = cpu_list(key, value)?,
-            "randrepeat" => self.randrepeat = flag(key, value)?,
-            "randseed" => self.randseed = Some(seed_value(key, value)?),
-            "invalidate" => self.invalidate = flag(key, value)?,
-            "verify" => {
-                self.csum = match value.trim() {
-                    "crc32c" | "crc32c-intel" => "crc32c",
-                    "sha256" => "sha256",
-                    "0" | "none" => "none",
-                    v => {
-                        return Err(format!(
-                            "{key}={v}: csumbench checksums 4KiB sectors with crc32c or \
-                             sha256; expected crc32c, crc32c-intel, sha256, 0 or none"
-                        ))
-                    }
-                }
-                .into()
-            }
-            // fio: 0 verifies in the submitting thread, N offloads to N threads.
-            "verify_async" => {
-                self.strategy_hint = Some(match count(key, value, 0, u32::MAX)? {
-                    0 => "inline".into(),
-                    n => format!("kthread:max_workers={n}"),
-                })
-            }
-            _ => return Err(format!("unsupported option '{key}'")),
+        match options::find(key) {
+            Some(option) => option.apply(self, key, value),
+            None => Err(options::unsupported(key)),
         }
-        Ok(())
     }
 
     /// Checks the job as a whole; the error says what to change.
     pub fn validate(&self) -> Result<(), String> {
+        self.check_blocks()?;
+        self.check_time_and_mix()?;
+        self.check_span()?;
+        self.check_counts()?;
+        self.check_engine()?;
+        self.check_memory(physical_memory())
+    }
+
+    /// What the job's engine has to say about it that does not stop it, e.g. that it will
+    /// not queue I/O the way the job asks. For the user to see before it runs.
+    pub fn warnings(&self) -> Vec<String> {
+        (self.ioengine.descriptor().check)(self).unwrap_or_default()
+    }
+
+    /// Opens the job's engine over an already opened file (`None` only for a diskless
+    /// engine), with the job's depth and engine options.
+    pub fn open_engine(
+        &self,
+        file: Option<std::sync::Arc<std::fs::File>>,
+    ) -> std::io::Result<Box<dyn crate::Engine>> {
+        self.ioengine.open(crate::engine::EngineSetup {
+            file,
+            depth: self.iodepth,
+            options: &self.engine_options,
+        })
+    }
+
+    fn check_blocks(&self) -> Result<(), String> {
         if self.bs == 0 || !self.bs.is_multiple_of(SECTOR_SIZE) {
             return Err(format!(
                 "bs={}: must be a non-zero multiple of the 4KiB checksum sector",
@@ -501,6 +292,10 @@ impl JobSpec {
                 format_size(self.size)
             ));
         }
+        Ok(())
+    }
+
+    fn check_time_and_mix(&self) -> Result<(), String> {
         if self.time_based && self.runtime.is_none() {
             return Err("time_based=1 needs a runtime".into());
         }
@@ -510,6 +305,10 @@ impl JobSpec {
                 self.rwmixread
             ));
         }
+        SteadyState::of(&self.steady).map(drop)
+    }
+
+    fn check_span(&self) -> Result<(), String> {
         if !self.offset.is_multiple_of(SECTOR_SIZE) {
             return Err(format!(
                 "offset={}: must be a multiple of the 4KiB checksum sector",
@@ -527,6 +326,10 @@ impl JobSpec {
                 format_size(self.size)
             ));
         }
+        Ok(())
+    }
+
+    fn check_counts(&self) -> Result<(), String> {
         if !(1..=MAX_NUMJOBS).contains(&self.numjobs) {
             return Err(format!(
                 "numjobs={}: must be from 1 to {MAX_NUMJOBS}",
@@ -539,7 +342,22 @@ impl JobSpec {
                 self.iodepth
             ));
         }
-        self.check_memory(physical_memory())
+        Ok(())
+    }
+
+    /// Engine options belong to the job's engine, and the engine accepts the job.
+    fn check_engine(&self) -> Result<(), String> {
+        let engine = self.ioengine.descriptor();
+        for name in self.engine_options.names() {
+            if !engine.options.iter().any(|o| o.name == name) {
+                return Err(format!(
+                    "{name}: an option of ioengine={}, but the job's ioengine is {}",
+                    registry::declaring(name).join(", "),
+                    engine.name
+                ));
+            }
+        }
+        (engine.check)(self).map(drop)
     }
 
     /// Bytes of I/O buffers the job holds: one bio-sized buffer per iodepth slot, per clone.
@@ -634,9 +452,10 @@ mod opt_secs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::units::parse_size;
 
     #[test]
-    fn every_listed_option_is_accepted() {
+    fn every_job_option_is_accepted() {
         let samples = [
             ("name", "x"),
             ("rw", "randwrite"),
@@ -644,7 +463,12 @@ mod tests {
             ("size", "1g"),
             ("numjobs", "2"),
             ("iodepth", "8"),
+            ("iodepth_batch_submit", "1"),
+            ("iodepth_batch_complete_min", "1"),
+            ("iodepth_batch_complete_max", "0"),
+            ("iodepth_low", "0"),
             ("direct", "1"),
+            ("buffered", "0"),
             ("fsync", "4"),
             ("end_fsync", "1"),
             ("runtime", "10"),
@@ -657,6 +481,10 @@ mod tests {
             ("rwmixwrite", "20"),
             ("offset", "1m"),
             ("ramp_time", "2"),
+            ("steadystate", "bw_slope:1%"),
+            ("steadystate_duration", "10"),
+            ("steadystate_ramp_time", "1"),
+            ("steadystate_check_interval", "500ms"),
             ("rate", "1m,2m"),
             ("rate_iops", "100"),
             ("cpus_allowed", "0-1"),
@@ -666,10 +494,17 @@ mod tests {
             ("verify", "crc32c-intel"),
             ("verify_async", "4"),
         ];
-        assert_eq!(samples.len(), OPTIONS.len());
+        let mut job_options: Vec<&str> = OPTIONS
+            .iter()
+            .filter(|o| o.sets_job())
+            .map(|o| o.name)
+            .collect();
+        let mut sampled: Vec<&str> = samples.iter().map(|(k, _)| *k).collect();
+        job_options.sort_unstable();
+        sampled.sort_unstable();
+        assert_eq!(sampled, job_options, "a sample for every option");
         let mut j = JobSpec::default();
         for (k, v) in samples {
-            assert!(OPTIONS.iter().any(|(o, _)| *o == k), "{k} not documented");
             j.set(k, v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
         }
         assert_eq!(j.rw, RwMode::RandWrite);
