@@ -61,6 +61,23 @@ impl fmt::Display for Foreign {
     }
 }
 
+/// Whose data a store's checksums are of, as far as the store can tell: what decides
+/// whether the data at hand is csumbench's (to lay out again when its store cannot be
+/// used) or someone else's (to write over only with the user's permission).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whose {
+    /// The store records this very file's or device's identity: csumbench wrote the data,
+    /// even if the store cannot be used now (not cleanly closed, another algorithm,
+    /// damaged past its header).
+    TheData,
+    /// The store records another file or device: what is at the data's path now is not
+    /// what csumbench wrote there.
+    OtherData,
+    /// Nothing tells: no store, a file that is not one, a header damaged before its
+    /// identity, a format that recorded none, or data that cannot be identified.
+    Unknown,
+}
+
 /// Why a store's checksums are not for the data at hand.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Stale {
@@ -94,14 +111,17 @@ pub enum StoreError {
         error: io::Error,
     },
     /// A header field that does not hold: the store is damaged or not what it claims.
+    /// `whose` is [`Whose::TheData`] when the header held as far as the identity, and that
+    /// is the data's.
     #[error("checksum store {}: {field}={value} {why}", .path.display())]
     Invalid {
         path: PathBuf,
         field: Field,
         value: String,
         why: String,
+        whose: Whose,
     },
-    /// A sound store of another algorithm's checksums.
+    /// A sound store of the data, of another algorithm's checksums.
     #[error(
         "checksum store {}: its checksums are {found}, not {expected}",
         .path.display()
@@ -111,18 +131,25 @@ pub enum StoreError {
         found: String,
         expected: String,
     },
+    /// A store of the data, left "being updated".
     #[error(
         "checksum store {}: not cleanly closed (a run was interrupted); \
          its checksums cannot be trusted",
         .path.display()
     )]
     Dirty { path: PathBuf },
+    /// Format 1 recorded no identity ([`Whose::Unknown`]); format 2's, unprotected, is
+    /// compared with the data's all the same, to tell whose the store is.
     #[error(
         "checksum store {}: written by an older csumbench (store format {format}), \
          which did not protect it with checksums of its own; not trusted",
         .path.display()
     )]
-    OldFormat { path: PathBuf, format: u32 },
+    OldFormat {
+        path: PathBuf,
+        format: u32,
+        whose: Whose,
+    },
     #[error(
         "checksum store {}: written by a newer csumbench (store format {format})",
         .path.display()
@@ -147,6 +174,29 @@ pub enum StoreError {
         what: &'static str,
         error: io::Error,
     },
+}
+
+impl StoreError {
+    /// Whose data the store is of, as far as this error tells. An open that succeeds is
+    /// [`Whose::TheData`]: the identity is checked before anything else is believed, so
+    /// every refusal after it (not cleanly closed, another algorithm, a field or the
+    /// bitmap damaged) is about a store of the data.
+    pub fn whose(&self) -> Whose {
+        match self {
+            StoreError::Dirty { .. } | StoreError::OtherAlgorithm { .. } => Whose::TheData,
+            StoreError::Invalid { whose, .. } | StoreError::OldFormat { whose, .. } => *whose,
+            StoreError::Stale(Stale::Different { .. }) => Whose::OtherData,
+            _ => Whose::Unknown,
+        }
+    }
+
+    /// This error, found in a store whose identity is the data's.
+    pub(super) fn of_the_data(mut self) -> Self {
+        if let StoreError::Invalid { whose, .. } = &mut self {
+            *whose = Whose::TheData;
+        }
+        self
+    }
 }
 
 fn holder(pid: Option<u32>) -> String {

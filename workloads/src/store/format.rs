@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::error::{Field, Foreign, StoreError};
+use super::error::{Field, Foreign, StoreError, Whose};
 use super::Algorithm;
 use crate::SECTOR_SIZE;
 
@@ -81,13 +81,42 @@ impl Layout {
     }
 }
 
+/// A field that does not hold, in a store not (yet) known to be of the data.
 fn invalid(path: &Path, field: Field, value: impl ToString, why: impl Into<String>) -> StoreError {
     StoreError::Invalid {
         path: path.to_path_buf(),
         field,
         value: value.to_string(),
         why: why.into(),
+        whose: Whose::Unknown,
     }
+}
+
+fn other_format(path: &Path, format: u32) -> StoreError {
+    let path = path.to_path_buf();
+    match format {
+        f if f < FORMAT => StoreError::OldFormat {
+            path,
+            format: f,
+            whose: Whose::Unknown,
+        },
+        f => StoreError::NewerFormat { path, format: f },
+    }
+}
+
+/// Where a format-2 store keeps its identity, unprotected: after the 64-byte header, the
+/// bitmap and the checksums, `identity_len` bytes (header bytes 48..52; format 1 left them
+/// zero) that end the file. None where the file is not laid out so (format 1, or a store
+/// of another format with a flipped bit): no identity to read.
+pub(super) fn format2_identity(head: &[u8], file_len: u64) -> Option<std::ops::Range<u64>> {
+    let fixed = head.get(..HEADER_LEN)?;
+    let sectors = u64::from_le_bytes(fixed[24..32].try_into().expect("8 bytes")) / SECTOR_SIZE;
+    let sums_len = sectors.checked_mul(u32_at(fixed, 16) as u64)?;
+    let id_at = (HEADER_LEN as u64 + sectors.div_ceil(64) * 8).checked_add(sums_len)?;
+    let id_len = u32_at(fixed, 48) as u64;
+    let fits =
+        (1..=MAX_IDENTITY as u64).contains(&id_len) && id_at.checked_add(id_len) == Some(file_len);
+    (u32_at(fixed, 8) == 2 && fits).then_some(id_at..file_len)
 }
 
 /// Raw bytes for a message: quoted, non-ASCII escaped.
@@ -131,15 +160,10 @@ impl Header {
         b
     }
 
-    /// Reads and checks a header: `head` is the file's first bytes (up to [`MAX_HEAD`]),
-    /// `file_len` its length, `expect` the algorithm the caller verifies with. Every field
-    /// is checked against these before anything is believed.
-    pub fn decode(
-        path: &Path,
-        head: &[u8],
-        file_len: u64,
-        expect: Algorithm,
-    ) -> Result<(Header, Layout), StoreError> {
+    /// The identity a header records, once what comes before believing it holds: magic,
+    /// format, identity length (bounded, inside the file), the header's checksum, UTF-8.
+    /// `head` is the file's first bytes (up to [`MAX_HEAD`]), `file_len` its length.
+    pub fn identity<'h>(path: &Path, head: &'h [u8], file_len: u64) -> Result<&'h str, StoreError> {
         let short = || invalid(path, Field::Length, file_len, "is shorter than a header");
         if head.len() < MAGIC.len() || &head[..MAGIC.len()] != MAGIC {
             return Err(StoreError::NotAStore {
@@ -148,20 +172,8 @@ impl Header {
             });
         }
         let format = u32_at(head.get(..12).ok_or_else(short)?, 8);
-        match format {
-            f if f < FORMAT => {
-                return Err(StoreError::OldFormat {
-                    path: path.to_path_buf(),
-                    format: f,
-                })
-            }
-            f if f > FORMAT => {
-                return Err(StoreError::NewerFormat {
-                    path: path.to_path_buf(),
-                    format: f,
-                })
-            }
-            _ => {}
+        if format != FORMAT {
+            return Err(other_format(path, format));
         }
         let fixed = head.get(..HEADER_LEN).ok_or_else(short)?;
         let id_len = u32_at(fixed, 48) as usize;
@@ -176,18 +188,31 @@ impl Header {
         let (stored, computed) = (u32_at(head, HEADER_CRC.start), header_crc(head));
         if stored != computed {
             let why = format!("does not match the header ({computed:#010x}): it is damaged");
-            return Err(invalid(
-                path,
-                Field::HeaderCrc,
-                format!("{stored:#010x}"),
-                why,
-            ));
+            let stored = format!("{stored:#010x}");
+            return Err(invalid(path, Field::HeaderCrc, stored, why));
         }
-        let header = Self::fields(path, head, expect)?;
-        let layout = Layout::of(id_len, header.sectors, header.csum_len).ok_or_else(|| {
-            let size = header.sectors * SECTOR_SIZE;
-            invalid(path, Field::DataSize, size, "is too large for a store file")
-        })?;
+        std::str::from_utf8(&head[HEADER_LEN..]).map_err(|e| {
+            let why = format!("is not UTF-8 ({e})");
+            invalid(path, Field::Identity, quoted(&head[HEADER_LEN..]), why)
+        })
+    }
+
+    /// Reads and checks a header whose [`Header::identity`] holds: every other field
+    /// against the file's length `file_len` and the algorithm `expect` the caller
+    /// verifies with, before anything is believed.
+    pub fn decode(
+        path: &Path,
+        head: &[u8],
+        file_len: u64,
+        expect: Algorithm,
+    ) -> Result<(Header, Layout), StoreError> {
+        let identity = Self::identity(path, head, file_len)?;
+        let header = Self::fields(path, head, identity, expect)?;
+        let layout =
+            Layout::of(identity.len(), header.sectors, header.csum_len).ok_or_else(|| {
+                let size = header.sectors * SECTOR_SIZE;
+                invalid(path, Field::DataSize, size, "is too large for a store file")
+            })?;
         if file_len != layout.file_len() {
             let why = format!(
                 "is not the {} bytes its header describes: the store was truncated or extended",
@@ -200,7 +225,12 @@ impl Header {
 
     /// The fields of a header whose checksum holds, each checked against what csumbench
     /// writes and what the caller expects.
-    fn fields(path: &Path, head: &[u8], expect: Algorithm) -> Result<Header, StoreError> {
+    fn fields(
+        path: &Path,
+        head: &[u8],
+        identity: &str,
+        expect: Algorithm,
+    ) -> Result<Header, StoreError> {
         let state = match u32_at(head, 12) {
             2 => State::Updating,
             3 => State::Clean,
@@ -237,10 +267,6 @@ impl Header {
             let why = format!("is not a whole number of {SECTOR_SIZE}-byte sectors");
             return Err(invalid(path, Field::DataSize, data_size, why));
         }
-        let identity = std::str::from_utf8(&head[HEADER_LEN..]).map_err(|e| {
-            let why = format!("is not UTF-8 ({e})");
-            invalid(path, Field::Identity, quoted(&head[HEADER_LEN..]), why)
-        })?;
         Ok(Header {
             state,
             algo: algo.to_string(),

@@ -24,13 +24,17 @@
 //!
 //! The file ends with the last checksum. On open every field is checked, in this order,
 //! against the file and the algorithm the caller verifies with: magic, format, identity
-//! length (bounded, inside the file), header checksum, state, sector size, algorithm
-//! name, `csum_len` (the algorithm's), data size (whole sectors), identity (UTF-8), the
-//! file's length (exactly what the header describes), and, for a clean store, the
-//! identity against the data and the bitmap checksum. Each failure is its own
-//! [`StoreError`] naming the field and its value; nothing is allocated from a field
-//! before it is bounded. Stores of formats 1 and 2 carry no checksums of their own: they
-//! are refused as [`StoreError::OldFormat`] (laid out again by the harness).
+//! length (bounded, inside the file), header checksum, identity (UTF-8), the identity
+//! against the data's, state, sector size, algorithm name, `csum_len` (the algorithm's),
+//! data size (whole sectors), the file's length (exactly what the header describes),
+//! and, for a clean store, the bitmap checksum. Each failure is its own [`StoreError`]
+//! naming the field and its value; nothing is allocated from a field before it is
+//! bounded. The identity comes first so that every refusal after it is known to be about
+//! a store of the data: [`StoreError::whose`] tells the caller whether the data is
+//! csumbench's (a store of it, unusable: lay it out again) or not (a store of another
+//! file or device: the data is someone else's). Stores of formats 1 and 2 carry no
+//! checksums of their own: they are refused as [`StoreError::OldFormat`]; format 2's
+//! identity, unprotected, still says whose the store is.
 //!
 //! # Updates, durability, locking
 //!
@@ -60,7 +64,7 @@ mod place;
 #[cfg(test)]
 mod tests;
 
-pub use error::{Field, Foreign, Stale, StoreError};
+pub use error::{Field, Foreign, Stale, StoreError, Whose};
 pub use identity::Identity;
 
 use std::fs::{File, Metadata, OpenOptions};
@@ -230,9 +234,40 @@ fn check_identity(was: &str, data: &Path) -> Result<(), StoreError> {
     }
     Err(StoreError::Stale(Stale::Different {
         what: now.what(),
-        was: was.to_string(),
+        was: printable(was),
         now: now.to_string(),
     }))
+}
+
+/// Text read from a store, for a message: control characters escaped, never printed raw.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_default().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
+}
+
+/// The store at `path` beginning with `head`, of an older `format`, refused: saying whose
+/// data it is of where that format recorded an identity (format 2).
+fn old_format(path: &Path, format: u32, file: &File, head: &[u8], data: &Path) -> StoreError {
+    let recorded = file.metadata().ok().and_then(|m| {
+        let at = format::format2_identity(head, m.len())?;
+        let mut raw = vec![0u8; (at.end - at.start) as usize];
+        file.read_exact_at(&mut raw, at.start).ok()?;
+        String::from_utf8(raw).ok()
+    });
+    let whose = match recorded.map(|was| check_identity(&was, data)) {
+        Some(Ok(())) => Whose::TheData,
+        Some(Err(StoreError::Stale(Stale::Different { .. }))) => Whose::OtherData,
+        _ => Whose::Unknown,
+    };
+    StoreError::OldFormat {
+        path: path.to_path_buf(),
+        format,
+        whose,
+    }
 }
 
 /// Writes `header` (and the identity) at the start of the store, durably.
@@ -319,13 +354,21 @@ impl CsumStore {
         let file_len = file.metadata().map_err(unreadable)?.len();
         let mut head = vec![0u8; file_len.min(MAX_HEAD as u64) as usize];
         file.read_exact_at(&mut head, 0).map_err(unreadable)?;
-        let (header, layout) = Header::decode(path, &head, file_len, algorithm)?;
+        // Whose the store is, first: every refusal after this is about a store of the data.
+        match Header::identity(path, &head, file_len) {
+            Ok(recorded) => check_identity(recorded, data)?,
+            Err(StoreError::OldFormat { format, .. }) => {
+                return Err(old_format(path, format, &file, &head, data))
+            }
+            Err(e) => return Err(e),
+        }
+        let (header, layout) =
+            Header::decode(path, &head, file_len, algorithm).map_err(StoreError::of_the_data)?;
         if header.state == State::Updating {
             return Err(StoreError::Dirty {
                 path: path.to_path_buf(),
             });
         }
-        check_identity(&header.identity, data)?;
         let crc = bitmap_crc(&file, &layout).map_err(unreadable)?;
         if crc != header.bitmap_crc {
             return Err(StoreError::Invalid {
@@ -333,6 +376,7 @@ impl CsumStore {
                 field: Field::BitmapCrc,
                 value: format!("{:#010x}", header.bitmap_crc),
                 why: format!("does not match the bitmap ({crc:#010x}): it is damaged"),
+                whose: Whose::TheData,
             });
         }
         Self::assemble(path, file, header, layout, mode)
@@ -376,6 +420,7 @@ impl CsumStore {
             field,
             value,
             why: why.into(),
+            whose: Whose::Unknown,
         };
         if !format::algo_name_fits(algorithm.name) {
             let why = "is not a name of 1 to 16 printable ASCII characters";

@@ -187,11 +187,49 @@ fn a_store_left_open_for_update_is_dirty_until_persisted() {
         open(&path, &data, Mode::Update),
         Err(StoreError::Dirty { .. })
     ));
+    assert_eq!(e.whose(), Whose::TheData);
     // Ours all the same: a new one replaces it.
     let s = new_store(&data, CRC32C, 4);
     persist(&s, &data);
     drop(s);
     open(&path, &data, Mode::Read).unwrap();
+}
+
+#[test]
+fn whose_data_a_store_is_of_is_told_before_why_it_cannot_be_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_file(dir.path(), 4);
+    let path = summed(&data, 4);
+    let was = Identity::of(&data).unwrap();
+    // Interrupted, and of another algorithm: a store of the data all the same.
+    drop(open(&path, &data, Mode::Update).unwrap());
+    let e = CsumStore::open_for(&path, &data, SHA256, Mode::Read)
+        .err()
+        .unwrap();
+    assert!(matches!(e, StoreError::OtherAlgorithm { .. }), "{e}");
+    assert_eq!(e.whose(), Whose::TheData);
+    // Another file moved over the data: the store is of other data, however unusable.
+    let other = dir.path().join("other");
+    std::fs::write(&other, vec![7u8; 4 * SECTOR_SIZE as usize]).unwrap();
+    std::fs::rename(&other, &data).unwrap();
+    for algo in [CRC32C, SHA256] {
+        let e = CsumStore::open_for(&path, &data, algo, Mode::Read)
+            .err()
+            .unwrap();
+        match &e {
+            StoreError::Stale(Stale::Different { was: w, .. }) => assert_eq!(*w, was.to_string()),
+            _ => panic!("{e}"),
+        }
+        assert_eq!(e.whose(), Whose::OtherData);
+    }
+    // Without a store, or with one that cannot be read as far as its identity, nothing
+    // tells.
+    let mut raw = std::fs::read(&path).unwrap();
+    raw[HEADER_CRC.start] ^= 1;
+    std::fs::write(&path, &raw).unwrap();
+    assert_eq!(refused(&path, &data).whose(), Whose::Unknown);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(refused(&path, &data).whose(), Whose::Unknown);
 }
 
 #[test]
@@ -264,8 +302,63 @@ fn older_and_newer_formats_are_refused_not_misread() {
             e.to_string(),
             format!("checksum store {}: {want}", path.display())
         );
+        // Not laid out as format 1 or 2 stores were: no identity to go by.
+        assert_eq!(e.whose(), Whose::Unknown, "format {format}");
         assert!(CsumStore::exists(&path).unwrap(), "still ours to replace");
     }
+}
+
+/// A store as format 2 wrote it (format 1 without `identity`): the 64-byte header, the
+/// bitmap, the checksums, then the identity. Every sector summed, clean.
+fn old_store(sectors: u64, identity: Option<&Identity>) -> Vec<u8> {
+    let id = identity.map_or("", |i| i.as_str());
+    let mut raw = vec![0u8; 64];
+    raw[0..8].copy_from_slice(b"CSUMBCH1");
+    let format: u32 = if identity.is_some() { 2 } else { 1 };
+    raw[8..12].copy_from_slice(&format.to_le_bytes());
+    raw[12..16].copy_from_slice(&1u32.to_le_bytes());
+    raw[16..20].copy_from_slice(&4u32.to_le_bytes());
+    raw[20..24].copy_from_slice(&4096u32.to_le_bytes());
+    raw[24..32].copy_from_slice(&(sectors * SECTOR_SIZE).to_le_bytes());
+    raw[32..38].copy_from_slice(b"crc32c");
+    raw[48..52].copy_from_slice(&(id.len() as u32).to_le_bytes());
+    for w in 0..sectors.div_ceil(64) {
+        let bits = (sectors - w * 64).min(64);
+        let word = if bits == 64 {
+            u64::MAX
+        } else {
+            (1 << bits) - 1
+        };
+        raw.extend_from_slice(&word.to_le_bytes());
+    }
+    raw.extend(std::iter::repeat_n(1u8, sectors as usize * 4));
+    raw.extend_from_slice(id.as_bytes());
+    raw
+}
+
+#[test]
+fn an_older_store_is_not_trusted_but_its_identity_says_whose_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_file(dir.path(), 70);
+    let path = CsumStore::beside(&data);
+    let id = Identity::of(&data).unwrap();
+    let whose = || match refused(&path, &data) {
+        StoreError::OldFormat { format, whose, .. } => (format, whose),
+        e => panic!("{e}"),
+    };
+    std::fs::write(&path, old_store(70, Some(&id))).unwrap();
+    assert_eq!(whose(), (2, Whose::TheData));
+    std::fs::write(&path, old_store(70, None)).unwrap();
+    assert_eq!(whose(), (1, Whose::Unknown));
+    let other = dir.path().join("other");
+    std::fs::write(&other, b"").unwrap();
+    let mut raw = old_store(70, Some(&Identity::of(&other).unwrap()));
+    std::fs::write(&path, &raw).unwrap();
+    assert_eq!(whose(), (2, Whose::OtherData));
+    // An identity not where format 2 put it is none.
+    raw.push(0);
+    std::fs::write(&path, &raw).unwrap();
+    assert_eq!(whose(), (2, Whose::Unknown));
 }
 
 /// One header field set to a value, resealed, and what opening the store then says.
@@ -310,7 +403,6 @@ fn every_header_field_is_checked_against_the_algorithm_and_the_file() {
         forged(48, &u32le(0), Some(Field::IdentityLen), "identity_len=0 is not between 1 and 65536 bytes"),
         forged(48, &u32le(u32::MAX), Some(Field::IdentityLen), "identity_len=4294967295 is not between 1 and 65536 bytes"),
         forged(48, &u32le(60000), Some(Field::IdentityLen), format!("identity_len=60000 runs past the end of the file ({len} bytes)")),
-        forged(48, &u32le(id_len + 4096), Some(Field::Length), "length="),
         forged(64, &[0xff], Some(Field::Identity), "identity=\"\\xff"),
     ];
     for case in cases {
@@ -326,9 +418,29 @@ fn every_header_field_is_checked_against_the_algorithm_and_the_file() {
             (StoreError::OtherAlgorithm { .. }, None) => {}
             _ => panic!("{e:?}"),
         }
+        // Past the identity, the store is known to be of the data.
+        let before_identity = matches!(case.field, Some(Field::IdentityLen | Field::Identity));
+        let whose = match before_identity {
+            true => Whose::Unknown,
+            false => Whose::TheData,
+        };
+        assert_eq!(e.whose(), whose, "{e}");
         // Not ours to believe, ours to replace.
         assert!(CsumStore::exists(&path).unwrap());
     }
+    // A longer identity, sealed, is another identity: a store of other data, however
+    // wrong the rest of it would be.
+    let mut longer = raw.clone();
+    longer[48..52].copy_from_slice(&u32le(id_len + 4096));
+    reseal(&mut longer);
+    std::fs::write(&path, &longer).unwrap();
+    let e = refused(&path, &data);
+    assert!(
+        matches!(e, StoreError::Stale(Stale::Different { .. })),
+        "{e}"
+    );
+    assert_eq!(e.whose(), Whose::OtherData);
+    assert!(e.to_string().contains(r"\u{0}\u{0}"), "NULs escaped: {e}");
 }
 
 #[test]
@@ -366,6 +478,7 @@ fn a_flipped_bit_anywhere_in_the_header_or_bitmap_is_caught() {
                 ),
             };
             assert!(ok, "byte {at} bit {bit}: {e}");
+            assert_eq!(e.whose(), Whose::Unknown, "byte {at} bit {bit}: {e}");
         }
     }
     // The bitmap: 200 bits in 4 words at 4096.
@@ -385,6 +498,7 @@ fn a_flipped_bit_anywhere_in_the_header_or_bitmap_is_caught() {
             "bitmap byte {at}: {e}"
         );
         assert!(e.to_string().contains(": it is damaged"), "{e}");
+        assert_eq!(e.whose(), Whose::TheData);
     }
 }
 
@@ -394,21 +508,23 @@ fn a_truncated_or_extended_store_is_refused() {
     let data = data_file(dir.path(), 8);
     let path = summed(&data, 8);
     let raw = std::fs::read(&path).unwrap();
-    let cases: [(usize, &str); 6] = [
-        (raw.len() - 1, "length="),
-        (4096, "length=4096 is not the "),
-        (100, "identity_len="),
-        (30, "length=30 is shorter than a header"),
-        (10, "length=10 is shorter than a header"),
-        (raw.len() + 1, "length="),
+    // With its identity intact, a cut store is still known to be of the data.
+    let cases: [(usize, &str, Whose); 6] = [
+        (raw.len() - 1, "length=", Whose::TheData),
+        (4096, "length=4096 is not the ", Whose::TheData),
+        (100, "identity_len=", Whose::Unknown),
+        (30, "length=30 is shorter than a header", Whose::Unknown),
+        (10, "length=10 is shorter than a header", Whose::Unknown),
+        (raw.len() + 1, "length=", Whose::TheData),
     ];
-    for (len, says) in cases {
+    for (len, says, whose) in cases {
         let mut cut = raw.clone();
         cut.resize(len, 0);
         std::fs::write(&path, &cut).unwrap();
-        let e = refused(&path, &data).to_string();
+        let e = refused(&path, &data);
         let want = format!("checksum store {}: {says}", path.display());
-        assert!(e.starts_with(&want), "{len} bytes: {e}");
+        assert!(e.to_string().starts_with(&want), "{len} bytes: {e}");
+        assert_eq!(e.whose(), whose, "{len} bytes: {e}");
     }
     for len in [5, 0] {
         std::fs::write(&path, &raw[..len]).unwrap();
