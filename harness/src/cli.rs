@@ -395,9 +395,8 @@ impl JobArgs {
 /// buffered writes with end_fsync and crc32c, in a temporary file, big enough to reach the
 /// writeback steady state ([`steady_state_size`]).
 fn default_compare_job() -> JobSpec {
-    let mut job = JobSpec::default();
     let size = steady_state_size(&std::env::temp_dir()).to_string();
-    for (k, v) in [
+    JobSpec::with(&[
         ("name", "seq-write-1m"),
         ("rw", "write"),
         ("bs", "1m"),
@@ -405,10 +404,8 @@ fn default_compare_job() -> JobSpec {
         ("end_fsync", "1"),
         ("iodepth", "8"),
         ("csum", "crc32c"),
-    ] {
-        job.set(k, v).expect("valid default job");
-    }
-    job
+    ])
+    .expect("valid default job")
 }
 
 const GIB: u64 = 1 << 30;

@@ -1,6 +1,7 @@
 //! Verdicts with their confidence, through the binary: the same strategy twice is `same`
 //! with an interval holding 1; a one-worker pool against inline at 4 KiB on the null engine
-//! (a hand-off per bio) is `slower` with an interval excluding 1; `--repeat auto` adds
+//! at queue depth 1 with no checksum work (nothing but two hand-offs per bio) is `slower`
+//! with an interval excluding 1; `--repeat auto` adds
 //! rounds until sure or capped and says which; warm-up rounds are recorded, not counted.
 
 use std::time::Duration;
@@ -22,6 +23,9 @@ fn compare(dir: &std::path::Path, strategies: &[&str], extra: &[&str]) -> (Vec<V
             "write",
             "--bs",
             "4k",
+            // No checksum work: what differs is the hand-off per bio alone.
+            "--csum",
+            "none",
         ])
         .args(["--size", "32m", "--drop-caches", "false"])
         .args(extra)

@@ -208,7 +208,7 @@ impl Default for JobSpec {
 }
 
 /// The machine's physical memory in bytes (`u64::MAX` if the kernel will not say).
-fn physical_memory() -> u64 {
+pub fn physical_memory() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let (pages, page) = unsafe {
         (
@@ -231,6 +231,15 @@ pub(crate) fn mix64(mut z: u64) -> u64 {
 }
 
 impl JobSpec {
+    /// The default job with `options` set in order, as a job file's lines would be.
+    pub fn with(options: &[(&str, &str)]) -> Result<JobSpec, String> {
+        let mut job = JobSpec::default();
+        for (key, value) in options {
+            job.set(key, value)?;
+        }
+        Ok(job)
+    }
+
     /// Sets one option by its fio name or alias. Errors name the option and the value.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         let key = key.trim();
