@@ -80,7 +80,8 @@ fn a_loop_device_attached_to_another_file_is_not_verified_against_the_old_sums()
     // nothing written.
     let err = exits(&mut run("read", &dev, false), &tmp.path().join("r1"), 1);
     let want = format!(
-        "cannot lay out {dev} (the checksum store was written for a different device \
+        "cannot lay out {dev} for the read, which needs data it can verify: refusing to write \
+         to block device {dev}: the checksum store was written for a different device \
          (was: loop backing_file={} ",
         a.display()
     );
@@ -122,7 +123,7 @@ fn a_loop_device_attached_to_another_file_is_not_verified_against_the_old_sums()
 }
 
 #[test]
-fn a_file_moved_over_the_data_is_laid_out_again_not_reported_corrupt() {
+fn a_file_moved_over_the_data_is_not_ours_and_is_written_only_with_overwrite() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let run = |rw: &str| {
@@ -137,7 +138,20 @@ fn a_file_moved_over_the_data_is_laid_out_again_not_reported_corrupt() {
     let other = tmp.path().join("other");
     fs::write(&other, vec![0x5au8; 2 << 20]).unwrap();
     fs::rename(&other, &data).unwrap();
-    let err = exits(&mut run("read"), &tmp.path().join("r"), 0);
+    // Neither a read (which would lay it out) nor a write touches the moved-in file.
+    for rw in ["read", "write"] {
+        let err = exits(&mut run(rw), &tmp.path().join(format!("refused-{rw}")), 1);
+        assert!(
+            err.contains(&format!(
+                "refusing to write {}: csumbench did not write it (the checksum store was \
+                 written for a different file (was: inode=",
+                data.display()
+            )) && err.contains("pass --overwrite"),
+            "{err}"
+        );
+        assert_eq!(fs::read(&data).unwrap(), vec![0x5au8; 2 << 20]);
+    }
+    let err = exits(run("read").arg("--overwrite"), &tmp.path().join("r"), 0);
     assert!(
         err.contains(&format!(
             "laying out {} (2MiB): the checksum store was written for a different file \
@@ -172,10 +186,17 @@ fn a_store_from_an_older_csumbench_is_not_trusted() {
     let mut raw = fs::read(&store).unwrap();
     raw[8..12].copy_from_slice(&2u32.to_le_bytes());
     fs::write(&store, &raw).unwrap();
-    let err = exits(&mut run("read"), &tmp.path().join("r"), 0);
+    // It cannot vouch for the file: csumbench's only with --overwrite.
+    let err = exits(&mut run("read"), &tmp.path().join("refused"), 1);
+    assert!(
+        err.contains("refusing to write") && err.contains("--overwrite"),
+        "{err}"
+    );
+    let err = exits(run("read").arg("--overwrite"), &tmp.path().join("r"), 0);
     assert!(
         err.contains(&format!(
-            "laying out {} (1MiB): checksum store {}: written by an older csumbench \
+            "laying out {} (1MiB): nothing tells whose data it is: checksum store {}: \
+             written by an older csumbench \
              (store format 2), which did not protect it with checksums of its own; not trusted",
             data.display(),
             store.display()
@@ -251,23 +272,29 @@ fn a_read_at_an_offset_verifies_what_the_write_at_that_offset_wrote() {
     assert_eq!(c["mismatch_count"], 1);
     assert_eq!(c["mismatches"][0]["offset"], 300 * 4096);
 
-    // A read from the start needs sectors no job wrote: laid out, and says where.
-    let err = exits(
-        harness()
-            .args([
-                "run",
-                "--drop-caches",
-                "false",
-                "--rw",
-                "read",
-                "--bs",
-                "64k",
-            ])
-            .args(["--size", "2m", "--filename"])
-            .arg(&data),
-        &tmp.path().join("r3"),
-        0,
+    // A read from the start needs sectors no job wrote: refused, and laid out (saying
+    // where) only when told to.
+    let from_start = || {
+        let mut c = harness();
+        c.args([
+            "run",
+            "--drop-caches",
+            "false",
+            "--rw",
+            "read",
+            "--bs",
+            "64k",
+        ])
+        .args(["--size", "2m", "--filename"])
+        .arg(&data);
+        c
+    };
+    let err = exits(&mut from_start(), &tmp.path().join("r3-refused"), 1);
+    assert!(
+        err.contains("the checksum store does not cover the job") && err.contains("--relayout"),
+        "{err}"
     );
+    let err = exits(from_start().arg("--relayout"), &tmp.path().join("r3"), 0);
     assert!(
         err.contains(&format!(
             "laying out {} (2MiB): the checksum store does not cover the job",
@@ -298,7 +325,7 @@ fn a_layout_at_an_offset_writes_only_the_jobs_range_and_says_so() {
     let err = exits(&mut read(), &tmp.path().join("r1"), 0);
     assert!(
         err.contains(&format!(
-            "laying out {} (512KiB at offset 256KiB): no checksum store",
+            "laying out {} (512KiB at offset 256KiB): a new file: no data and no checksum store",
             data.display()
         )),
         "{err}"
@@ -352,12 +379,17 @@ fn a_second_csumbench_on_the_same_file_is_refused_naming_the_first() {
     }
     first.kill().unwrap();
     first.wait().unwrap();
-    // Killed mid-write, its store is not trusted: a read lays the file out again.
+    // Killed mid-write, its store is not trusted: a read says so, and lays the file out
+    // again only when told to.
     let mut read = Command::from_std(job("read"));
     read.timeout(common::TIMEOUT);
-    let err = exits(&mut read, &tmp.path().join("after"), 0);
+    let err = exits(&mut read, &tmp.path().join("after"), 1);
     assert!(
-        err.contains("not cleanly closed (a run was interrupted)"),
+        err.contains("not cleanly closed (a run was interrupted)") && err.contains("--relayout"),
         "{err}"
     );
+    let mut read = Command::from_std(job("read"));
+    read.arg("--relayout").timeout(common::TIMEOUT);
+    let err = exits(&mut read, &tmp.path().join("relaid"), 0);
+    assert!(err.contains("laying out"), "{err}");
 }

@@ -378,3 +378,115 @@ fn a_mounted_block_device_is_never_written() {
         String::from_utf8_lossy(&fsck.stdout)
     );
 }
+
+/// `harness run` of 1 MiB at 64 KiB on `data`.
+fn on(data: &Path, rw: &str) -> Command {
+    let mut c = run();
+    c.args(["--rw", rw, "--bs", "64k", "--size", "1m", "--filename"])
+        .arg(data);
+    c
+}
+
+fn store_of(data: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.csum", data.display()))
+}
+
+#[test]
+fn a_users_own_csum_file_or_a_symlink_there_is_never_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    fs::write(store_of(&data), b"my own notes").unwrap();
+    refused(&mut on(&data, "write"), &tmp.path().join("r1"), "data.csum");
+    assert_eq!(fs::read(store_of(&data)).unwrap(), b"my own notes");
+    // A symlink where the store goes is refused even with --overwrite.
+    let data2 = tmp.path().join("data2");
+    let target = tmp.path().join("elsewhere");
+    fs::write(&target, b"precious").unwrap();
+    std::os::unix::fs::symlink(&target, store_of(&data2)).unwrap();
+    let err = refused(
+        on(&data2, "write").arg("--overwrite"),
+        &tmp.path().join("r2"),
+        "symbolic link",
+    );
+    assert!(err.contains("data2.csum"), "{err}");
+    assert_eq!(fs::read(&target).unwrap(), b"precious");
+}
+
+#[test]
+fn a_damaged_store_is_named_never_trusted_and_never_a_reason_to_rewrite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    on(&data, "write")
+        .arg("--out")
+        .arg(tmp.path().join("w"))
+        .assert()
+        .success();
+    let good = fs::read(store_of(&data)).unwrap();
+    let written = fs::read(&data).unwrap();
+    // csum_len (bytes 16..20) that cannot be: huge, zero; and one flipped header byte.
+    for (at, bytes, field) in [
+        (16, 0xffff_ffffu32.to_le_bytes(), "header"),
+        (16, 0u32.to_le_bytes(), "header"),
+        (40, *b"XXXX", "header"),
+    ] {
+        let mut bad = good.clone();
+        bad[at..at + 4].copy_from_slice(&bytes);
+        fs::write(store_of(&data), &bad).unwrap();
+        let out = tmp.path().join(format!("r{at}-{}", bytes[0]));
+        let o = on(&data, "read").arg("--out").arg(&out).output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("checksum store") && err.contains(field),
+            "{err}"
+        );
+        assert!(
+            !err.contains("panicked") && !err.contains("laying out"),
+            "{err}"
+        );
+        assert_eq!(fs::read(&data).unwrap(), written, "the data was rewritten");
+    }
+}
+
+#[test]
+fn a_read_needs_only_read_access_to_the_store_and_a_relayout_is_recorded() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    on(&data, "write")
+        .arg("--out")
+        .arg(tmp.path().join("w"))
+        .assert()
+        .success();
+    fs::set_permissions(store_of(&data), fs::Permissions::from_mode(0o444)).unwrap();
+    on(&data, "read")
+        .arg("--out")
+        .arg(tmp.path().join("r"))
+        .assert()
+        .success();
+    // A write that fails midway leaves its store not cleanly closed: the read refuses, names
+    // --relayout, and with it lays the file out and says so in the case's JSON.
+    fs::set_permissions(store_of(&data), fs::Permissions::from_mode(0o644)).unwrap();
+    let failed = on(&data, "write")
+        .args(["--inject", "eio@3", "--out"])
+        .arg(tmp.path().join("failed"))
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    let err = refused(&mut on(&data, "read"), &tmp.path().join("r1"), "--relayout");
+    assert!(err.contains("not cleanly closed"), "{err}");
+    let out = tmp.path().join("r2");
+    on(&data, "read")
+        .arg("--relayout")
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let case = &common::only_case(&out);
+    let prep = &case["preparation"][0];
+    assert_eq!(prep["file"], data.display().to_string(), "{case}");
+    assert!(
+        prep["action"].as_str().unwrap().starts_with("laid out: "),
+        "{prep}"
+    );
+}
