@@ -385,7 +385,8 @@ fn a_second_csumbench_on_the_same_file_is_refused_naming_the_first() {
     read.timeout(common::TIMEOUT);
     let err = exits(&mut read, &tmp.path().join("after"), 1);
     assert!(
-        err.contains("not cleanly closed (a run was interrupted)") && err.contains("--relayout"),
+        err.contains("not cleanly closed (the run that wrote it did not finish")
+            && err.contains("--relayout"),
         "{err}"
     );
     let mut read = Command::from_std(job("read"));

@@ -133,8 +133,8 @@ pub enum StoreError {
     },
     /// A store of the data, left "being updated".
     #[error(
-        "checksum store {}: not cleanly closed (a run was interrupted); \
-         its checksums cannot be trusted",
+        "checksum store {}: not cleanly closed (the run that wrote it did not finish: it \
+         failed, was interrupted or was killed); its checksums cannot be trusted",
         .path.display()
     )]
     Dirty { path: PathBuf },

@@ -178,7 +178,7 @@ fn a_store_left_open_for_update_is_dirty_until_persisted() {
     assert_eq!(
         e.to_string(),
         format!(
-            "checksum store {}: not cleanly closed (a run was interrupted); \
+            "checksum store {}: not cleanly closed (the run that wrote it did not finish: it failed, was interrupted or was killed); \
              its checksums cannot be trusted",
             path.display()
         )
