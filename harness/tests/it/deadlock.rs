@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use predicates::prelude::*;
 
-mod common;
-use common::{harness, manifest, only_case};
+use crate::common::{harness, manifest, only_case};
 
 const STALL_S: u64 = 3;
 

@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-mod common;
-use common::{manifest, read_json};
+use crate::common::{manifest, read_json};
 
 /// One harness at a time: the machine running the tests is small, and these tests time
 /// how fast the harness reacts.

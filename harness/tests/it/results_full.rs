@@ -16,8 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
-use common::{is_root, manifest, read_json};
+use crate::common::{is_root, manifest, read_json};
 
 const DEADLINE: Duration = Duration::from_secs(180);
 

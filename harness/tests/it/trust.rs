@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 
-mod common;
-use common::{case_paths, harness, is_root, stderr, Loop};
+use crate::common::{case_paths, harness, is_root, stderr, Loop};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -482,7 +481,7 @@ fn a_read_needs_only_read_access_to_the_store_and_a_relayout_is_recorded() {
         .arg(&out)
         .assert()
         .success();
-    let case = &common::only_case(&out);
+    let case = &crate::common::only_case(&out);
     let prep = &case["preparation"][0];
     assert_eq!(prep["file"], data.display().to_string(), "{case}");
     assert!(

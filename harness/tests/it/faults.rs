@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 
-mod common;
-use common::{cases, harness, manifest, stderr};
+use crate::common::{cases, harness, manifest, stderr};
 
 const LIMIT: Duration = Duration::from_secs(60);
 

@@ -1,6 +1,4 @@
-//! Helpers shared by the integration tests (`mod common;` in each). Every test binary uses
-//! a subset of them.
-#![allow(dead_code)]
+//! Helpers shared by the tests of the binary.
 
 use std::fs;
 use std::path::{Path, PathBuf};

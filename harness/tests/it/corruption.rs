@@ -25,8 +25,7 @@ use std::time::Duration;
 use serde_json::Value;
 use workloads::{CsumStore, SECTOR_SIZE};
 
-mod common;
-use common::{harness, stderr};
+use crate::common::{harness, stderr};
 
 /// The job, identical for the write and the read: 256 sectors in 16 bios.
 const SIZE: u64 = 1 << 20;

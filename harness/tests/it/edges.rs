@@ -13,8 +13,7 @@ use std::time::Duration;
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-mod common;
-use common::{case_paths, cases, harness, is_root, manifest, stderr, Loop};
+use crate::common::{case_paths, cases, harness, is_root, manifest, stderr, Loop};
 
 /// Longer than any of these should take; a hang fails the test instead of stalling it.
 const LIMIT: Duration = Duration::from_secs(60);

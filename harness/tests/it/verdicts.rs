@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-mod common;
-use common::{cases, harness, manifest};
+use crate::common::{cases, harness, manifest};
 
 fn compare(dir: &std::path::Path, strategies: &[&str], extra: &[&str]) -> (Vec<Value>, Value) {
     let out = dir.join("cmp");

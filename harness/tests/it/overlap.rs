@@ -17,8 +17,7 @@ use std::time::Duration;
 use serde_json::Value;
 use workloads::SECTOR_SIZE;
 
-mod common;
-use common::{cases, harness, stderr};
+use crate::common::{cases, harness, stderr};
 
 const FILE_SIZE: u64 = 1 << 20;
 

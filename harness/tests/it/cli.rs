@@ -8,8 +8,7 @@ use std::os::unix::fs::FileExt;
 
 use predicates::prelude::*;
 
-mod common;
-use common::{cases, harness, manifest};
+use crate::common::{cases, harness, manifest};
 
 #[test]
 fn write_then_read_verify_passes_and_a_flipped_byte_is_reported_at_its_sector() {
@@ -370,7 +369,7 @@ fn job_options_apply_in_the_order_given() {
             .arg(tmp.path().join(out))
             .assert()
             .success();
-        common::only_case(&tmp.path().join(out))["job"].clone()
+        crate::common::only_case(&tmp.path().join(out))["job"].clone()
     };
     let j = job(&["--rwmixread", "70", "--rwmixwrite", "20"], "a");
     assert_eq!(j["rwmixread"], 80, "the later of the two wins");

@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use workloads::CsumStore;
 
-mod common;
-use common::{case_paths, harness, only_case, stderr, Loop};
+use crate::common::{case_paths, harness, only_case, stderr, Loop};
 
 /// Runs `cmd` with `--out out`; asserts its exit code; returns stderr.
 fn exits(cmd: &mut Command, out: &Path, code: i32) -> String {
@@ -356,7 +355,7 @@ fn a_second_csumbench_on_the_same_file_is_refused_naming_the_first() {
         .spawn()
         .unwrap();
     let pid = first.id();
-    let deadline = Instant::now() + common::TIMEOUT;
+    let deadline = Instant::now() + crate::common::TIMEOUT;
     let held = format!(" WRITE {pid} ");
     while !fs::read_to_string("/proc/locks").unwrap().contains(&held) {
         assert!(first.try_wait().unwrap().is_none(), "the first run ended");
@@ -373,7 +372,7 @@ fn a_second_csumbench_on_the_same_file_is_refused_naming_the_first() {
     );
     for rw in ["read", "write"] {
         let mut second = Command::from_std(job(rw));
-        second.timeout(common::TIMEOUT);
+        second.timeout(crate::common::TIMEOUT);
         let err = exits(&mut second, &tmp.path().join(format!("{rw}-out")), 1);
         assert!(err.contains(&busy), "{err}");
     }
@@ -382,7 +381,7 @@ fn a_second_csumbench_on_the_same_file_is_refused_naming_the_first() {
     // Killed mid-write, its store is not trusted: a read says so, and lays the file out
     // again only when told to.
     let mut read = Command::from_std(job("read"));
-    read.timeout(common::TIMEOUT);
+    read.timeout(crate::common::TIMEOUT);
     let err = exits(&mut read, &tmp.path().join("after"), 1);
     assert!(
         err.contains("not cleanly closed (the run that wrote it did not finish")
@@ -390,7 +389,7 @@ fn a_second_csumbench_on_the_same_file_is_refused_naming_the_first() {
         "{err}"
     );
     let mut read = Command::from_std(job("read"));
-    read.arg("--relayout").timeout(common::TIMEOUT);
+    read.arg("--relayout").timeout(crate::common::TIMEOUT);
     let err = exits(&mut read, &tmp.path().join("relaid"), 0);
     assert!(err.contains("laying out"), "{err}");
 }

@@ -4,8 +4,7 @@ use std::fs;
 
 use predicates::prelude::*;
 
-mod common;
-use common::{cases, harness, Loop};
+use crate::common::{cases, harness, Loop};
 
 #[test]
 fn a_job_file_runs_groups_in_order_and_jobs_of_a_group_together() {

@@ -7,8 +7,7 @@ use std::path::Path;
 use predicates::prelude::*;
 use serde_json::Value;
 
-mod common;
-use common::{harness, manifest};
+use crate::common::{harness, manifest};
 
 fn report(dir: &Path, format: &str) -> String {
     let out = harness()
