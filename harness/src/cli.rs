@@ -472,8 +472,9 @@ fn execute(
         algos,
         options,
         out: common.out.clone(),
+        print_summary: true,
     };
-    let result = session::execute(&plan);
+    let result = session::execute(&plan).map(|finished| finished.code);
     scratch.release(common.keep_files);
     result
 }
