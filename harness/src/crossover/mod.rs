@@ -168,11 +168,18 @@ fn csum_run_ns_per_sector(case: &CaseResult) -> Option<f64> {
     (case.bios > 0 && run.count > 0).then(|| run.p50_us * 1000.0 / sectors)
 }
 
+/// Counted cases that did not end ok, and strategies that moved no data at all (a runtime
+/// shorter than a bio takes: 0 against 0 reads as "the same", which says nothing).
 fn problems(rows: &[Row]) -> String {
     let named: Vec<String> = rows
         .iter()
-        .filter(|r| !r.problems.is_empty())
-        .map(|r| format!("{}: {}", r.spec, r.problems.join(", ")))
+        .filter_map(|r| {
+            let mut said = r.problems.clone();
+            if r.mib_s_median == 0.0 {
+                said.push("moved no data: the runtime is shorter than a bio takes".into());
+            }
+            (!said.is_empty()).then(|| format!("{}: {}", r.spec, said.join(", ")))
+        })
         .collect();
     named.join("; ")
 }
@@ -223,7 +230,7 @@ fn point_line(n: usize, of: usize, point: &Point, rows: &[Row]) -> String {
             )
         })
         .collect();
-    format!(
+    let mut line = format!(
         "[{n:>w$}/{of}] {} {}/sector, numjobs {}: {}",
         point.cost.algorithm,
         answer::fmt_cost(point.cost.ns_per_sector),
@@ -234,7 +241,12 @@ fn point_line(n: usize, of: usize, point: &Point, rows: &[Row]) -> String {
             verdicts.join("; ")
         },
         w = of.to_string().len()
-    )
+    );
+    let problems = problems(rows);
+    if !problems.is_empty() {
+        line += &format!(" — {problems}");
+    }
+    line
 }
 
 /// Runs the sweep (already [`check`]ed): every point, each written as it
@@ -352,6 +364,22 @@ pub(crate) mod tests {
             .all(|j| *j.csum == *"cost:2300ns" && j.numjobs == 3));
         let e = point_groups(&groups, cost, 0).unwrap_err().to_string();
         assert!(e.contains("numjobs=0"), "{e}");
+    }
+
+    #[test]
+    fn failed_cases_and_strategies_that_moved_nothing_are_named() {
+        let mut still = crate::summary::tests::case("kthread", 1, 1000.0, 0.5);
+        still.mib_s = 0.0;
+        let mut broken = crate::summary::tests::case("inline", 1, 1000.0, 0.5);
+        broken.status = Status::Deadlock;
+        let rows = summary::rows(&[broken, still]);
+        assert_eq!(
+            problems(&rows),
+            "inline: deadlock x1; kthread: moved no data: the runtime is shorter than a bio \
+             takes"
+        );
+        let fine = summary::rows(&[crate::summary::tests::case("inline", 1, 1000.0, 0.5)]);
+        assert_eq!(problems(&fine), "");
     }
 
     #[test]
