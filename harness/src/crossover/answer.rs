@@ -127,8 +127,8 @@ fn one_side(s: &Series, side: Side, sure: usize, edge: Option<f64>, baseline: &s
         return format!("{winner} wins everywhere {}: no crossing", range(s));
     }
     let edge = match (side, edge) {
-        (Side::Below, Some(ns)) => format!(", surely up to ~{}", fmt_cost(ns)),
-        (Side::Above, Some(ns)) => format!(", surely from ~{}", fmt_cost(ns)),
+        (Side::Below, Some(ns)) => format!(", the last of them up to ~{}", fmt_cost(ns)),
+        (Side::Above, Some(ns)) => format!(", the first of them from ~{}", fmt_cost(ns)),
         (_, None) => String::new(),
     };
     format!(
@@ -248,7 +248,7 @@ mod tests {
         assert!(
             text.contains(
                 "no crossing from 160 ns to 2.40 µs per 4 KiB sector: kthread never surely \
-                 beats inline, which wins at 1 of 2 points, surely up to ~"
+                 beats inline, which wins at 1 of 2 points, the last of them up to ~"
             ),
             "{text}"
         );
