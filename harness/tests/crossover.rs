@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use serde_json::Value;
+
 mod common;
 use common::{cases, harness, manifest};
 
@@ -136,10 +138,10 @@ fn check_algorithms(sentence: &str, rows: &[&BTreeMap<String, String>], strategy
     }
 }
 
-#[test]
-fn a_small_sweep_leaves_its_map_and_says_what_the_csv_says() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("cx");
+/// Sweeps inline against kthread at numjobs 1 and 2, two real and two synthetic costs;
+/// returns the folder and what the command printed.
+fn small_sweep(tmp: &Path) -> (std::path::PathBuf, String) {
+    let out = tmp.join("cx");
     let run = harness()
         .args([
             "crossover",
@@ -151,98 +153,60 @@ fn a_small_sweep_leaves_its_map_and_says_what_the_csv_says() {
         ])
         // Tests run the unoptimized binary: sectors cost µs, not ns, so the synthetic
         // costs start above that floor, and 64 KiB bios keep each well inside the runtime.
+        .args(["--bs", "64k", "--algorithms", "crc32c,sha256"])
         .args([
-            "--bs",
-            "64k",
-            "--algorithms",
-            "crc32c,sha256",
             "--cost-min",
             "20us",
-        ])
-        .args([
             "--cost-max",
             "100us",
             "--cost-points",
             "2",
-            "--drop-caches",
-            "false",
         ])
-        .arg("--out")
+        .args(["--drop-caches", "false", "--out"])
         .arg(&out)
         .assert()
         .success();
     let stdout = String::from_utf8_lossy(&run.get_output().stdout).into_owned();
+    (out, stdout)
+}
 
-    let m = manifest(&out);
-    assert_eq!(
-        (m["kind"].as_str(), m["status"].as_str()),
-        (Some("crossover"), Some("complete"))
-    );
-    assert_eq!(
-        m["config"]["strategies"],
-        serde_json::json!(["inline", "kthread"])
-    );
-    let points = m["points"].as_array().unwrap();
+/// Every point is a whole compare: 3 rounds of inline and kthread, A B A B.
+fn check_points(out: &Path, points: &[Value]) {
     assert_eq!(points.len(), 2 * 4, "4 costs x numjobs 1, 2: {points:?}");
     for p in points {
-        // Each point is a whole compare: 3 rounds of inline and kthread, A B A B.
         let folder = out.join(p["folder"].as_str().unwrap());
         let ran = cases(&folder);
         let strategies: Vec<&str> = ran.iter().map(|c| c["spec"].as_str().unwrap()).collect();
-        assert_eq!(
-            strategies,
-            ["inline", "kthread"].repeat(3),
-            "{}",
-            folder.display()
-        );
+        let want = ["inline", "kthread"].repeat(3);
+        assert_eq!(strategies, want, "{}", folder.display());
         assert!(ran.iter().all(|c| c["status"] == "ok"));
         assert!(folder.join("summary.csv").is_file());
     }
+}
 
-    let rows = read_csv(&out.join("crossover.csv"));
+/// The issue's columns, each ratio inside its interval, synthetic costs near their ask.
+fn check_rows(rows: &[BTreeMap<String, String>]) {
     let header: Vec<&String> = rows[0].keys().collect();
     for column in ISSUE_COLUMNS {
         assert!(header.iter().any(|h| *h == column), "no column {column}");
     }
-    assert_eq!(rows.len(), points.len());
-    for r in &rows {
-        let (ratio, lo, hi) = (
-            number(&r["mib_s_ratio"]),
-            number(&r["mib_s_ci95_lo"]),
-            number(&r["mib_s_ci95_hi"]),
-        );
+    for r in rows {
+        let ratio = number(&r["mib_s_ratio"]);
+        let (lo, hi) = (number(&r["mib_s_ci95_lo"]), number(&r["mib_s_ci95_hi"]));
         assert!(lo <= ratio && ratio <= hi, "{r:?}");
         assert!(number(&r["cpu_s_per_gib_ci95_lo"]) <= number(&r["cpu_s_per_gib_ratio"]));
         assert_eq!(r["pairs"], "3");
         assert!(number(&r["cost_ns_per_sector"]) > 0.0);
-        // The synthetic points cost what they asked for, loosely (a busy machine).
+        // Loosely: the machine is shared.
         if let Ok(asked) = r["requested_ns"].parse::<f64>() {
             let got = number(&r["cost_ns_per_sector"]);
             assert!((0.5..2.0).contains(&(got / asked)), "{r:?}");
         }
     }
+}
 
-    let answers: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("on this machine, with "))
-        .collect();
-    assert_eq!(answers.len(), 2, "{stdout}");
-    assert_eq!(m["answer"], serde_json::json!(answers));
-    for (numjobs, sentence) in [(1, answers[0]), (2, answers[1])] {
-        let submitters = if numjobs == 1 {
-            "1 submitter,"
-        } else {
-            "2 submitters,"
-        };
-        assert!(sentence.contains(submitters), "{sentence}");
-        let series: Vec<&BTreeMap<String, String>> = rows
-            .iter()
-            .filter(|r| r["numjobs"] == numjobs.to_string())
-            .collect();
-        assert_eq!(series.len(), 4);
-        check_main_clause(sentence, &series);
-        check_algorithms(sentence, &series, "kthread");
-    }
+/// crossings.csv carries each series' sentence, and each crossing's cost is the one said.
+fn check_crossings(out: &Path, answers: &[&str]) {
     let crossings = read_csv(&out.join("crossings.csv"));
     assert!(crossings.iter().all(|c| c["strategy"] == "kthread"));
     for c in &crossings {
@@ -257,6 +221,43 @@ fn a_small_sweep_leaves_its_map_and_says_what_the_csv_says() {
             );
         }
     }
+}
+
+#[test]
+fn a_small_sweep_leaves_its_map_and_says_what_the_csv_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, stdout) = small_sweep(tmp.path());
+    let m = manifest(&out);
+    let kind = (m["kind"].as_str(), m["status"].as_str());
+    assert_eq!(kind, (Some("crossover"), Some("complete")));
+    assert_eq!(
+        m["config"]["strategies"],
+        serde_json::json!(["inline", "kthread"])
+    );
+    let points = m["points"].as_array().unwrap();
+    check_points(&out, points);
+    let rows = read_csv(&out.join("crossover.csv"));
+    assert_eq!(rows.len(), points.len());
+    check_rows(&rows);
+
+    let answers: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("on this machine, with "))
+        .collect();
+    assert_eq!(answers.len(), 2, "{stdout}");
+    assert_eq!(m["answer"], serde_json::json!(answers));
+    for (numjobs, sentence) in [(1, answers[0]), (2, answers[1])] {
+        let submitters = ["1 submitter,", "2 submitters,"][numjobs - 1];
+        assert!(sentence.contains(submitters), "{sentence}");
+        let series: Vec<&BTreeMap<String, String>> = rows
+            .iter()
+            .filter(|r| r["numjobs"] == numjobs.to_string())
+            .collect();
+        assert_eq!(series.len(), 4);
+        check_main_clause(sentence, &series);
+        check_algorithms(sentence, &series, "kthread");
+    }
+    check_crossings(&out, &answers);
 }
 
 fn refused(args: &[&str], why: &str) {
