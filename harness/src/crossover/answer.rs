@@ -10,6 +10,8 @@ use crate::stats::Verdict;
 pub struct Series<'a> {
     pub strategy: &'a str,
     pub numjobs: u32,
+    /// Submitter threads at once (numjobs times the jobs of a group).
+    pub submitters: u32,
     pub points: Vec<&'a Measured>,
 }
 
@@ -56,6 +58,7 @@ pub fn series(measured: &[Measured]) -> Vec<Series<'_>> {
             None => out.push(Series {
                 strategy: &m.strategy,
                 numjobs: m.numjobs,
+                submitters: m.submitters,
                 points: vec![m],
             }),
         }
@@ -187,7 +190,7 @@ pub fn sentence(s: &Series, shape: &Shape, baseline: &str) -> String {
             )
         })
         .collect();
-    let mut text = format!("on this machine, with {}, {main}", submitters(s.numjobs));
+    let mut text = format!("on this machine, with {}, {main}", submitters(s.submitters));
     if !algorithms.is_empty() {
         text += "; ";
         text += &algorithms.join(", ");
@@ -276,7 +279,7 @@ mod tests {
     #[test]
     fn series_split_by_submitters_and_sort_by_cost() {
         let mut two = measured(Algo::Crc32c, 160.0, 0.5, 0.1, Verdict::Slower);
-        two.numjobs = 2;
+        (two.numjobs, two.submitters) = (2, 2);
         let points = [
             measured(Algo::Sha256, 2400.0, 1.3, 0.1, Verdict::Faster),
             two,

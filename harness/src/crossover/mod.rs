@@ -94,6 +94,8 @@ pub struct Measured {
     pub point: String,
     pub cost: Cost,
     pub numjobs: u32,
+    /// Submitter threads at once: numjobs times the jobs of the largest group.
+    pub submitters: u32,
     /// The spec as given, and spelled out.
     pub strategy: String,
     pub canonical: String,
@@ -194,12 +196,19 @@ fn measured(point: &Point, finished: &Finished) -> Vec<Measured> {
         .iter()
         .filter(|c| c.slot == Some(0) && !c.warmup && c.status == Status::Ok);
     let in_run = summary::median(baseline_runs.filter_map(csum_run_ns_per_sector).collect());
+    let jobs = finished
+        .cases
+        .iter()
+        .map(|c| c.jobs.len())
+        .max()
+        .unwrap_or(1);
     candidates
         .iter()
         .map(|row| Measured {
             point: point.folder.clone(),
             cost: point.cost,
             numjobs: point.numjobs,
+            submitters: point.numjobs * jobs.max(1) as u32,
             strategy: row.spec.clone(),
             canonical: row.strategy.clone(),
             throughput: *row.vs_baseline.get(Metric::MibS),
@@ -325,6 +334,7 @@ pub(crate) mod tests {
                 ns_per_sector,
             },
             numjobs: 1,
+            submitters: 1,
             strategy: "kthread".into(),
             canonical: "kthread:idle_thresh=64,max_workers=4,ordered=0".into(),
             throughput,
@@ -380,6 +390,41 @@ pub(crate) mod tests {
         );
         let fine = summary::rows(&[crate::summary::tests::case("inline", 1, 1000.0, 0.5)]);
         assert_eq!(problems(&fine), "");
+    }
+
+    #[test]
+    fn a_group_of_two_jobs_is_twice_the_submitters() {
+        let cases: Vec<CaseResult> = [("inline", 1000.0), ("kthread", 1200.0)]
+            .into_iter()
+            .map(|(s, mib_s)| {
+                let mut c = crate::summary::tests::case(s, 1, mib_s, 0.5);
+                c.slot = Some(usize::from(s != "inline"));
+                c.jobs = vec![
+                    serde_json::json!({"name": "a"}),
+                    serde_json::json!({"name": "b"}),
+                ];
+                c
+            })
+            .collect();
+        let finished = Finished {
+            code: 0,
+            rows: summary::rows(&cases),
+            cases,
+        };
+        let point = Point {
+            folder: "01-crc32c-nj3".into(),
+            cost: Cost {
+                algorithm: Algo::Crc32c,
+                requested_ns: None,
+                ns_per_sector: 200.0,
+            },
+            numjobs: 3,
+        };
+        let rows = super::measured(&point, &finished);
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].numjobs, rows[0].submitters), (3, 6));
+        assert_eq!(rows[0].strategy, "kthread");
+        assert!((rows[0].mib_s / rows[0].baseline_mib_s - 1.2).abs() < 1e-12);
     }
 
     #[test]

@@ -392,7 +392,7 @@ mod tests {
     #[test]
     fn every_crossing_gets_a_row_and_a_series_without_one_says_its_side() {
         let mut two = measured(Algo::Crc32c, 160.0, 0.6, 0.1, Verdict::Slower);
-        two.numjobs = 2;
+        (two.numjobs, two.submitters) = (2, 2);
         let rows = [
             measured(Algo::Crc32c, 100.0, 0.5, 0.1, Verdict::Slower),
             measured(Algo::Sha256, 1000.0, 2.0, 0.1, Verdict::Faster),
