@@ -6,6 +6,7 @@ mod common;
 
 mod cli;
 mod corruption;
+mod crossover;
 mod deadlock;
 mod edges;
 mod faults;

@@ -7,8 +7,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-mod common;
-use common::{cases, harness, manifest};
+use crate::common::{cases, harness, manifest};
 
 /// A CSV file as rows of (column → cell); RFC 4180 quotes (specs and sentences have commas).
 fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
