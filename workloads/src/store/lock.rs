@@ -18,17 +18,29 @@ use std::path::Path;
 
 use super::{Mode, StoreError};
 
+/// How long a conflicting lock may take to go before the store is called in use: a lock
+/// outlives its holder's close for as long as a process forked meanwhile holds a copy of
+/// the descriptor (until it execs), and a holder that is exiting takes a moment to let go.
+const LET_GO: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Takes the lock `mode` needs on `file`, the store at `path`, or says who holds it.
 pub(super) fn lock(file: &File, path: &Path, mode: Mode) -> Result<(), StoreError> {
     let kind = match mode {
         Mode::Read => libc::LOCK_SH,
         Mode::Update => libc::LOCK_EX,
     };
-    // SAFETY: flock only reads the descriptor number, which `file` keeps open.
-    if unsafe { libc::flock(file.as_raw_fd(), kind | libc::LOCK_NB) } == 0 {
-        return Ok(());
-    }
-    let error = io::Error::last_os_error();
+    let since = std::time::Instant::now();
+    let error = loop {
+        // SAFETY: flock only reads the descriptor number, which `file` keeps open.
+        if unsafe { libc::flock(file.as_raw_fd(), kind | libc::LOCK_NB) } == 0 {
+            return Ok(());
+        }
+        let error = io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::EWOULDBLOCK) || since.elapsed() >= LET_GO {
+            break error;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
     if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
         return Err(StoreError::Io {
             path: path.to_path_buf(),
