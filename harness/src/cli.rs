@@ -240,22 +240,31 @@ fn is_root() -> bool {
 
 impl CommonArgs {
     /// The job groups to run: the job file's, or `base` alone; command-line options over all.
-    fn job_groups(&self, base: JobSpec, overrides: &JobArgs) -> Result<Vec<Vec<JobSpec>>> {
-        let mut groups = match &self.job_file {
-            Some(path) => workloads::jobfile::read(path)
-                .map_err(|e| anyhow!("{e}"))?
-                .into_iter()
-                .map(|g| g.jobs)
-                .filter(|jobs| !jobs.is_empty())
-                .collect(),
-            None => vec![vec![base]],
+    fn job_groups(&self, mut base: JobSpec, overrides: &JobArgs) -> Result<Vec<Vec<JobSpec>>> {
+        let Some(path) = &self.job_file else {
+            overrides.apply(&mut base)?;
+            JobArgs::warn(&base);
+            return Ok(vec![vec![base]]);
         };
+        let mut file = workloads::jobfile::read(path).map_err(|e| anyhow!("{e}"))?;
+        for (key, value) in &overrides.given {
+            file.set_everywhere(key, value)
+                .map_err(|e| anyhow!("--{key}: {e}"))?;
+        }
+        file.validate().map_err(|e| anyhow!("{e}"))?;
+        for warning in &file.warnings {
+            eprintln!("warning: {warning}");
+        }
+        let groups: Vec<Vec<JobSpec>> = file
+            .groups
+            .into_iter()
+            .map(|g| g.jobs)
+            .filter(|jobs| !jobs.is_empty())
+            .collect();
         if groups.is_empty() {
             bail!("the job file defines no jobs");
         }
-        for job in groups.iter_mut().flatten() {
-            overrides.apply(job)?;
-        }
+        groups.iter().flatten().for_each(JobArgs::warn);
         Ok(groups)
     }
 }
@@ -383,11 +392,14 @@ impl JobArgs {
             job.set(key, value).map_err(|e| anyhow!("--{key}: {e}"))?;
         }
         job.validate()
-            .map_err(|e| anyhow!("job '{}': {e}", job.name))?;
+            .map_err(|e| anyhow!("job '{}': {e}", job.name))
+    }
+
+    /// What the job should hear before it runs, on stderr.
+    fn warn(job: &JobSpec) {
         for warning in job.warnings() {
             eprintln!("warning: job '{}': {warning}", job.name);
         }
-        Ok(())
     }
 }
 

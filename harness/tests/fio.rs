@@ -63,7 +63,86 @@ fn an_unsupported_job_file_option_names_itself_and_its_line() {
         .arg(&file)
         .assert()
         .failure()
-        .stderr(predicate::str::contains("line 6").and(predicate::str::contains("verify_pattern")));
+        .stderr(predicate::str::contains(
+            "bad.fio:6: verify_pattern: a fio option csumbench does not implement",
+        ));
+}
+
+#[test]
+fn every_problem_of_a_job_file_is_reported_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("many.fio");
+    fs::write(
+        &file,
+        "[global]\ngroup_reporting\nbs=4q\n[a]\nrw=trim\niodpeth=4\nzonemode=zbd\n\
+         ioengine=net\n",
+    )
+    .unwrap();
+    let out = harness()
+        .args(["run", "--job"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let at = |line: u32| format!("many.fio:{line}: ");
+    for (line, needle) in [
+        (3, "bs=4q: '4q': unknown size suffix 'q'"),
+        (5, "rw=trim: csumbench issues no trims"),
+        (6, "iodpeth: not a fio option; did you mean iodepth?"),
+        (
+            7,
+            "zonemode: a fio option csumbench does not implement: csumbench drives neither",
+        ),
+        (
+            8,
+            "ioengine=net: fio's net engine does not read or write a file's sectors",
+        ),
+    ] {
+        assert!(
+            stderr.contains(&format!("{}{needle}", at(line))),
+            "line {line}: {stderr}"
+        );
+    }
+
+    // Once the lines read: the job-level checks, at the line that set the value, and the
+    // report-only options in one warning.
+    fs::write(&file, "[global]\ngroup_reporting\nbs=6k\n[a]\nrw=read\n").unwrap();
+    let out = harness()
+        .args(["run", "--job"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("many.fio:3: job 'a': bs=6KiB: must be a non-zero multiple"),
+        "{stderr}"
+    );
+    let out = harness()
+        .args([
+            "run",
+            "--ioengine",
+            "null",
+            "--size",
+            "64k",
+            "--bs",
+            "4k",
+            "--job",
+        ])
+        .arg(&file)
+        .arg("--out")
+        .arg(tmp.path().join("o"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        stderr.matches("shape only fio's own report").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("group_reporting (line 2)"), "{stderr}");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 mod batch;
 pub mod csum;
+pub mod fio;
 pub mod options;
 pub(crate) mod values;
 
@@ -45,6 +46,9 @@ const RW_NAMES: &[(&str, RwMode)] = &[
     ("randrw", RwMode::RandRw),
 ];
 
+/// fio's `rw=` values that trim.
+const TRIMS: &[&str] = &["trim", "randtrim", "trimwrite", "randtrimwrite"];
+
 impl RwMode {
     /// The job issues writes (the mixed modes do, as well as reads).
     pub fn is_write(self) -> bool {
@@ -85,6 +89,11 @@ impl RwMode {
     /// `rw=VALUE`, as fio reads it.
     pub fn parse(key: &str, value: &str) -> Result<RwMode, String> {
         let v = value.trim();
+        if TRIMS.contains(&v) {
+            return Err(format!(
+                "{key}={v}: csumbench issues no trims; use rw=write or rw=randwrite"
+            ));
+        }
         RW_NAMES
             .iter()
             .find(|(name, _)| *name == v)
@@ -106,6 +115,22 @@ impl PerDir {
             Op::Read => self.read,
             Op::Write => self.write,
         }
+    }
+}
+
+/// A problem with a job as a whole: the option to change (fio's name), and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub option: &'static str,
+    pub message: String,
+}
+
+/// One of the checks of [`JobSpec::check`].
+type JobCheck = fn(&JobSpec) -> Result<(), Invalid>;
+
+impl Invalid {
+    fn new(option: &'static str, message: String) -> Invalid {
+        Invalid { option, message }
     }
 }
 
@@ -236,14 +261,33 @@ impl JobSpec {
         }
     }
 
-    /// Checks the job as a whole; the error says what to change.
+    /// Checks the job as a whole; the error says what to change (the first of [`check`]).
+    ///
+    /// [`check`]: JobSpec::check
     pub fn validate(&self) -> Result<(), String> {
-        self.check_blocks()?;
-        self.check_time_and_mix()?;
-        self.check_span()?;
-        self.check_counts()?;
-        self.check_engine()?;
-        self.check_memory(physical_memory())
+        match self.check().into_iter().next() {
+            Some(invalid) => Err(invalid.message),
+            None => Ok(()),
+        }
+    }
+
+    /// Everything wrong with the job as a whole, each with the option to change.
+    pub fn check(&self) -> Vec<Invalid> {
+        let checks: [JobCheck; 6] = [
+            Self::check_blocks,
+            Self::check_time_and_mix,
+            Self::check_span,
+            Self::check_counts,
+            Self::check_engine,
+            |job| {
+                job.check_memory(physical_memory())
+                    .map_err(|e| Invalid::new("iodepth", e))
+            },
+        ];
+        checks
+            .iter()
+            .filter_map(|check| check(self).err())
+            .collect()
     }
 
     /// What the job's engine has to say about it that does not stop it, e.g. that it will
@@ -265,50 +309,65 @@ impl JobSpec {
         })
     }
 
-    fn check_blocks(&self) -> Result<(), String> {
+    fn check_blocks(&self) -> Result<(), Invalid> {
         if self.bs == 0 || !self.bs.is_multiple_of(SECTOR_SIZE) {
-            return Err(format!(
-                "bs={}: must be a non-zero multiple of the 4KiB checksum sector",
-                format_size(self.bs)
+            return Err(Invalid::new(
+                "bs",
+                format!(
+                    "bs={}: must be a non-zero multiple of the 4KiB checksum sector",
+                    format_size(self.bs)
+                ),
             ));
         }
         if self.size == 0 {
-            return Err("size=0: nothing to do".into());
+            return Err(Invalid::new("size", "size=0: nothing to do".into()));
         }
         if self.size < self.bs {
-            return Err(format!(
-                "size={} is smaller than bs={}",
-                format_size(self.size),
-                format_size(self.bs)
+            return Err(Invalid::new(
+                "size",
+                format!(
+                    "size={} is smaller than bs={}",
+                    format_size(self.size),
+                    format_size(self.bs)
+                ),
             ));
         }
         if !self.size.is_multiple_of(SECTOR_SIZE) {
-            return Err(format!(
-                "size={}: must be a multiple of the 4KiB checksum sector",
-                format_size(self.size)
+            return Err(Invalid::new(
+                "size",
+                format!(
+                    "size={}: must be a multiple of the 4KiB checksum sector",
+                    format_size(self.size)
+                ),
             ));
         }
         Ok(())
     }
 
-    fn check_time_and_mix(&self) -> Result<(), String> {
+    fn check_time_and_mix(&self) -> Result<(), Invalid> {
         if self.time_based && self.runtime.is_none() {
-            return Err("time_based=1 needs a runtime".into());
+            return Err(Invalid::new(
+                "time_based",
+                "time_based=1 needs a runtime".into(),
+            ));
         }
         if self.rwmixread > 100 {
-            return Err(format!(
-                "rwmixread={}: a percentage is at most 100",
-                self.rwmixread
+            return Err(Invalid::new(
+                "rwmixread",
+                format!("rwmixread={}: a percentage is at most 100", self.rwmixread),
             ));
         }
         Ok(())
     }
 
-    fn check_span(&self) -> Result<(), String> {
+    fn check_span(&self) -> Result<(), Invalid> {
         if !self.offset.is_multiple_of(SECTOR_SIZE) {
-            return Err(format!(
-                "offset={}: must be a multiple of the 4KiB checksum sector",
-                format_size(self.offset)
+            return Err(Invalid::new(
+                "offset",
+                format!(
+                    "offset={}: must be a multiple of the 4KiB checksum sector",
+                    format_size(self.offset)
+                ),
             ));
         }
         if self
@@ -316,44 +375,54 @@ impl JobSpec {
             .checked_add(self.size)
             .is_none_or(|end| end > MAX_FILE_OFFSET)
         {
-            return Err(format!(
-                "offset={} + size={} is beyond any file (files end before 8EiB)",
-                format_size(self.offset),
-                format_size(self.size)
+            return Err(Invalid::new(
+                "offset",
+                format!(
+                    "offset={} + size={} is beyond any file (files end before 8EiB)",
+                    format_size(self.offset),
+                    format_size(self.size)
+                ),
             ));
         }
         Ok(())
     }
 
-    fn check_counts(&self) -> Result<(), String> {
+    fn check_counts(&self) -> Result<(), Invalid> {
         if !(1..=MAX_NUMJOBS).contains(&self.numjobs) {
-            return Err(format!(
-                "numjobs={}: must be from 1 to {MAX_NUMJOBS}",
-                self.numjobs
+            return Err(Invalid::new(
+                "numjobs",
+                format!("numjobs={}: must be from 1 to {MAX_NUMJOBS}", self.numjobs),
             ));
         }
         if !(1..=MAX_IODEPTH).contains(&self.iodepth) {
-            return Err(format!(
-                "iodepth={}: must be from 1 to {MAX_IODEPTH}",
-                self.iodepth
+            return Err(Invalid::new(
+                "iodepth",
+                format!("iodepth={}: must be from 1 to {MAX_IODEPTH}", self.iodepth),
             ));
         }
         Ok(())
     }
 
     /// Engine options belong to the job's engine, and the engine accepts the job.
-    fn check_engine(&self) -> Result<(), String> {
+    fn check_engine(&self) -> Result<(), Invalid> {
         let engine = self.ioengine.descriptor();
         for name in self.engine_options.names() {
-            if !engine.options.iter().any(|o| o.name == name) {
-                return Err(format!(
+            if engine.options.iter().any(|o| o.name == name) {
+                continue;
+            }
+            let option = options::find(name).map_or("ioengine", |o| o.name);
+            return Err(Invalid::new(
+                option,
+                format!(
                     "{name}: an option of ioengine={}, but the job's ioengine is {}",
                     registry::declaring(name).join(", "),
                     engine.name
-                ));
-            }
+                ),
+            ));
         }
-        (engine.check)(self).map(drop)
+        (engine.check)(self)
+            .map(drop)
+            .map_err(|e| Invalid::new("ioengine", e))
     }
 
     /// Bytes of I/O buffers the job holds: one bio-sized buffer per iodepth slot, per clone.
@@ -541,7 +610,13 @@ mod tests {
         j.set("rw", "write").unwrap();
         assert_eq!(j.read_percent(), 0);
         assert!(!j.rw.is_read() && !j.rw.is_mixed());
-        assert!(j.set("rw", "trim").unwrap_err().contains("rw=trim"));
+        for trim in ["trim", "randtrim", "trimwrite", "randtrimwrite"] {
+            let e = j.set("rw", trim).unwrap_err();
+            assert!(
+                e.contains(&format!("rw={trim}: csumbench issues no trims")),
+                "{e}"
+            );
+        }
         assert!(j.set("rw", "randread:8").is_err());
     }
 

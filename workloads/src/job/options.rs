@@ -7,8 +7,10 @@
 use std::fmt::Write;
 
 use super::csum::{CsumName, CSUMS, VERIFY};
+use super::fio::{self, Known};
 use super::values::{
-    count, cpu_list, duration, flag, int, non_empty, path, per_dir, percent, seed, size,
+    alternatives, count, cpu_list, duration, flag, int, non_empty, path, per_dir, percent, seed,
+    size,
 };
 use super::{JobSpec, RwMode, MAX_IODEPTH, MAX_NUMJOBS};
 use crate::engine::{registry, EngineKind};
@@ -243,8 +245,84 @@ impl JobOption {
     }
 }
 
-pub(crate) fn unsupported(key: &str) -> String {
-    format!("unsupported option '{key}'")
+/// Why csumbench does not take `key`: a fio option it does not implement (why, and what to
+/// use instead), one that only shapes fio's report, or not a fio option at all (and the
+/// nearest names, when there are some).
+pub fn unsupported(key: &str) -> String {
+    match fio::classify(key) {
+        Some(Known::Refused(r)) => format!(
+            "{key}: a fio option csumbench does not implement: {}; {}",
+            r.why, r.instead
+        ),
+        Some(Known::EngineOption(engine)) if registry::find(engine).is_some() => format!(
+            "{key}: an option of fio's {engine} engine that csumbench's {engine} does not \
+             implement; leave it out"
+        ),
+        Some(Known::EngineOption(engine)) => format!(
+            "{key}: an option of fio's {engine} engine, which csumbench does not have; \
+             leave it out"
+        ),
+        Some(Known::Reporting) => format!(
+            "{key}: shapes only fio's report; a job file may give it (it has no effect here)"
+        ),
+        None => match nearest(key)[..] {
+            [] => format!("{key}: not a fio option (nor one of csumbench's)"),
+            ref near => format!(
+                "{key}: not a fio option; did you mean {}?",
+                alternatives(near)
+            ),
+        },
+    }
+}
+
+/// The known option names nearest to `key` (csumbench's first, then fio's): at most three,
+/// all at the smallest edit distance, which must be small for the length of `key`.
+fn nearest(key: &str) -> Vec<&'static str> {
+    let key = key.to_ascii_lowercase();
+    let most = key.chars().count().div_ceil(4).clamp(1, 3);
+    let known = every()
+        .flat_map(JobOption::names)
+        .chain(fio::names())
+        .chain(["include"]);
+    let near: Vec<(usize, &'static str)> = known
+        .map(|name| (edit_distance(&key, name), name))
+        .filter(|(d, _)| *d <= most)
+        .collect();
+    let Some(closest) = near.iter().map(|(d, _)| *d).min() else {
+        return Vec::new();
+    };
+    let mut best: Vec<&'static str> = near
+        .into_iter()
+        .filter(|(d, _)| *d == closest)
+        .map(|(_, name)| name)
+        .collect();
+    best.dedup();
+    best.truncate(3);
+    best
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions and swaps of
+/// neighbours, each costing one (the usual typos).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let width = b.len() + 1;
+    let mut d: Vec<usize> = (0..(a.len() + 1) * width).collect();
+    for i in 0..=a.len() {
+        d[i * width] = i;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[(i - 1) * width + j] + 1)
+                .min(d[i * width + j - 1] + 1)
+                .min(d[(i - 1) * width + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[(i - 2) * width + j - 2] + 1);
+            }
+            d[i * width + j] = v;
+        }
+    }
+    d[a.len() * width + b.len()]
 }
 
 /// Every job option that is not an engine's own.
@@ -470,20 +548,10 @@ pub static OPTIONS: &[JobOption] = &[
     .aliases(&["wait_for_previous"]),
     JobOption::file_only("description", Action::Ignored, IGNORED_TEXT).value(ValueKind::Text),
     JobOption::file_only(
-        "group_reporting",
-        Action::Ignored,
-        "accepted, no effect: fio merges the clones' results in its report; the I/O is \
-         the same",
-    ),
-    JobOption::file_only(
         "thread",
         Action::Ignored,
         "accepted, no effect: csumbench always runs jobs as threads",
     ),
-    JobOption::file_only("clat_percentiles", Action::Ignored, PERCENTILES),
-    JobOption::file_only("lat_percentiles", Action::Ignored, PERCENTILES),
-    JobOption::file_only("slat_percentiles", Action::Ignored, PERCENTILES),
-    JobOption::file_only("percentile_list", Action::Ignored, PERCENTILES).value(ValueKind::Text),
 ];
 
 fn offset(k: &str, v: &str) -> Result<u64, String> {
@@ -520,8 +588,6 @@ fn rate_iops(k: &str, v: &str) -> Result<super::PerDir, String> {
 
 const BATCHING: &str = "the pipeline decides its own batches for now";
 const IGNORED_TEXT: &str = "accepted, no effect: free text";
-const PERCENTILES: &str =
-    "accepted, no effect: which latency percentiles fio prints, not what is measured";
 
 /// Every option: the job's, then each engine's.
 pub fn every() -> impl Iterator<Item = &'static JobOption> {
