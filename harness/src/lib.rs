@@ -16,5 +16,4 @@ pub mod report;
 pub mod results;
 pub mod session;
 pub mod stats;
-pub mod steady;
 pub mod summary;

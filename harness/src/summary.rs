@@ -548,7 +548,7 @@ pub(crate) mod tests {
             interference: true,
             ..Default::default()
         });
-        results[5].steady = Some(crate::steady::SteadyReport {
+        results[5].steady = Some(workloads::steady::SteadyReport {
             criterion: "iops:1%".into(),
             dur_s: 5.0,
             ramp_s: 0.0,

@@ -1,5 +1,8 @@
 //! The binary, tested from outside: what a user types, what a user sees.
 
+// Each test here is one scenario, read top to bottom.
+#![allow(clippy::too_many_lines)]
+
 use std::fs;
 use std::os::unix::fs::FileExt;
 

@@ -13,6 +13,9 @@
 //! `[flip]` (bit-flip detection) or `[truncate]` (what a read past the end of a truncated
 //! file reports), so one run shows which half of the contract does not hold.
 
+// Each test here is one scenario, read top to bottom.
+#![allow(clippy::too_many_lines)]
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::FileExt;

@@ -2,6 +2,9 @@
 //! code 1, and nothing written — no data file, no checksum store, no case result. Never a
 //! panic, never a hang, never a run that quietly does something else.
 
+// Each test here is one scenario, read top to bottom.
+#![allow(clippy::too_many_lines)]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command as Proc;

@@ -6,6 +6,9 @@
 //!
 //! Every harness process is waited for with a deadline, then killed: none can hang a test.
 
+// Each test here is one scenario, read top to bottom.
+#![allow(clippy::too_many_lines)]
+
 use std::ffi::CString;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;

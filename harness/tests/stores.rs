@@ -2,6 +2,9 @@
 //! for (not another device that took the name, not a file moved over the old one), and a
 //! job at an offset is judged by the sectors it touches.
 
+// Each test here is one scenario, read top to bottom.
+#![allow(clippy::too_many_lines)]
+
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::Path;

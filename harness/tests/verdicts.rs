@@ -98,3 +98,69 @@ fn auto_repeat_stops_and_says_why_and_warmups_are_recorded() {
         .iter()
         .all(|c| c["noise"]["load_avg_1m"].is_number() || c["noise"].is_object()));
 }
+
+fn run_steady(dir: &std::path::Path, ss: &str, out: &str) -> Value {
+    let out = dir.join(out);
+    harness()
+        .timeout(Duration::from_secs(60))
+        .args([
+            "run",
+            "--ioengine",
+            "null",
+            "--rw",
+            "write",
+            "--bs",
+            "64k",
+            "--size",
+            "64m",
+        ])
+        .args([
+            "--time_based",
+            "1",
+            "--runtime",
+            "5",
+            "--ss",
+            ss,
+            "--ss_dur",
+            "1",
+        ])
+        .args(["--ss_interval", "200ms", "--drop-caches", "false", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    cases(&out).remove(0)
+}
+
+#[test]
+fn steady_state_ends_a_job_early_and_a_job_that_never_settles_is_flagged() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A null engine settles at once: the job ends well before its 5 s.
+    let settled = run_steady(tmp.path(), "iops_slope:50%", "settled");
+    let steady = &settled["steady"];
+    assert_eq!(steady["attained"], true, "{steady}");
+    assert_eq!(steady["criterion"], "iops_slope:50%");
+    assert!(steady["attained_at_s"].as_f64().unwrap() < 4.0, "{steady}");
+    assert!(settled["elapsed_s"].as_f64().unwrap() < 4.5);
+    assert_eq!(settled["status"], "ok");
+    // No rate varies by less than nothing: it runs its whole runtime and says so.
+    let restless = run_steady(tmp.path(), "iops:0", "restless");
+    assert_eq!(
+        restless["steady"]["attained"], false,
+        "{}",
+        restless["steady"]
+    );
+    assert!(restless["elapsed_s"].as_f64().unwrap() >= 4.9);
+    let table = harness()
+        .arg("report")
+        .arg(tmp.path().join("restless"))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(
+        String::from_utf8_lossy(&table).contains("unsteady"),
+        "{}",
+        String::from_utf8_lossy(&table)
+    );
+}

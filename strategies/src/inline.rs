@@ -4,11 +4,10 @@
 //! A panicking part is caught here, as the pools catch theirs: it is counted, and
 //! `dispatch` returns normally (see [`Strategy`]'s contract).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::registry::Descriptor;
+use crate::tracker::Tracker;
 use crate::{PoolStats, Strategy, Work};
 
 pub const DESCRIPTOR: Descriptor = Descriptor {
@@ -20,8 +19,7 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
 
 #[derive(Default)]
 pub struct Inline {
-    done: AtomicU64,
-    panics: AtomicU64,
+    tracker: Tracker,
 }
 
 impl Strategy for Inline {
@@ -30,24 +28,14 @@ impl Strategy for Inline {
     }
 
     fn dispatch(&self, work: Work) {
-        // The work owns everything it touches; a panic leaves nothing of ours half-updated.
-        // A panicking run part's ordered part is dropped, unrun, as the unwind leaves
-        // `execute`.
-        if catch_unwind(AssertUnwindSafe(|| work.execute())).is_err() {
-            self.panics.fetch_add(1, Ordering::Relaxed);
-        }
-        self.done.fetch_add(1, Ordering::Relaxed);
+        self.tracker.run_here(work);
     }
 
+    /// Every item ran before its `dispatch` returned; an item may even quiesce its own pool.
     fn quiesce(&self) {}
 
     fn stats(&self) -> PoolStats {
-        let done = self.done.load(Ordering::Relaxed);
-        PoolStats {
-            dispatched: done,
-            completed: done,
-            panics: self.panics.load(Ordering::Relaxed),
-            ..PoolStats::default()
-        }
+        // No threads of its own.
+        self.tracker.stats(0)
     }
 }

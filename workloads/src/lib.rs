@@ -9,6 +9,7 @@ pub mod engine;
 pub mod job;
 pub mod jobfile;
 pub mod offsets;
+pub mod steady;
 pub mod store;
 pub mod target;
 pub mod units;

@@ -18,6 +18,7 @@ pub use csum::CsumName;
 pub use options::{JobOption, OPTIONS};
 
 use crate::engine::{registry, EngineKind, EngineOptions, Op};
+use crate::steady::{SteadyOptions, SteadyState};
 use crate::units::{format_size, format_size_approx};
 use crate::{MAX_BIO, SECTOR_SIZE};
 use values::alternatives;
@@ -178,6 +179,8 @@ pub struct JobSpec {
     /// Run this long before measuring; as in fio, it adds to `runtime`.
     #[serde(with = "opt_secs")]
     pub ramp_time: Option<Duration>,
+    /// fio's steady state: end the job once its IOPS or bandwidth settles.
+    pub steady: SteadyOptions,
     /// Bandwidth cap in bytes/s per direction (0: none).
     pub rate: PerDir,
     /// IOPS cap per direction (0: none); a direction's `rate` takes precedence, as in fio.
@@ -217,6 +220,7 @@ impl Default for JobSpec {
             rwmixread: 50,
             offset: 0,
             ramp_time: None,
+            steady: SteadyOptions::default(),
             rate: PerDir::default(),
             rate_iops: PerDir::default(),
             cpus_allowed: Vec::new(),
@@ -357,7 +361,7 @@ impl JobSpec {
                 format!("rwmixread={}: a percentage is at most 100", self.rwmixread),
             ));
         }
-        Ok(())
+        SteadyState::of(&self.steady).map(drop)
     }
 
     fn check_span(&self) -> Result<(), Invalid> {
@@ -546,6 +550,10 @@ mod tests {
             ("rwmixwrite", "20"),
             ("offset", "1m"),
             ("ramp_time", "2"),
+            ("steadystate", "bw_slope:1%"),
+            ("steadystate_duration", "10"),
+            ("steadystate_ramp_time", "1"),
+            ("steadystate_check_interval", "500ms"),
             ("rate", "1m,2m"),
             ("rate_iops", "100"),
             ("cpus_allowed", "0-1"),

@@ -21,8 +21,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::units::{parse_duration, parse_size};
 use serde::{Deserialize, Serialize};
-use workloads::units::{parse_duration, parse_size};
 
 /// What is sampled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,33 +57,40 @@ pub struct Criterion {
     pub limit: Limit,
 }
 
+impl Criterion {
+    /// `key=text` (`steadystate=`, or its alias `ss=`); errors name the key as given.
+    pub fn parse(key: &str, text: &str) -> Result<Criterion, String> {
+        text.trim()
+            .parse()
+            .map_err(|why| format!("{key}={}: {why}", text.trim()))
+    }
+}
+
 impl FromStr for Criterion {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Criterion, String> {
-        let (name, value) = text.split_once(':').ok_or_else(|| {
-            format!("steadystate={text}: a threshold must follow the criterion, e.g. iops:2%")
-        })?;
+        let (name, value) = text
+            .split_once(':')
+            .ok_or("a threshold must follow the criterion, e.g. iops:2%")?;
         let (quantity, measure) = match name.trim() {
             "iops" => (Quantity::Iops, Measure::Deviation),
             "iops_slope" => (Quantity::Iops, Measure::Slope),
             "bw" => (Quantity::Bw, Measure::Deviation),
             "bw_slope" => (Quantity::Bw, Measure::Slope),
             "lat" | "lat_slope" => {
-                return Err(format!(
-                    "steadystate={text}: latency criteria are not supported; \
+                return Err("latency criteria are not supported; \
                      use iops, iops_slope, bw or bw_slope"
-                ))
+                    .into())
             }
             other => {
                 return Err(format!(
-                    "steadystate={text}: unknown criterion '{other}' \
-                     (expected iops, iops_slope, bw or bw_slope)"
+                    "unknown criterion '{other}' (expected iops, iops_slope, bw or bw_slope)"
                 ))
             }
         };
         let limit = parse_limit(value.trim(), quantity)
-            .map_err(|why| format!("steadystate={text}: threshold '{value}' {why}"))?;
+            .map_err(|why| format!("threshold '{value}' {why}"))?;
         Ok(Criterion {
             quantity,
             measure,
@@ -122,7 +129,7 @@ impl fmt::Display for Criterion {
     }
 }
 
-/// A job's steady-state settings.
+/// A job's steady-state settings, once enabled.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SteadyState {
     pub criterion: Criterion,
@@ -134,6 +141,39 @@ pub struct SteadyState {
 /// fio's default criterion when only `ss_dur` is given.
 pub const DEFAULT_CRITERION: &str = "iops_slope:0.01%";
 
+/// The steady-state options of a job as set (`steadystate`/`ss`, `ss_dur`, `ss_ramp`,
+/// `ss_interval`), in any order: enabled once `ss_dur` is more than zero, fio's meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SteadyOptions {
+    #[serde(serialize_with = "as_text")]
+    pub criterion: Criterion,
+    #[serde(serialize_with = "as_secs")]
+    pub dur: Duration,
+    #[serde(serialize_with = "as_secs")]
+    pub ramp: Duration,
+    #[serde(serialize_with = "as_secs")]
+    pub interval: Duration,
+}
+
+fn as_text<S: serde::Serializer>(c: &Criterion, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(c)
+}
+
+fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+impl Default for SteadyOptions {
+    fn default() -> Self {
+        SteadyOptions {
+            criterion: DEFAULT_CRITERION.parse().expect("a valid default"),
+            dur: Duration::ZERO,
+            ramp: Duration::ZERO,
+            interval: Duration::from_secs(1),
+        }
+    }
+}
+
 impl SteadyState {
     /// From the option values as written (`ss`, `ss_dur`, `ss_ramp`, `ss_interval`;
     /// times in seconds unless suffixed). `None` when `ss_dur` is absent or 0: fio's
@@ -144,19 +184,31 @@ impl SteadyState {
         ramp: Option<&str>,
         interval: Option<&str>,
     ) -> Result<Option<SteadyState>, String> {
+        let mut options = SteadyOptions::default();
         let time = |option: &str, value: Option<&str>, default: Duration| match value {
             Some(v) => parse_duration(v).map_err(|e| format!("{option}: {e}")),
             None => Ok(default),
         };
-        let dur = time("ss_dur", dur, Duration::ZERO)?;
-        if dur.is_zero() {
+        if let Some(ss) = ss {
+            options.criterion = Criterion::parse("steadystate", ss)?;
+        }
+        options.dur = time("ss_dur", dur, options.dur)?;
+        options.ramp = time("ss_ramp", ramp, options.ramp)?;
+        options.interval = time("ss_interval", interval, options.interval)?;
+        SteadyState::of(&options)
+    }
+
+    /// The settings `options` enable, checked: `None` when `ss_dur` is 0 (disabled); an
+    /// error when the window holds too few samples for the criterion.
+    pub fn of(options: &SteadyOptions) -> Result<Option<SteadyState>, String> {
+        if options.dur.is_zero() {
             return Ok(None);
         }
         let spec = SteadyState {
-            criterion: ss.unwrap_or(DEFAULT_CRITERION).parse()?,
-            dur,
-            ramp: time("ss_ramp", ramp, Duration::ZERO)?,
-            interval: time("ss_interval", interval, Duration::from_secs(1))?,
+            criterion: options.criterion,
+            dur: options.dur,
+            ramp: options.ramp,
+            interval: options.interval,
         };
         let least = match spec.criterion.measure {
             Measure::Deviation => 1,
@@ -164,8 +216,9 @@ impl SteadyState {
         };
         if spec.interval.is_zero() || spec.window() < least {
             return Err(format!(
-                "ss_dur={}s with ss_interval={}s gives {} sample(s); {} needs at least {least}",
-                dur.as_secs_f64(),
+                "steadystate_duration={}s with steadystate_check_interval={}s gives {} \
+                 sample(s); {} needs at least {least}",
+                spec.dur.as_secs_f64(),
                 spec.interval.as_secs_f64(),
                 if spec.interval.is_zero() {
                     0
