@@ -268,10 +268,8 @@ pub static REFUSED: &[Refused] = &[
         ],
     },
     Refused {
-        why: "csumbench runs a job to its size or runtime; fio's latency targets and \
-              steady-state ends are not implemented",
-        instead: "use runtime, or `harness compare --repeat auto`, which repeats until the \
-                  figures settle",
+        why: "fio's latency targets and profiles are not implemented",
+        instead: "use runtime, or steadystate to end a job once it settles",
         names: &[
             "latency_percentile",
             "latency_run",
@@ -279,14 +277,6 @@ pub static REFUSED: &[Refused] = &[
             "latency_window",
             "max_latency",
             "profile",
-            "ss",
-            "ss_dur",
-            "ss_interval",
-            "ss_ramp",
-            "steadystate",
-            "steadystate_check_interval",
-            "steadystate_duration",
-            "steadystate_ramp_time",
         ],
     },
     Refused {

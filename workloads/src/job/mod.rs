@@ -361,7 +361,9 @@ impl JobSpec {
                 format!("rwmixread={}: a percentage is at most 100", self.rwmixread),
             ));
         }
-        SteadyState::of(&self.steady).map(drop)
+        SteadyState::of(&self.steady)
+            .map(drop)
+            .map_err(|e| Invalid::new("steadystate_duration", e))
     }
 
     fn check_span(&self) -> Result<(), Invalid> {
