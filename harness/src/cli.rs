@@ -252,7 +252,7 @@ impl CommonArgs {
                 .map_err(|e| anyhow!("--{key}: {e}"))?;
         }
         file.validate().map_err(|e| anyhow!("{e}"))?;
-        for warning in &file.warnings {
+        for warning in file.warnings() {
             eprintln!("warning: {warning}");
         }
         let groups: Vec<Vec<JobSpec>> = file

@@ -146,6 +146,59 @@ fn every_problem_of_a_job_file_is_reported_at_once() {
 }
 
 #[test]
+fn units_keywords_and_arithmetic_read_as_fio_reads_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("units.fio");
+    fs::write(&file, "[kib]\nioengine=null\nbs=4KiB\nsize=1m\n").unwrap();
+    let out = harness()
+        .args(["run", "--job"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(
+            "units.fio:3: bs=4KiB: 4000 bytes, not whole 4KiB checksum sectors: \
+                         with kb_base=1024, fio's default"
+        ),
+        "{stderr}"
+    );
+    fs::write(
+        &file,
+        format!(
+            "[kib]\nioengine=null\nbs=4KiB\nsize=256KiB\nkb_base=1000\niodepth=(2*2)\n\
+         numjobs=$ncpus\nrw=write\nfilename={}/x${{UNSET_IN_THIS_TEST}}y\n",
+            tmp.path().display()
+        ),
+    )
+    .unwrap();
+    let out = harness()
+        .args(["run", "--job"])
+        .arg(&file)
+        .arg("--out")
+        .arg(tmp.path().join("o"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("units.fio:9: ${UNSET_IN_THIS_TEST} is not set: it reads as empty"),
+        "{stderr}"
+    );
+    let c = &cases(&tmp.path().join("o"))[0];
+    let job = &c["jobs"][0];
+    assert_eq!(
+        (job["bs"].as_u64(), job["iodepth"].as_u64()),
+        (Some(4096), Some(4))
+    );
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from) as u64;
+    assert!(job["numjobs"].as_u64().unwrap() >= cpus.min(4096), "{job}");
+    let want = tmp.path().join("xy");
+    assert_eq!(job["filename"].as_str(), want.to_str());
+}
+
+#[test]
 fn io_uring_and_psync_verify_each_others_data_at_depth() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");

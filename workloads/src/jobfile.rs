@@ -41,8 +41,8 @@ pub struct JobGroup {
 #[derive(Debug, Clone)]
 pub struct JobFile {
     pub groups: Vec<JobGroup>,
-    /// One line each, for the user to see before the jobs run.
-    pub warnings: Vec<String>,
+    /// What the user should hear before the jobs run, in [`JobFile::warnings`].
+    notes: Vec<Problem>,
     /// Per job, in the order of `groups`' jobs.
     origins: Vec<Origins>,
     /// The file's name in messages (empty for text without a file).
@@ -81,7 +81,10 @@ impl Problems {
         let lines: Vec<String> = self
             .0
             .iter()
-            .map(|p| format!("{}: {}", locate(source, p.line), p.message))
+            .map(|p| match (source, p.line) {
+                ("", None) => p.message.clone(),
+                _ => format!("{}: {}", locate(source, p.line), p.message),
+            })
             .collect();
         lines.join("\n")
     }
@@ -117,9 +120,6 @@ pub fn read(path: &Path) -> Result<JobFile, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let source = path.display().to_string();
     let mut file = parse(&text).map_err(|p| p.at(&source))?;
-    for warning in &mut file.warnings {
-        *warning = format!("{source}: {warning}");
-    }
     file.source = source;
     Ok(file)
 }
@@ -141,6 +141,15 @@ pub fn parse_with(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Jo
 }
 
 impl JobFile {
+    /// What the user should hear before the jobs run, one line each, `FILE:LINE: ...`.
+    pub fn warnings(&self) -> Vec<String> {
+        Problems(self.notes.clone())
+            .at(&self.source)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
     /// Every job, group by group.
     pub fn jobs(&self) -> impl Iterator<Item = &JobSpec> {
         self.groups.iter().flat_map(|g| &g.jobs)
@@ -213,7 +222,7 @@ struct Reader {
     groups: Vec<JobGroup>,
     origins: Vec<Origins>,
     problems: Vec<Problem>,
-    warnings: Vec<String>,
+    notes: Vec<Problem>,
     /// The report-only options given, and where.
     reporting: Vec<(String, usize)>,
 }
@@ -265,8 +274,11 @@ impl Reader {
                 );
                 continue;
             };
-            let value = expand(value, env, |warning| {
-                self.warnings.push(format!("line {n}: {warning}"))
+            let value = expand(value, env, |message| {
+                self.notes.push(Problem {
+                    line: Some(n),
+                    message,
+                })
             });
             section.options.push(OptionLine {
                 line: n,
@@ -311,7 +323,10 @@ impl Reader {
         if section.kind == Kind::Job {
             spec.name = section.name.clone();
         }
-        for option in &section.options {
+        // fio reads a section's kb_base before its other options (its priority).
+        let (units, others): (Vec<&OptionLine>, Vec<&OptionLine>) =
+            section.options.iter().partition(|o| o.key == "kb_base");
+        for option in units.into_iter().chain(others) {
             self.apply(&mut spec, &mut stonewall, &mut origins, option);
         }
         match section.kind {
@@ -372,12 +387,15 @@ impl Reader {
             self.problems.sort_by_key(|p| p.line);
             return Err(Problems(self.problems));
         }
-        if let Some(warning) = reporting_warning(&self.reporting) {
-            self.warnings.push(warning);
+        if let Some(message) = reporting_warning(&self.reporting) {
+            self.notes.push(Problem {
+                line: None,
+                message,
+            });
         }
         Ok(JobFile {
             groups: self.groups,
-            warnings: self.warnings,
+            notes: self.notes,
             origins: self.origins,
             source: String::new(),
         })
@@ -534,6 +552,55 @@ verify=sha256
     }
 
     #[test]
+    fn kb_base_applies_first_in_its_section_and_says_why_kib_breaks_sectors() {
+        let e = parse("[job]\nbs=4KiB\n").unwrap_err();
+        assert_eq!(
+            e,
+            "line 2: bs=4KiB: 4000 bytes, not whole 4KiB checksum sectors: with \
+             kb_base=1024, fio's default, fio reads KiB, MiB... as powers of 1000; write k, \
+             m... for powers of 1024, or set kb_base=1000"
+        );
+        let groups = parse("[a]\nbs=4KiB\nsize=1MiB\nkb_base=1000\n[b]\nsize=1MB\n").unwrap();
+        let j = jobs(&groups);
+        assert_eq!(
+            (j[0].bs, j[0].size),
+            (4096, 1 << 20),
+            "kb_base first, wherever it is"
+        );
+        assert_eq!(j[1].size, 1 << 20, "a job's own kb_base is its own");
+        let groups = parse("[global]\nkb_base=1000\n[a]\nsize=1m\n").unwrap();
+        assert_eq!(
+            jobs(&groups)[0].size,
+            1_000_000,
+            "[global]'s applies to later jobs"
+        );
+        let e = parse("[global]\nsize=1MiB\n[a]\n").unwrap_err();
+        assert!(e.starts_with("line 2: size=1MiB: 1000000 bytes"), "{e}");
+    }
+
+    #[test]
+    fn keywords_and_arithmetic_as_fio_computes_them() {
+        let groups = parse(
+            "[a]\nnumjobs=$ncpus\niodepth=(2*16)\nbs=(2*4k)\nsize=(1024*$pagesize)\n\
+             runtime=(1m+30s)\n",
+        )
+        .unwrap();
+        let j = jobs(&groups)[0];
+        let machine = crate::units::Machine::this();
+        assert_eq!(u64::from(j.numjobs), machine.ncpus.min(4096));
+        assert_eq!((j.iodepth, j.bs), (32, 8192));
+        assert_eq!(j.size, 1024 * machine.pagesize);
+        assert_eq!(j.runtime, Some(Duration::from_secs(90)));
+        let e = parse("[a]\nsize=$mb_memory*2m\n").unwrap_err();
+        assert!(
+            e.starts_with("line 2: size=$mb_memory*2m: '$mb_memory*2m' is "),
+            "{e}"
+        );
+        let e = parse("[a]\niodepth=(2*)\n").unwrap_err();
+        assert!(e.starts_with("line 2: iodepth=(2*): '(2*)': "), "{e}");
+    }
+
+    #[test]
     fn a_later_global_affects_only_later_jobs() {
         let text = "[global]\nbs=8k\n[a]\n[global]\nbs=16k\niodepth=4\n[b]\nbs=32k\n[c]\n";
         let groups = parse(text).unwrap();
@@ -685,7 +752,8 @@ blah=1
             e,
             format!(
                 "{path}:2: bogus: not a fio option (nor one of csumbench's)\n\
-                 {path}:3: bs=4q: '4q': unknown size suffix 'q'"
+                 {path}:3: bs=4q: '4q': unknown size suffix 'q'; use k, m, g, t or p (or \
+                 KiB, MiB...)"
             )
         );
         assert!(read(&dir.path().join("missing.fio")).is_err());
@@ -702,7 +770,7 @@ blah=1
                     group_reporting=1\nlog_avg_msec=1000\n";
         let file = super::parse(text).unwrap();
         assert_eq!(
-            file.warnings,
+            file.warnings(),
             vec![
                 "accepted with no effect, as they shape only fio's own report: \
                  group_reporting (lines 2, 6), write_bw_log (line 3), log_avg_msec (line 7)"
@@ -725,7 +793,7 @@ blah=1
         let job = file.jobs().next().unwrap();
         assert_eq!(job.filename.as_deref(), Some(Path::new("/xy")));
         assert_eq!(
-            file.warnings,
+            file.warnings(),
             vec![
                 "line 2: ${NOPE} is not set: it reads as empty, as in fio".to_string(),
                 "line 3: ${} is not set: it reads as empty, as in fio".to_string(),

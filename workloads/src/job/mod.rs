@@ -19,7 +19,7 @@ pub use options::{JobOption, OPTIONS};
 
 use crate::engine::{registry, EngineKind, EngineOptions, Op};
 use crate::steady::{SteadyOptions, SteadyState};
-use crate::units::{format_size, format_size_approx};
+use crate::units::{format_size, format_size_approx, substitute_keywords, KbBase, Machine};
 use crate::{MAX_BIO, SECTOR_SIZE};
 use values::alternatives;
 
@@ -151,6 +151,8 @@ const FIO_RANDSEED: u64 = 0xb189_9bed;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobSpec {
     pub name: String,
+    /// How size prefixes read (fio's `kb_base`).
+    pub kb_base: KbBase,
     pub rw: RwMode,
     pub bs: u64,
     pub size: u64,
@@ -201,6 +203,7 @@ impl Default for JobSpec {
     fn default() -> Self {
         JobSpec {
             name: "job".into(),
+            kb_base: KbBase::default(),
             rw: RwMode::Read,
             bs: 4096,
             size: 1 << 30,
@@ -233,7 +236,7 @@ impl Default for JobSpec {
 }
 
 /// The machine's physical memory in bytes (`u64::MAX` if the kernel will not say).
-fn physical_memory() -> u64 {
+pub(crate) fn physical_memory() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let (pages, page) = unsafe {
         (
@@ -259,10 +262,15 @@ impl JobSpec {
     /// Sets one option by its fio name or alias. Errors name the option and the value.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         let key = key.trim();
-        match options::find(key) {
-            Some(option) => option.apply(self, key, value),
-            None => Err(options::unsupported(key)),
-        }
+        let Some(option) = options::find(key) else {
+            return Err(options::unsupported(key));
+        };
+        let value = match value.contains('$') {
+            true => substitute_keywords(value, &Machine::this())
+                .map_err(|e| format!("{key}={}: {e}", value.trim()))?,
+            false => value.into(),
+        };
+        option.apply(self, key, &value)
     }
 
     /// Checks the job as a whole; the error says what to change (the first of [`check`]).
@@ -529,6 +537,7 @@ mod tests {
     fn every_job_option_is_accepted() {
         let samples = [
             ("name", "x"),
+            ("kb_base", "1024"),
             ("rw", "randwrite"),
             ("bs", "64k"),
             ("size", "1g"),

@@ -9,12 +9,13 @@ use std::fmt::Write;
 use super::csum::{CsumName, CSUMS, VERIFY};
 use super::fio::{self, Known};
 use super::values::{
-    alternatives, count, cpu_list, duration, flag, int, non_empty, path, per_dir, percent, seed,
-    size,
+    alternatives, count, cpu_list, duration, flag, int, non_empty, path, per_dir, percent,
+    sector_size, seed, size,
 };
 use super::{JobSpec, RwMode, MAX_IODEPTH, MAX_NUMJOBS};
 use crate::engine::{registry, EngineKind};
 use crate::steady::Criterion;
+use crate::units::KbBase;
 
 /// Where an option may be given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +88,18 @@ macro_rules! store {
     ($($field:ident).+ = $parse:expr) => {
         |j: &mut JobSpec, k: &str, v: &str| {
             j.$($field).+ = ($parse)(k, v)?;
+            Ok(())
+        }
+    };
+}
+
+/// The [`Setter`] for a value with sizes: it stores what `parse(key, value, kb_base)`
+/// returns, with the job's `kb_base`.
+macro_rules! store_sized {
+    ($($field:ident).+ = $parse:expr) => {
+        |j: &mut JobSpec, k: &str, v: &str| {
+            let kb = j.kb_base;
+            j.$($field).+ = ($parse)(k, v, kb)?;
             Ok(())
         }
     };
@@ -335,6 +348,14 @@ pub static OPTIONS: &[JobOption] = &[
         store!(name = |k, v| non_empty(k, v).map(str::to_string)),
     ),
     JobOption::set(
+        "kb_base",
+        ValueKind::OneOf(KbBase::names),
+        "how size prefixes read, as in fio: 1024 (fio's default) makes k, m, KB... powers \
+         of 1024 and KiB, MiB... powers of 1000; 1000 the other way round. A job file \
+         applies it before the other options of its section",
+        store!(kb_base = KbBase::parse),
+    ),
+    JobOption::set(
         "rw",
         ValueKind::OneOf(RwMode::names),
         "I/O pattern: sequential or random reads or writes; rw (= readwrite) and randrw mix \
@@ -346,20 +367,20 @@ pub static OPTIONS: &[JobOption] = &[
         "bs",
         ValueKind::Size,
         "block size per I/O, a multiple of 4k; I/Os above 1m are split into 1 MiB bios",
-        store!(bs = size),
+        store_sized!(bs = sector_size),
     )
     .aliases(&["blocksize"]),
     JobOption::set(
         "size",
         ValueKind::Size,
         "bytes of I/O per job, and the file size, a multiple of 4k (default 1g)",
-        store!(size = size),
+        store_sized!(size = sector_size),
     ),
     JobOption::set(
         "offset",
         ValueKind::Size,
         "start I/O this far into the file, a multiple of 4k (no percentages)",
-        store!(offset = offset),
+        store_sized!(offset = offset),
     ),
     JobOption::set(
         "numjobs",
@@ -537,7 +558,7 @@ pub static OPTIONS: &[JobOption] = &[
         ValueKind::PerDir,
         "bandwidth cap in bytes/s per direction (k/m/g); latency counts from the intended \
          issue time",
-        store!(rate = |k, v| per_dir(k, v, |one| size(k, one))),
+        store_sized!(rate = |k, v, kb| per_dir(k, v, |one| size(k, one, kb))),
     ),
     JobOption::set(
         "rate_iops",
@@ -584,13 +605,13 @@ pub static OPTIONS: &[JobOption] = &[
     ),
 ];
 
-fn offset(k: &str, v: &str) -> Result<u64, String> {
+fn offset(k: &str, v: &str, kb: KbBase) -> Result<u64, String> {
     if v.trim().ends_with('%') {
         return Err(format!(
             "{k}={v}: percentages are not supported; give a size (e.g. 1g)"
         ));
     }
-    size(k, v)
+    sector_size(k, v, kb)
 }
 
 fn runtime(k: &str, v: &str) -> Result<std::time::Duration, String> {
