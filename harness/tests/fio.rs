@@ -199,6 +199,73 @@ fn units_keywords_and_arithmetic_read_as_fio_reads_them() {
 }
 
 #[test]
+fn the_io_pattern_options_shape_what_runs_and_it_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("pattern.fio");
+    let data = tmp.path().join("data");
+    fs::write(
+        &file,
+        format!(
+            "[global]\nfilename={}\nsize=4m\nverify=crc32c\n\
+             [split-writes]\nrw=randwrite\nbssplit=4k/30:64k/70\n\
+             [range-reads]\nstonewall\nrw=randread\nbsrange=8k-64k\n\
+             [two-loops]\nstonewall\nrw=randread\nbs=16k\nloops=2\n\
+             [io-size]\nstonewall\nrw=read\nbs=64k\nsize=1m\nio_size=3m\n\
+             [ten-ios]\nstonewall\nrw=randread\nnumber_ios=10\n\
+             [holes]\nstonewall\nrw=write:64k\nbs=64k\nsize=1m\n\
+             [mixed]\nstonewall\nrw=rw\nbs=4k,64k\n\
+             [backwards]\nstonewall\nrw=read:-8k\nbs=4k\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let out = harness()
+        .args([
+            "run",
+            "--drop-caches",
+            "false",
+            "--strategy",
+            "kthread",
+            "--job",
+        ])
+        .arg(&file)
+        .arg("--out")
+        .arg(tmp.path().join("o"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let c = cases(&tmp.path().join("o"));
+    let bytes: Vec<(String, u64)> = c
+        .iter()
+        .map(|c| {
+            (
+                c["jobs"][0]["name"].as_str().unwrap().to_string(),
+                c["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let want = [
+        ("split-writes", 4 << 20),
+        ("range-reads", 4 << 20),
+        ("two-loops", 8 << 20),
+        ("io-size", 3 << 20),
+        ("ten-ios", 10 << 12),
+        // Every other 64k block of the first 1m of the 4m file, once (fio 3.33 does the
+        // same on a file longer than the region).
+        ("holes", 512 << 10),
+        ("mixed", 4 << 20),
+        ("backwards", 4 << 20),
+    ];
+    let want: Vec<(String, u64)> = want.iter().map(|(n, b)| (n.to_string(), *b)).collect();
+    assert_eq!(bytes, want);
+    for case in &c {
+        assert_eq!(case["status"], "ok", "{}", case["jobs"][0]["name"]);
+        assert_eq!(case["mismatch_count"], 0);
+    }
+}
+
+#[test]
 fn io_uring_and_psync_verify_each_others_data_at_depth() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");

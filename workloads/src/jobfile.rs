@@ -541,7 +541,7 @@ verify=sha256
         for j in [w, r] {
             assert_eq!(j.ioengine, engine("io_uring"));
             assert!(j.direct && j.time_based);
-            assert_eq!(j.bs, 64 << 10);
+            assert_eq!(j.blocks.bs.read, 64 << 10);
             assert_eq!(j.size, 1 << 30);
             assert_eq!(j.runtime, Some(Duration::from_secs(30)));
             assert_eq!(j.filename.as_deref(), Some(Path::new("/dev/nvme0n1")));
@@ -563,7 +563,7 @@ verify=sha256
         let groups = parse("[a]\nbs=4KiB\nsize=1MiB\nkb_base=1000\n[b]\nsize=1MB\n").unwrap();
         let j = jobs(&groups);
         assert_eq!(
-            (j[0].bs, j[0].size),
+            (j[0].blocks.bs.read, j[0].size),
             (4096, 1 << 20),
             "kb_base first, wherever it is"
         );
@@ -588,7 +588,7 @@ verify=sha256
         let j = jobs(&groups)[0];
         let machine = crate::units::Machine::this();
         assert_eq!(u64::from(j.numjobs), machine.ncpus.min(4096));
-        assert_eq!((j.iodepth, j.bs), (32, 8192));
+        assert_eq!((j.iodepth, j.blocks.bs.read), (32, 8192));
         assert_eq!(j.size, 1024 * machine.pagesize);
         assert_eq!(j.runtime, Some(Duration::from_secs(90)));
         let e = parse("[a]\nsize=$mb_memory*2m\n").unwrap_err();
@@ -607,7 +607,9 @@ verify=sha256
         assert_eq!(groups.len(), 1, "no stonewall: one group");
         let j = jobs(&groups);
         assert_eq!(
-            j.iter().map(|j| (j.bs, j.iodepth)).collect::<Vec<_>>(),
+            j.iter()
+                .map(|j| (j.blocks.bs.read, j.iodepth))
+                .collect::<Vec<_>>(),
             vec![(8192, 1), (32768, 4), (16384, 4)]
         );
     }
@@ -638,7 +640,7 @@ bs = 8k ; trailing
 ";
         let j = parse(text).unwrap().remove(0).jobs.remove(0);
         assert_eq!(j.filename.as_deref(), Some(Path::new("/tmp/a#b")));
-        assert_eq!((j.bs, j.iodepth, j.size), (8192, 2, 1 << 30));
+        assert_eq!((j.blocks.bs.read, j.iodepth, j.size), (8192, 2, 1 << 30));
     }
 
     #[test]

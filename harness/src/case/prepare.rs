@@ -410,17 +410,14 @@ fn lay_out_if_needed(
     Ok(Some(why))
 }
 
-/// The job that lays out `job`'s range: one sequential pass of writes, as fast as it goes.
+/// The job that lays out `job`'s range: one sequential pass of writes over every sector
+/// the job reaches ([`JobSpec::plain_pass`]), as fast as it goes.
 fn layout_job(job: &JobSpec) -> JobSpec {
-    let mut layout = job.clone();
-    layout.rw = workloads::RwMode::Write;
-    layout.time_based = false;
-    layout.runtime = None;
+    let mut layout = job.plain_pass();
     layout.ramp_time = None;
     layout.rate = Default::default();
     layout.rate_iops = Default::default();
     layout.cpus_allowed.clear();
     layout.iodepth = layout.iodepth.max(8);
-    layout.numjobs = 1;
     layout
 }

@@ -3,9 +3,12 @@
 //! (and the engines' own options), so an option means the same thing everywhere.
 
 mod batch;
+mod blocks;
 pub mod csum;
 pub mod fio;
 pub mod options;
+pub mod pattern;
+mod span;
 pub(crate) mod values;
 
 use std::path::PathBuf;
@@ -14,13 +17,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 pub use batch::Batch;
+pub use blocks::{BlockSize, Blocks, Split};
 pub use csum::CsumName;
 pub use options::{JobOption, OPTIONS};
+pub use pattern::{Distribution, Generator, Random, Sequencer, Zone};
+pub use span::Region;
 
 use crate::engine::{registry, EngineKind, EngineOptions, Op};
 use crate::steady::{SteadyOptions, SteadyState};
 use crate::units::{format_size, format_size_approx, substitute_keywords, KbBase, Machine};
-use crate::{MAX_BIO, SECTOR_SIZE};
+use crate::SECTOR_SIZE;
 use values::alternatives;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -61,8 +67,8 @@ impl RwMode {
         !matches!(self, RwMode::Write | RwMode::RandWrite)
     }
 
-    /// Reads and writes mixed in one job: each I/O's direction comes from a
-    /// [`MixChooser`](crate::offsets::MixChooser).
+    /// Reads and writes mixed in one job: its [`IoPattern`](crate::offsets::IoPattern) draws
+    /// each I/O's direction.
     pub fn is_mixed(self) -> bool {
         matches!(self, RwMode::ReadWrite | RwMode::RandRw)
     }
@@ -103,19 +109,40 @@ impl RwMode {
     }
 }
 
-/// A per-direction value, as fio's `rate=r,w` comma form. 0 means "no limit".
+/// A per-direction value, as fio's `rate=r,w` comma form (for rates, 0 is "no limit").
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct PerDir {
-    pub read: u64,
-    pub write: u64,
+pub struct PerDir<T = u64> {
+    pub read: T,
+    pub write: T,
 }
 
-impl PerDir {
-    pub fn get(self, op: Op) -> u64 {
-        match op {
-            Op::Read => self.read,
-            Op::Write => self.write,
+impl<T: Clone> PerDir<T> {
+    /// The same value for both directions.
+    pub fn both(v: T) -> PerDir<T> {
+        PerDir {
+            read: v.clone(),
+            write: v,
         }
+    }
+
+    pub fn of(&self, op: Op) -> &T {
+        match op {
+            Op::Read => &self.read,
+            Op::Write => &self.write,
+        }
+    }
+
+    pub fn of_mut(&mut self, op: Op) -> &mut T {
+        match op {
+            Op::Read => &mut self.read,
+            Op::Write => &mut self.write,
+        }
+    }
+}
+
+impl<T: Copy> PerDir<T> {
+    pub fn get(self, op: Op) -> T {
+        *self.of(op)
     }
 }
 
@@ -154,8 +181,28 @@ pub struct JobSpec {
     /// How size prefixes read (fio's `kb_base`).
     pub kb_base: KbBase,
     pub rw: RwMode,
-    pub bs: u64,
+    /// `rw=MODE:N` of a sequential mode: bytes to skip after each I/O (negative: backwards).
+    pub seq_skip: i64,
+    /// `rw=MODE:N` of a random mode: I/Os per random offset (1: each its own).
+    pub rand_run: u32,
+    /// What the I/Os between two random offsets do (fio's `rw_sequencer`).
+    pub sequencer: Sequencer,
+    /// Block sizes per direction (`bs`, `bsrange`, `bssplit`, `blockalign`).
+    #[serde(flatten)]
+    pub blocks: Blocks,
+    /// Bytes of the region each clone's I/O covers; with `io_size` unset, also the bytes
+    /// of I/O per pass.
     pub size: u64,
+    /// `size=N%`: the region is N% of the file (over `size`).
+    pub size_percent: Option<u32>,
+    /// Bytes of I/O per pass when not `size` (fio's `io_size`, `io_limit`).
+    pub io_size: Option<u64>,
+    /// Stop after this many I/Os (per loop; 0: no such limit).
+    pub number_ios: u64,
+    /// Passes over the region (fio's `loops`; 0 is 1).
+    pub loops: u32,
+    /// The random options: the random map, generator, distribution, share of random I/O.
+    pub random: Random,
     pub numjobs: u32,
     pub iodepth: u32,
     /// fio's `iodepth_batch_*` and `iodepth_low`: how many I/Os to submit and reap at once.
@@ -178,6 +225,13 @@ pub struct JobSpec {
     pub rwmixread: u32,
     /// Where in the file the job's I/O starts; it covers `offset..io_end()`.
     pub offset: u64,
+    /// `offset=N%`: the region starts N% into the file (over `offset`).
+    pub offset_percent: Option<u32>,
+    /// Each clone's region starts this much after the previous clone's (fio's
+    /// `offset_increment`).
+    pub offset_increment: u64,
+    /// `offset_increment=N%`: that, in percent of the file.
+    pub offset_increment_percent: Option<u32>,
     /// Run this long before measuring; as in fio, it adds to `runtime`.
     #[serde(with = "opt_secs")]
     pub ramp_time: Option<Duration>,
@@ -205,8 +259,16 @@ impl Default for JobSpec {
             name: "job".into(),
             kb_base: KbBase::default(),
             rw: RwMode::Read,
-            bs: 4096,
+            seq_skip: 0,
+            rand_run: 1,
+            sequencer: Sequencer::default(),
+            blocks: Blocks::new(4096),
             size: 1 << 30,
+            size_percent: None,
+            io_size: None,
+            number_ios: 0,
+            loops: 1,
+            random: Random::default(),
             numjobs: 1,
             iodepth: 1,
             batch: Batch::default(),
@@ -222,6 +284,9 @@ impl Default for JobSpec {
             csum: CsumName::default(),
             rwmixread: 50,
             offset: 0,
+            offset_percent: None,
+            offset_increment: 0,
+            offset_increment_percent: None,
             ramp_time: None,
             steady: SteadyOptions::default(),
             rate: PerDir::default(),
@@ -258,6 +323,23 @@ pub(crate) fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A block size csumbench can checksum: whole 4 KiB sectors.
+fn whole_sectors(bytes: u64) -> bool {
+    bytes > 0 && bytes.is_multiple_of(SECTOR_SIZE)
+}
+
+/// What is wrong with block size `bad` given by `option`.
+fn block_size_problem(option: &str, bad: u64) -> String {
+    let why = match bad {
+        1..SECTOR_SIZE => {
+            "is under the 4KiB checksum sector, which csumbench checksums whole; \
+                           use 4k or more"
+        }
+        _ => "must be a non-zero multiple of the 4KiB checksum sector",
+    };
+    format!("{option}={}: {why}", format_size(bad))
+}
+
 impl JobSpec {
     /// Sets one option by its fio name or alias. Errors name the option and the value.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
@@ -285,8 +367,9 @@ impl JobSpec {
 
     /// Everything wrong with the job as a whole, each with the option to change.
     pub fn check(&self) -> Vec<Invalid> {
-        let checks: [JobCheck; 6] = [
+        let checks: [JobCheck; 7] = [
             Self::check_blocks,
+            Self::check_pattern,
             Self::check_time_and_mix,
             Self::check_span,
             Self::check_counts,
@@ -322,25 +405,34 @@ impl JobSpec {
     }
 
     fn check_blocks(&self) -> Result<(), Invalid> {
-        if self.bs == 0 || !self.bs.is_multiple_of(SECTOR_SIZE) {
-            return Err(Invalid::new(
-                "bs",
-                format!(
-                    "bs={}: must be a non-zero multiple of the 4KiB checksum sector",
-                    format_size(self.bs)
-                ),
-            ));
+        for op in self.directions() {
+            let option = self.blocks.option(op);
+            let sizes = self.blocks.of(op);
+            if let Some(bad) = sizes.sizes().find(|s| !whole_sectors(*s)) {
+                return Err(Invalid::new(option, block_size_problem(option, bad)));
+            }
+            let align = self.blocks.align.get(op);
+            if self.rw.is_random() && !align.is_multiple_of(SECTOR_SIZE) {
+                return Err(Invalid::new(
+                    "ba",
+                    format!(
+                        "blockalign={}: must be a multiple of the 4KiB checksum sector",
+                        format_size(align)
+                    ),
+                ));
+            }
         }
         if self.size == 0 {
             return Err(Invalid::new("size", "size=0: nothing to do".into()));
         }
-        if self.size < self.bs {
+        let min = self.min_bs();
+        if self.size < min {
             return Err(Invalid::new(
                 "size",
                 format!(
                     "size={} is smaller than bs={}",
                     format_size(self.size),
-                    format_size(self.bs)
+                    format_size(min)
                 ),
             ));
         }
@@ -352,6 +444,66 @@ impl JobSpec {
                     format_size(self.size)
                 ),
             ));
+        }
+        Ok(())
+    }
+
+    /// The options that shape where I/Os go, as a whole.
+    fn check_pattern(&self) -> Result<(), Invalid> {
+        if !self.seq_skip.unsigned_abs().is_multiple_of(SECTOR_SIZE) {
+            return Err(Invalid::new(
+                "rw",
+                format!(
+                    "rw={}:{}: a skip must be whole 4KiB checksum sectors",
+                    self.rw.name(),
+                    self.seq_skip
+                ),
+            ));
+        }
+        if !self.offset_increment.is_multiple_of(SECTOR_SIZE) {
+            return Err(Invalid::new(
+                "offset_increment",
+                format!(
+                    "offset_increment={}: must be a multiple of the 4KiB checksum sector",
+                    format_size(self.offset_increment)
+                ),
+            ));
+        }
+        for (option, percent) in [
+            ("size", self.size_percent),
+            ("offset", self.offset_percent),
+            ("offset_increment", self.offset_increment_percent),
+        ] {
+            if let Some(p) = percent {
+                return Err(Invalid::new(
+                    option,
+                    format!(
+                        "{option}={p}%: not implemented yet (the harness sizes a job's file \
+                         before it knows the file's size); give {option} in bytes"
+                    ),
+                ));
+            }
+        }
+        self.check_zones()
+    }
+
+    /// zoned_abs zones must lie within the region (fio stops the job when they do not).
+    fn check_zones(&self) -> Result<(), Invalid> {
+        for op in self.directions() {
+            if let Some((zones, true)) = self.random.distribution.zones(op) {
+                let end: u64 = zones.iter().map(|z| z.size).sum();
+                if end > self.size {
+                    return Err(Invalid::new(
+                        "random_distribution",
+                        format!(
+                            "random_distribution=zoned_abs: the zones reach {}, beyond \
+                             size={}",
+                            format_size(end),
+                            format_size(self.size)
+                        ),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -385,8 +537,7 @@ impl JobSpec {
             ));
         }
         if self
-            .offset
-            .checked_add(self.size)
+            .last_region_end()
             .is_none_or(|end| end > MAX_FILE_OFFSET)
         {
             return Err(Invalid::new(
@@ -464,22 +615,6 @@ impl JobSpec {
         Ok(())
     }
 
-    /// Bios per I/O: btrfs splits I/Os larger than 1 MiB.
-    pub fn bio_size(&self) -> u64 {
-        self.bs.min(MAX_BIO)
-    }
-
-    /// The span of the file a job touches: whole blocks of `bs` within `size`.
-    pub fn blocks(&self) -> u64 {
-        self.size / self.bs
-    }
-
-    /// One past the last byte the job touches: `offset` + its whole blocks. The file and
-    /// the checksum store must reach this far.
-    pub fn io_end(&self) -> u64 {
-        self.offset.saturating_add(self.blocks() * self.bs)
-    }
-
     /// Percentage of I/Os that are reads: 100 or 0 for the pure modes, `rwmixread` for
     /// the mixed ones.
     pub fn read_percent(&self) -> u32 {
@@ -491,11 +626,11 @@ impl JobSpec {
     }
 
     /// The bandwidth cap for one direction in bytes/s, as fio settles it: `rate` if set,
-    /// else `rate_iops` × `bs`; `None` when unlimited.
+    /// else `rate_iops` × the direction's smallest block; `None` when unlimited.
     pub fn rate_limit(&self, op: Op) -> Option<u64> {
         match (self.rate.get(op), self.rate_iops.get(op)) {
             (0, 0) => None,
-            (0, iops) => Some(iops.saturating_mul(self.bs)),
+            (0, iops) => Some(iops.saturating_mul(self.blocks.of(op).min)),
             (bytes, _) => Some(bytes),
         }
     }
@@ -534,6 +669,7 @@ mod tests {
     use crate::units::parse_size;
 
     #[test]
+    #[allow(clippy::too_many_lines)] // a sample for every option
     fn every_job_option_is_accepted() {
         let samples = [
             ("name", "x"),
@@ -560,6 +696,19 @@ mod tests {
             ("rwmixread", "70"),
             ("rwmixwrite", "20"),
             ("offset", "1m"),
+            ("offset_increment", "4m"),
+            ("bsrange", "4k-64k"),
+            ("bssplit", "4k/50:64k/50,8k"),
+            ("ba", "4k"),
+            ("rw_sequencer", "identical"),
+            ("io_size", "2g"),
+            ("number_ios", "1000"),
+            ("loops", "2"),
+            ("norandommap", "1"),
+            ("random_generator", "lfsr"),
+            ("random_distribution", "zipf:1.2"),
+            ("percentage_sequential", "10"),
+            ("percentage_random", "80,70"),
             ("ramp_time", "2"),
             ("steadystate", "bw_slope:1%"),
             ("steadystate_duration", "10"),
@@ -588,13 +737,29 @@ mod tests {
             j.set(k, v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
         }
         assert_eq!(j.rw, RwMode::RandWrite);
-        assert_eq!(j.bs, 65536);
+        assert_eq!(j.blocks.bs, PerDir::both(65536));
+        assert_eq!(j.blocks.of(Op::Read).max, 65536, "the split's");
+        assert_eq!(j.blocks.of(Op::Write).min, 8192);
+        assert_eq!((j.io_size, j.number_ios, j.loops), (Some(2 << 30), 1000, 2));
+        assert_eq!(
+            j.random.percentage,
+            PerDir {
+                read: 80,
+                write: 70
+            }
+        );
+        assert!(!j.random.map && j.random.generator.is_lfsr());
+        assert_eq!(j.sequencer, Sequencer::Identical);
         assert_eq!(j.iodepth, 8);
         assert!(j.direct && j.end_fsync && j.time_based);
         assert_eq!(j.runtime, Some(Duration::from_secs(10)));
         assert_eq!(j.rwmixread, 80, "the later of rwmixread/rwmixwrite wins");
         assert_eq!(j.offset, 1 << 20);
-        assert_eq!(j.io_end(), (1 << 30) + (1 << 20));
+        assert_eq!(
+            j.io_end(),
+            (1 << 30) + (5 << 20),
+            "offset + a second clone's increment"
+        );
         assert_eq!(j.ramp_time, Some(Duration::from_secs(2)));
         assert_eq!(j.cpus_allowed, vec![0, 1]);
         assert!(!j.randrepeat && !j.invalidate);
@@ -636,7 +801,8 @@ mod tests {
                 "{e}"
             );
         }
-        assert!(j.set("rw", "randread:8").is_err());
+        j.set("rw", "randread:8").unwrap();
+        assert_eq!((j.rw, j.rand_run), (RwMode::RandRead, 8));
     }
 
     #[test]
@@ -754,7 +920,14 @@ mod tests {
         assert!(job("bs", "8k").is_ok());
         assert!(job("offset", "512").unwrap_err().contains("offset=512B"));
         let set = |k: &str, v: &str| JobSpec::default().set(k, v);
-        assert!(set("offset", "10%").unwrap_err().contains("percentages"));
+        assert!(job("offset", "10%")
+            .unwrap_err()
+            .starts_with("offset=10%: not implemented yet"));
+        assert!(set("offset", "0%").unwrap_err().contains("from 1 to 100"));
+        assert!(job("bs", "512")
+            .unwrap_err()
+            .contains("under the 4KiB checksum sector"));
+        assert!(job("rw", "read:6k").unwrap_err().contains("whole 4KiB"));
         assert!(set("rwmixread", "101")
             .unwrap_err()
             .contains("rwmixread=101"));
@@ -843,7 +1016,7 @@ mod tests {
         // A multiple of the sector but not of bs: whole blocks only, as fio.
         let j = job("100k", "64k");
         j.validate().unwrap();
-        assert_eq!((j.blocks(), j.io_end()), (1, 64 << 10));
+        assert_eq!((j.reach(), j.io_end()), (64 << 10, 64 << 10));
     }
 
     #[test]

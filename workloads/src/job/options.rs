@@ -8,11 +8,12 @@ use std::fmt::Write;
 
 use super::csum::{CsumName, CSUMS, VERIFY};
 use super::fio::{self, Known};
+use super::pattern::{self, Generator, Sequencer};
 use super::values::{
     alternatives, count, cpu_list, duration, flag, int, non_empty, path, per_dir, percent,
     sector_size, seed, size,
 };
-use super::{JobSpec, RwMode, MAX_IODEPTH, MAX_NUMJOBS};
+use super::{blocks, JobSpec, RwMode, MAX_IODEPTH, MAX_NUMJOBS};
 use crate::engine::{registry, EngineKind};
 use crate::steady::Criterion;
 use crate::units::KbBase;
@@ -101,6 +102,17 @@ macro_rules! store_sized {
             let kb = j.kb_base;
             j.$($field).+ = ($parse)(k, v, kb)?;
             Ok(())
+        }
+    };
+}
+
+/// The [`Setter`] that hands a block-size option to `set(&mut blocks, key, value,
+/// kb_base)`.
+macro_rules! on_blocks {
+    ($set:path) => {
+        |j: &mut JobSpec, k: &str, v: &str| {
+            let kb = j.kb_base;
+            $set(&mut j.blocks, k, v, kb)
         }
     };
 }
@@ -359,28 +371,136 @@ pub static OPTIONS: &[JobOption] = &[
         "rw",
         ValueKind::OneOf(RwMode::names),
         "I/O pattern: sequential or random reads or writes; rw (= readwrite) and randrw mix \
-         reads and writes by rwmixread",
-        store!(rw = RwMode::parse),
+         reads and writes by rwmixread. MODE:N skips N bytes after each sequential I/O \
+         (negative: backwards), or keeps N I/Os per random offset (see rw_sequencer)",
+        pattern::set_rw,
     )
     .aliases(&["readwrite"]),
     JobOption::set(
+        "rw_sequencer",
+        ValueKind::OneOf(Sequencer::names),
+        "with rw=randMODE:N, the I/Os between two random offsets go on from the previous \
+         one (sequential, the default) or repeat its offset (identical)",
+        store!(sequencer = Sequencer::parse),
+    ),
+    JobOption::set(
         "bs",
-        ValueKind::Size,
-        "block size per I/O, a multiple of 4k; I/Os above 1m are split into 1 MiB bios",
-        store_sized!(bs = sector_size),
+        ValueKind::PerDir,
+        "block size per I/O, per direction (R,W), a multiple of 4k; I/Os above 1m are split \
+         into 1 MiB bios",
+        on_blocks!(blocks::set_bs),
     )
     .aliases(&["blocksize"]),
     JobOption::set(
+        "bsrange",
+        ValueKind::Text,
+        "MIN-MAX[,MIN-MAX]: block sizes drawn from a range per direction, as fio draws them \
+         (over bs)",
+        on_blocks!(blocks::set_range),
+    )
+    .aliases(&["blocksize_range"]),
+    JobOption::set(
+        "bssplit",
+        ValueKind::Text,
+        "BS/PERCENT:BS/PERCENT...[,...]: block sizes by their share of the I/Os, per \
+         direction (over bs and bsrange)",
+        on_blocks!(blocks::set_split),
+    ),
+    JobOption::set(
+        "ba",
+        ValueKind::PerDir,
+        "random I/O: offsets are multiples of this, per direction (default: the smallest \
+         block size); as in fio, it turns the random map off",
+        on_blocks!(blocks::set_align),
+    )
+    .aliases(&["blockalign"]),
+    JobOption::set(
         "size",
         ValueKind::Size,
-        "bytes of I/O per job, and the file size, a multiple of 4k (default 1g)",
-        store_sized!(size = sector_size),
+        "bytes of each clone's region, and of I/O per pass unless io_size; a multiple of 4k \
+         (default 1g). N% is of the file's size",
+        |j, k, v| {
+            let (bytes, percent) = bytes_or_percent(k, v, j.kb_base, sector_size)?;
+            (j.size, j.size_percent) = (bytes.unwrap_or(j.size), percent);
+            Ok(())
+        },
+    ),
+    JobOption::set(
+        "io_size",
+        ValueKind::Size,
+        "bytes of I/O per loop, over the region size covers: less stops early, more goes \
+         round again",
+        store_sized!(io_size = |k, v, kb| size(k, v, kb).map(Some)),
+    )
+    .aliases(&["io_limit"]),
+    JobOption::set(
+        "number_ios",
+        ValueKind::Int,
+        "stop after this many I/Os per loop, if size or io_size has not stopped it first",
+        store!(number_ios = |k, v| int(k, v, 0, i64::MAX).map(|n| n as u64)),
+    ),
+    JobOption::set(
+        "loops",
+        ValueKind::Int,
+        "passes over the region (default 1)",
+        store!(loops = |k, v| count(k, v, 0, u32::MAX)),
     ),
     JobOption::set(
         "offset",
         ValueKind::Size,
-        "start I/O this far into the file, a multiple of 4k (no percentages)",
-        store_sized!(offset = offset),
+        "start I/O this far into the file, a multiple of 4k; N% is of the file's size",
+        |j, k, v| {
+            let (bytes, percent) = bytes_or_percent(k, v, j.kb_base, sector_size)?;
+            (j.offset, j.offset_percent) = (bytes.unwrap_or(j.offset), percent);
+            Ok(())
+        },
+    )
+    .aliases(&["fileoffset"]),
+    JobOption::set(
+        "offset_increment",
+        ValueKind::Size,
+        "each clone's region starts this much after the previous clone's (N%: of the file)",
+        |j, k, v| {
+            let (bytes, percent) = bytes_or_percent(k, v, j.kb_base, size)?;
+            let bytes = bytes.unwrap_or(j.offset_increment);
+            (j.offset_increment, j.offset_increment_percent) = (bytes, percent);
+            Ok(())
+        },
+    ),
+    JobOption::set(
+        "norandommap",
+        ValueKind::Flag,
+        "1: random offsets may repeat within a pass (fio's random map, the default, visits \
+         each block once)",
+        store!(random.map = |k, v| flag(k, v).map(|off| !off)),
+    ),
+    JobOption::set(
+        "random_generator",
+        ValueKind::OneOf(Generator::names),
+        "fio's generators; csumbench draws its own numbers, and lfsr, as fio's, never \
+         repeats a block within a pass",
+        store!(random.generator = Generator::parse),
+    ),
+    JobOption::set(
+        "random_distribution",
+        ValueKind::Text,
+        "random, zipf[:THETA], pareto[:H], normal[:SIGMA] (each [:CENTER]), zoned:A/S:... \
+         (A% of I/Os in S% of the region) or zoned_abs:A/SIZE:..., with fio's formulas; \
+         any but random turns the random map off",
+        store_sized!(random.distribution = pattern::distribution),
+    ),
+    JobOption::set(
+        "percentage_random",
+        ValueKind::PerDir,
+        "random jobs: the share of I/Os at random offsets, per direction (R,W); the rest go \
+         on from the direction's previous I/O",
+        store!(random.percentage = |k, v| pattern::percentages(k, v, false)),
+    ),
+    JobOption::set(
+        "percentage_sequential",
+        ValueKind::PerDir,
+        "the opposite of percentage_random",
+        store!(random.percentage = |k, v| pattern::percentages(k, v, true)),
     ),
     JobOption::set(
         "numjobs",
@@ -575,9 +695,10 @@ pub static OPTIONS: &[JobOption] = &[
     JobOption::set(
         "randrepeat",
         ValueKind::Flag,
-        "1: the same random sequence every run (default 1)",
+        "1: the same random sequence every run, and every loop (default 1)",
         store!(randrepeat = flag),
-    ),
+    )
+    .aliases(&["allrandrepeat"]),
     JobOption::set(
         "randseed",
         ValueKind::Int,
@@ -603,15 +724,27 @@ pub static OPTIONS: &[JobOption] = &[
         Action::Ignored,
         "accepted, no effect: csumbench always runs jobs as threads",
     ),
+    JobOption::file_only(
+        "softrandommap",
+        Action::Ignored,
+        "accepted, no effect: csumbench's random map never fails to be made",
+    ),
 ];
 
-fn offset(k: &str, v: &str, kb: KbBase) -> Result<u64, String> {
-    if v.trim().ends_with('%') {
-        return Err(format!(
-            "{k}={v}: percentages are not supported; give a size (e.g. 1g)"
-        ));
+/// A size (by `bytes`), or `N%` of the file (1 to 100): one of the two.
+fn bytes_or_percent(
+    k: &str,
+    v: &str,
+    kb: KbBase,
+    bytes: fn(&str, &str, KbBase) -> Result<u64, String>,
+) -> Result<(Option<u64>, Option<u32>), String> {
+    match v.trim().strip_suffix('%') {
+        None => Ok((Some(bytes(k, v, kb)?), None)),
+        Some(p) => match percent(k, p)? {
+            0 => Err(format!("{k}={v}: a percentage of the file from 1 to 100")),
+            p => Ok((None, Some(p))),
+        },
     }
-    sector_size(k, v, kb)
 }
 
 fn runtime(k: &str, v: &str) -> Result<std::time::Duration, String> {
