@@ -375,8 +375,56 @@ impl Reader {
         }
     }
 
+    /// fio's `wait_for`, where the group order does what it asks: the job it names is one
+    /// other job, in an earlier group. Anything else is a problem at the `wait_for` line.
+    fn check_waits(&mut self) {
+        let placed: Vec<(usize, &JobSpec)> = self
+            .groups
+            .iter()
+            .enumerate()
+            .flat_map(|(g, group)| group.jobs.iter().map(move |job| (g, job)))
+            .collect();
+        let mut found = Vec::new();
+        for (&(group, job), origins) in placed.iter().zip(&self.origins) {
+            let Some(waitee) = &job.wait_for else {
+                continue;
+            };
+            let theirs: Vec<usize> = placed
+                .iter()
+                .filter(|(_, other)| other.name == *waitee)
+                .map(|(g, _)| *g)
+                .collect();
+            let why = match theirs[..] {
+                _ if *waitee == job.name => "a job cannot wait for itself".to_string(),
+                [] => format!("no job is named '{waitee}'"),
+                [g] if g < group => continue,
+                [g] if g == group => format!(
+                    "job '{waitee}' runs in the same group; starting a job when another of \
+                     its group ends is not implemented yet: put stonewall in [{}] (it then \
+                     waits for every job before it)",
+                    job.name
+                ),
+                [_] => format!(
+                    "job '{waitee}' is in a later group, which starts only once this job's \
+                     has ended; put [{}] after it",
+                    job.name
+                ),
+                _ => format!("several jobs are named '{waitee}'; name them apart"),
+            };
+            let line = match origins.set_at.get("wait_for") {
+                Some(Origin::Line(n)) => *n,
+                _ => origins.header,
+            };
+            found.push((line, format!("wait_for={waitee}: {why}")));
+        }
+        for (line, message) in found {
+            self.problem(line, message);
+        }
+    }
+
     /// The file read: its jobs, or every problem found, in line order.
     fn finish(mut self) -> Result<JobFile, Problems> {
+        self.check_waits();
         if self.groups.is_empty() && self.problems.is_empty() {
             self.problems.push(Problem {
                 line: None,
@@ -385,6 +433,8 @@ impl Reader {
         }
         if !self.problems.is_empty() {
             self.problems.sort_by_key(|p| p.line);
+            // A [global] line every job inherits is one problem.
+            self.problems.dedup();
             return Err(Problems(self.problems));
         }
         if let Some(message) = reporting_warning(&self.reporting) {
@@ -598,6 +648,100 @@ verify=sha256
         );
         let e = parse("[a]\niodepth=(2*)\n").unwrap_err();
         assert!(e.starts_with("line 2: iodepth=(2*): '(2*)': "), "{e}");
+    }
+
+    #[test]
+    fn wait_for_is_taken_where_the_groups_do_it_already() {
+        let groups = parse("[a]\n[b]\nstonewall\nwait_for=a\n").unwrap();
+        assert_eq!(jobs(&groups)[1].wait_for.as_deref(), Some("a"));
+        let e = parse("[a]\n[b]\nwait_for=a\n").unwrap_err();
+        assert!(
+            e.starts_with("line 3: wait_for=a: job 'a' runs in the same group; starting a job")
+                && e.contains("put stonewall in [b]"),
+            "{e}"
+        );
+        let e = parse("[a]\nwait_for=b\n[b]\nstonewall\n").unwrap_err();
+        assert!(e.contains("job 'b' is in a later group"), "{e}");
+        let e = parse("[a]\nwait_for=a\n").unwrap_err();
+        assert_eq!(e, "line 2: wait_for=a: a job cannot wait for itself");
+        let e = parse("[global]\nwait_for=x\n[a]\n[b]\n").unwrap_err();
+        assert_eq!(
+            e, "line 2: wait_for=x: no job is named 'x'",
+            "one problem per line, though two jobs inherit it"
+        );
+        let e = parse("[a]\n[a]\n[b]\nstonewall\nwait_for=a\n").unwrap_err();
+        assert!(e.contains("several jobs are named 'a'"), "{e}");
+    }
+
+    #[test]
+    fn timing_options_are_read_but_only_their_defaults_run_yet() {
+        let groups = parse("[a]\nthinktime_blocks=1\nflow_id=0\nrate_process=linear\n").unwrap();
+        assert_eq!(jobs(&groups)[0].timing, crate::job::Timing::default());
+        for (line, why) in [
+            ("startdelay=2", "pace"),
+            ("thinktime=100", "pace"),
+            ("thinktime_spin=10", "pace"),
+            ("thinktime_blocks=4", "pace"),
+            ("ratemin=1m", "pace"),
+            ("rate_process=poisson", "pace"),
+            ("flow=2", "flow tokens"),
+            ("exitall", "end a group's other jobs"),
+        ] {
+            let e = parse(&format!("[a]\n{line}\n")).unwrap_err();
+            assert!(
+                e.starts_with("line 2: ") && e.contains("not implemented yet") && e.contains(why),
+                "{line}: {e}"
+            );
+        }
+        assert!(parse("[a]\nstartdelay=soon\n")
+            .unwrap_err()
+            .contains("startdelay=soon"));
+    }
+
+    #[test]
+    fn more_files_than_one_per_clone_are_read_but_not_run_yet() {
+        for line in [
+            "nrfiles=4",
+            "nr_files=2",
+            "filesize=1m-4m",
+            "file_service_type=random:8",
+            "filename_format=$jobname.$filenum",
+            "create_on_open=1",
+            "unlink=1",
+            "verify_only=1",
+            "verify_backlog=64",
+        ] {
+            let e = parse(&format!("[a]\n{line}\n")).unwrap_err();
+            let why = if line.starts_with("verify") {
+                "no verify phase"
+            } else {
+                "one file per clone"
+            };
+            assert!(e.starts_with("line 2: ") && e.contains(why), "{line}: {e}");
+        }
+        let mut file = super::parse("[a]\nfilename=/x\\:y:/z\n").unwrap();
+        assert_eq!(
+            file.validate().unwrap_err(),
+            "line 2: job 'a': filename: a list of 2 files: not implemented yet (the case \
+             runner runs one file per clone); give one file"
+        );
+        file.set_everywhere("filename", "/only").unwrap();
+        file.validate().unwrap();
+        let j = file.jobs().next().unwrap();
+        assert_eq!(j.filename.as_deref(), Some(Path::new("/only")));
+        let write = JobSpec {
+            rw: RwMode::Write,
+            ..JobSpec::default()
+        };
+        assert!(write
+            .warnings()
+            .iter()
+            .any(|w| w.contains("its verify phase")));
+        let quiet = JobSpec {
+            do_verify: false,
+            ..write
+        };
+        assert!(quiet.warnings().is_empty());
     }
 
     #[test]

@@ -5,10 +5,12 @@
 mod batch;
 mod blocks;
 pub mod csum;
+pub mod files;
 pub mod fio;
 pub mod options;
 pub mod pattern;
 mod span;
+pub mod timing;
 pub(crate) mod values;
 
 use std::path::PathBuf;
@@ -19,9 +21,11 @@ use serde::Serialize;
 pub use batch::Batch;
 pub use blocks::{BlockSize, Blocks, Split};
 pub use csum::CsumName;
+pub use files::{FileService, Files};
 pub use options::{JobOption, OPTIONS};
 pub use pattern::{Distribution, Generator, Random, Sequencer, Zone};
 pub use span::Region;
+pub use timing::{RateProcess, Timing};
 
 use crate::engine::{registry, EngineKind, EngineOptions, Op};
 use crate::steady::{SteadyOptions, SteadyState};
@@ -216,6 +220,16 @@ pub struct JobSpec {
     pub time_based: bool,
     pub filename: Option<PathBuf>,
     pub directory: Option<PathBuf>,
+    /// The job's files beyond one per clone: `nrfiles`, `filesize`, `filename` lists...
+    pub files: Files,
+    /// fio's `do_verify`: a write job with `verify` reads its data back after the writes
+    /// (fio's verify phase; default 1).
+    pub do_verify: bool,
+    /// fio's `verify_only`: only the verify phase, over data written before.
+    pub verify_only: bool,
+    /// fio's `verify_backlog`: verify after every N writes instead of after all (0: after
+    /// all).
+    pub verify_backlog: u64,
     pub ioengine: EngineKind,
     /// The options of `ioengine` that were set (fio's engine options), by name.
     pub engine_options: EngineOptions,
@@ -235,6 +249,11 @@ pub struct JobSpec {
     /// Run this long before measuring; as in fio, it adds to `runtime`.
     #[serde(with = "opt_secs")]
     pub ramp_time: Option<Duration>,
+    /// When the job's I/Os go: start delay, think time, minimum rate, flows, exitall.
+    pub timing: Timing,
+    /// fio's `wait_for`: the job starts once the named job has ended. A job file takes it
+    /// only where the group order does that already (the named job is in an earlier group).
+    pub wait_for: Option<String>,
     /// fio's steady state: end the job once its IOPS or bandwidth settles.
     pub steady: SteadyOptions,
     /// Bandwidth cap in bytes/s per direction (0: none).
@@ -279,6 +298,10 @@ impl Default for JobSpec {
             time_based: false,
             filename: None,
             directory: None,
+            files: Files::default(),
+            do_verify: true,
+            verify_only: false,
+            verify_backlog: 0,
             ioengine: EngineKind::default(),
             engine_options: EngineOptions::default(),
             csum: CsumName::default(),
@@ -288,6 +311,8 @@ impl Default for JobSpec {
             offset_increment: 0,
             offset_increment_percent: None,
             ramp_time: None,
+            timing: Timing::default(),
+            wait_for: None,
             steady: SteadyOptions::default(),
             rate: PerDir::default(),
             rate_iops: PerDir::default(),
@@ -388,7 +413,17 @@ impl JobSpec {
     /// What the job's engine has to say about it that does not stop it, e.g. that it will
     /// not queue I/O the way the job asks. For the user to see before it runs.
     pub fn warnings(&self) -> Vec<String> {
-        (self.ioengine.descriptor().check)(self).unwrap_or_default()
+        let mut warnings = (self.ioengine.descriptor().check)(self).unwrap_or_default();
+        if self.rw.is_write() && self.do_verify && self.csum != "none" {
+            warnings.push(format!(
+                "verify={}: fio reads a write job's data back after its writes (its verify \
+                 phase); csumbench does not yet: every sector's checksum is kept, so run a \
+                 read job over the same file after this one (stonewall) to verify it, or \
+                 set do_verify=0",
+                self.csum
+            ));
+        }
+        warnings
     }
 
     /// Opens the job's engine over an already opened file (`None` only for a diskless
@@ -416,7 +451,7 @@ impl JobSpec {
                 return Err(Invalid::new(
                     "ba",
                     format!(
-                        "blockalign={}: must be a multiple of the 4KiB checksum sector",
+                        "ba={}: must be a multiple of the 4KiB checksum sector",
                         format_size(align)
                     ),
                 ));
@@ -484,7 +519,18 @@ impl JobSpec {
                 ));
             }
         }
-        self.check_zones()
+        self.check_zones()?;
+        match self.files.more_names.len() {
+            0 => Ok(()),
+            n => Err(Invalid::new(
+                "filename",
+                format!(
+                    "filename: a list of {} files: not implemented yet (the case runner runs \
+                     one file per clone); give one file",
+                    n + 1
+                ),
+            )),
+        }
     }
 
     /// zoned_abs zones must lie within the region (fio stops the job when they do not).
@@ -615,6 +661,18 @@ impl JobSpec {
         Ok(())
     }
 
+    /// Why a case of this job measured nothing, when its ramp is to blame: the job ended
+    /// before its `ramp_time` did, so every I/O fell in the ramp.
+    pub fn nothing_measured(&self) -> Option<String> {
+        let ramp = self.ramp_time?;
+        Some(format!(
+            "job '{}': ramp_time={}s swallowed the whole job: nothing measured (it ended \
+             before its ramp did); lower ramp_time, or give time_based=1 and a runtime",
+            self.name,
+            ramp.as_secs_f64()
+        ))
+    }
+
     /// Percentage of I/Os that are reads: 100 or 0 for the pure modes, `rwmixread` for
     /// the mixed ones.
     pub fn read_percent(&self) -> u32 {
@@ -710,6 +768,17 @@ mod tests {
             ("percentage_sequential", "10"),
             ("percentage_random", "80,70"),
             ("ramp_time", "2"),
+            // Not implemented yet: only their defaults are taken.
+            ("startdelay", "0"),
+            ("thinktime", "0"),
+            ("thinktime_spin", "0"),
+            ("thinktime_blocks", "1"),
+            ("rate_min", "0"),
+            ("rate_process", "linear"),
+            ("flow", "0"),
+            ("flow_id", "0"),
+            ("exitall", "0"),
+            ("wait_for", "other"),
             ("steadystate", "bw_slope:1%"),
             ("steadystate_duration", "10"),
             ("steadystate_ramp_time", "1"),
@@ -722,10 +791,19 @@ mod tests {
             ("invalidate", "0"),
             ("verify", "crc32c-intel"),
             ("verify_async", "4"),
+            ("do_verify", "0"),
+            ("verify_only", "0"),
+            ("verify_backlog", "0"),
+            ("nrfiles", "1"),
+            ("file_service_type", "roundrobin"),
+            ("filename_format", "$jobname.$jobnum.$filenum"),
+            ("create_on_open", "0"),
+            ("unlink", "0"),
         ];
+        // filesize has no value that changes nothing, so none that it takes yet.
         let mut job_options: Vec<&str> = OPTIONS
             .iter()
-            .filter(|o| o.sets_job())
+            .filter(|o| o.sets_job() && o.name != "filesize")
             .map(|o| o.name)
             .collect();
         let mut sampled: Vec<&str> = samples.iter().map(|(k, _)| *k).collect();

@@ -9,11 +9,12 @@ use std::fmt::Write;
 use super::csum::{CsumName, CSUMS, VERIFY};
 use super::fio::{self, Known};
 use super::pattern::{self, Generator, Sequencer};
+use super::timing::{self, RateProcess};
 use super::values::{
     alternatives, count, cpu_list, duration, flag, int, non_empty, path, per_dir, percent,
     sector_size, seed, size,
 };
-use super::{blocks, JobSpec, RwMode, MAX_IODEPTH, MAX_NUMJOBS};
+use super::{blocks, files, JobSpec, RwMode, MAX_IODEPTH, MAX_NUMJOBS};
 use crate::engine::{registry, EngineKind};
 use crate::steady::Criterion;
 use crate::units::KbBase;
@@ -224,6 +225,14 @@ impl JobOption {
 
     const fn value(self, value: ValueKind) -> Self {
         JobOption { value, ..self }
+    }
+
+    /// Only a job file takes it.
+    const fn in_job_files(self) -> Self {
+        JobOption {
+            scope: Scope::JobFile,
+            ..self
+        }
     }
 
     /// Marks the option understood but not implemented yet (see [`Status::NotYet`]).
@@ -629,9 +638,62 @@ pub static OPTIONS: &[JobOption] = &[
     JobOption::set(
         "filename",
         ValueKind::Path,
-        "file or block device to use (default: a temporary file)",
-        store!(filename = |k, v| path(k, v).map(Some)),
+        "file or block device to use (default: a temporary file); a:b lists files",
+        |j, k, v| {
+            let mut names = files::filename_list(k, non_empty(k, v)?)?;
+            j.files.more_names = names.split_off(1);
+            j.filename = names.pop();
+            Ok(())
+        },
     ),
+    JobOption::set(
+        "nrfiles",
+        ValueKind::Int,
+        "files per clone (default 1)",
+        store!(files.nrfiles = |k, v| count(k, v, 1, MAX_FILES)),
+    )
+    .aliases(&["nr_files"])
+    .not_yet(FILES),
+    JobOption::set(
+        "filesize",
+        ValueKind::Size,
+        "each file's size, or LOW-HIGH to draw each one's (default: size / nrfiles)",
+        store_sized!(files.filesize = files::filesize),
+    )
+    .not_yet(FILES),
+    JobOption::set(
+        "file_service_type",
+        ValueKind::Text,
+        "which file the next I/O goes to: roundrobin (default), random or sequential, \
+         each [:N] I/Os per file; or zipf, pareto or normal [:VALUE]",
+        store!(files.service = files::service),
+    )
+    .not_yet(FILES),
+    JobOption::set(
+        "filename_format",
+        ValueKind::Text,
+        "file names from $jobname, $jobnum, $filenum (default, as csumbench's: \
+         $jobname.$jobnum.$filenum)",
+        store!(
+            files.format =
+                |k, v| non_empty(k, v).map(|f| (f != files::DEFAULT_FORMAT).then(|| f.to_string()))
+        ),
+    )
+    .not_yet(FILES),
+    JobOption::set(
+        "create_on_open",
+        ValueKind::Flag,
+        "1: create a file when the job first opens it, not before the job starts",
+        store!(files.create_on_open = flag),
+    )
+    .not_yet(FILES),
+    JobOption::set(
+        "unlink",
+        ValueKind::Flag,
+        "1: remove the job's files when it ends",
+        store!(files.unlink = flag),
+    )
+    .not_yet(FILES),
     JobOption::set(
         "directory",
         ValueKind::Path,
@@ -660,6 +722,28 @@ pub static OPTIONS: &[JobOption] = &[
          (fio's N verify threads)",
         store!(strategy_hint = |k, v| verify_async(k, v).map(Some)),
     ),
+    JobOption::set(
+        "do_verify",
+        ValueKind::Flag,
+        "with verify, 1 (the default) has fio read a write job's data back after it; \
+         csumbench keeps every sector's sum for a later read job instead, and warns (0 \
+         silences it)",
+        store!(do_verify = flag),
+    ),
+    JobOption::set(
+        "verify_only",
+        ValueKind::Flag,
+        "1: only read back and verify what an earlier run wrote",
+        store!(verify_only = flag),
+    )
+    .not_yet(VERIFY_PHASE),
+    JobOption::set(
+        "verify_backlog",
+        ValueKind::Int,
+        "verify after every N writes instead of after all of them",
+        store!(verify_backlog = |k, v| int(k, v, 0, i64::MAX).map(|n| n as u64)),
+    )
+    .not_yet(VERIFY_PHASE),
     JobOption::set(
         "rwmixread",
         ValueKind::Percent,
@@ -711,6 +795,83 @@ pub static OPTIONS: &[JobOption] = &[
         "1: drop the file's cached pages before the job (default 1)",
         store!(invalidate = flag),
     ),
+    JobOption::set(
+        "startdelay",
+        ValueKind::Time,
+        "start the job this long after its group (LOW-HIGH: a random delay in that range)",
+        store!(timing.startdelay = timing::startdelay),
+    )
+    .not_yet(PACING),
+    JobOption::set(
+        "thinktime",
+        ValueKind::Time,
+        "after every thinktime_blocks I/Os, let the I/Os in flight complete, then stall \
+         this long (microseconds unless a unit is given)",
+        store!(timing.thinktime = timing::micros),
+    )
+    .not_yet(PACING),
+    JobOption::set(
+        "thinktime_spin",
+        ValueKind::Time,
+        "spin the CPU this long of each think time, and sleep the rest (microseconds)",
+        store!(timing.thinktime_spin = timing::micros),
+    )
+    .not_yet(PACING),
+    JobOption::set(
+        "thinktime_blocks",
+        ValueKind::Int,
+        "I/Os between two think times (default 1)",
+        store!(timing.thinktime_blocks = |k, v| count(k, v, 1, u32::MAX)),
+    )
+    .not_yet(PACING),
+    JobOption::set(
+        "rate_min",
+        ValueKind::PerDir,
+        "fail the job when a direction's bandwidth over a second falls below this (bytes/s)",
+        store_sized!(timing.rate_min = |k, v, kb| per_dir(k, v, |one| size(k, one, kb))),
+    )
+    .aliases(&["ratemin"])
+    .not_yet(PACING),
+    JobOption::set(
+        "rate_process",
+        ValueKind::OneOf(RateProcess::names),
+        "how a rate-limited job spaces its I/Os: evenly (linear) or with exponential gaps \
+         (poisson)",
+        store!(timing.rate_process = RateProcess::parse),
+    )
+    .not_yet(PACING),
+    JobOption::set(
+        "flow",
+        ValueKind::Int,
+        "weight in fio's token flow control between the jobs of one flow_id",
+        store!(
+            timing.flow =
+                |k, v| int(k, v, i64::from(i32::MIN), i64::from(i32::MAX)).map(|n| n as i32)
+        ),
+    )
+    .not_yet(FLOW),
+    JobOption::set(
+        "flow_id",
+        ValueKind::Int,
+        "the flow a job's flow weight counts in (default 0)",
+        store!(timing.flow_id = |k, v| count(k, v, 0, u32::MAX)),
+    )
+    .not_yet(FLOW),
+    JobOption::set(
+        "exitall",
+        ValueKind::Flag,
+        "1: when this job ends, end every other job of its group",
+        store!(timing.exitall = timing::exitall),
+    )
+    .not_yet("the case runner does not end a group's other jobs yet"),
+    JobOption::set(
+        "wait_for",
+        ValueKind::Text,
+        "start once the named job has ended; a job file takes it where the groups do that \
+         already (the named job is in an earlier group)",
+        store!(wait_for = |k, v| non_empty(k, v).map(|n| Some(n.to_string()))),
+    )
+    .in_job_files(),
     JobOption::file_only(
         "stonewall",
         Action::Stonewall,
@@ -771,6 +932,12 @@ fn rate_iops(k: &str, v: &str) -> Result<super::PerDir, String> {
 }
 
 const BATCHING: &str = "the pipeline decides its own batches for now";
+const PACING: &str = "the pipeline does not pace by it yet";
+const FILES: &str = "the case runner runs one file per clone for now";
+const VERIFY_PHASE: &str = "the case runner has no verify phase yet";
+/// The most files one clone may have (fio's limit is memory).
+const MAX_FILES: u32 = 1 << 20;
+const FLOW: &str = "jobs do not share flow tokens yet";
 const IGNORED_TEXT: &str = "accepted, no effect: free text";
 
 /// Every option: the job's, then each engine's.
