@@ -138,7 +138,7 @@ struct Pass {
     order: Option<Permutation>,
     next: u64,
     used: Option<Coverage>,
-    /// fio's `ddir_seq_nr` countdown.
+    /// fio's `ddir_seq_nr` countdown: 1 at first, so the first I/O draws its offset.
     run_left: u32,
     ios: u64,
 }
@@ -197,7 +197,10 @@ impl IoPattern {
         if self.plan.repeatable && !self.plan.time_based {
             self.rng = Streams::new(self.seed);
         }
+        // fio counts I/Os per random offset across loops (`td->ddir_seq_nr`).
+        let run_left = self.pass.run_left;
         self.pass = self.plan.new_pass(&mut self.rng.offset);
+        self.pass.run_left = run_left;
     }
 }
 
@@ -285,7 +288,6 @@ impl Plan {
     fn new_pass(&self, rng: &mut Rng) -> Pass {
         let mut pass = Pass::empty();
         pass.last_pos = [self.start; 2];
-        pass.run_left = self.rand_run;
         if let Pick::Permuted { units, marks, .. } = self.pick {
             pass.order = Some(Permutation::new(units, (rng.next() << 32) | rng.next()));
             pass.used = marks.then(|| Coverage::new(units));
@@ -720,9 +722,8 @@ mod tests {
         let seq = ios(&[base.as_slice(), &[("percentage_random", "0")]].concat());
         assert_eq!(offsets(&seq), (0..1024).step_by(4).collect::<Vec<_>>());
         let runs = ios(&[base.as_slice(), &[("rw", "randread:4")]].concat());
-        // fio counts down first: the first three I/Os go on from the start.
-        assert_eq!(offsets(&runs[..3]), vec![0, 4, 8]);
-        for run in runs[3..].chunks(4).filter(|c| c.len() == 4) {
+        // As fio 3.33: a random offset, then three I/Os going on from it, and so on.
+        for run in runs.chunks(4).filter(|c| c.len() == 4) {
             let o = offsets(run);
             assert!(
                 o[1] == o[0] + 4 && o[2] == o[1] + 4 && o[3] == o[2] + 4,
@@ -734,7 +735,7 @@ mod tests {
             &[("rw", "randread:3"), ("rw_sequencer", "identical")],
         ]
         .concat());
-        for run in same[2..].chunks(3).filter(|c| c.len() == 3) {
+        for run in same.chunks(3).filter(|c| c.len() == 3) {
             assert!(run[1].offset == run[0].offset && run[2].offset == run[0].offset);
         }
     }
