@@ -48,10 +48,13 @@ enum Command {
 #[derive(Args)]
 struct ListArgs {
     /// List every job option instead (the job's, then each engine's).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "fio")]
     options: bool,
-    /// How --options prints them; markdown is the README's option table.
-    #[arg(long, value_enum, default_value = "text", requires = "options")]
+    /// List every option fio has instead, and what csumbench does with it.
+    #[arg(long)]
+    fio: bool,
+    /// How --options and --fio print them; markdown is the README's tables.
+    #[arg(long, value_enum, default_value = "text")]
     format: ListFormat,
 }
 
@@ -567,11 +570,26 @@ fn sweep_specs(sweep: &str) -> Result<Vec<String>> {
 }
 
 fn list(args: &ListArgs) -> String {
-    match (args.options, args.format) {
-        (false, _) => list_strategies() + &list_engines(),
-        (true, ListFormat::Text) => list_options(),
-        (true, ListFormat::Markdown) => options::markdown_table(),
+    match (args.options, args.fio, args.format) {
+        (true, _, ListFormat::Text) => list_options(),
+        (true, _, ListFormat::Markdown) => options::markdown_table(),
+        (_, true, ListFormat::Text) => list_fio_options(),
+        (_, true, ListFormat::Markdown) => options::fio_markdown_table(),
+        _ => list_strategies() + &list_engines(),
     }
+}
+
+/// Every fio option, one a line: its names, what csumbench does with it, and why.
+fn list_fio_options() -> String {
+    let mut s = String::new();
+    for (names, treatment, note) in options::fio_options() {
+        s += &format!(
+            "{:<32} {:<28} {note}\n",
+            names.join(", "),
+            treatment.label()
+        );
+    }
+    s
 }
 
 fn list_strategies() -> String {

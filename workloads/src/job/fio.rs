@@ -426,6 +426,7 @@ pub static ENGINE_OPTIONS: &[(&str, &[&str])] = &[
     ("rdma", &["bindname", "verb"]),
     ("sg", &["sg_write_mode", "stream_id"]),
     ("windowsaio", &["no_completion_thread"]),
+    ("external", &["dummy"]),
     (
         "xnvme",
         &[
@@ -473,6 +474,7 @@ pub static OTHER_ENGINES: &[&str] = &[
     "dirstat",
     "e4defrag",
     "exec",
+    "external",
     "falloc",
     "filecreate",
     "filedelete",

@@ -785,6 +785,7 @@ mod tests {
             ("steadystate_check_interval", "500ms"),
             ("rate", "1m,2m"),
             ("rate_iops", "100"),
+            ("cpumask", "0x3"),
             ("cpus_allowed", "0-1"),
             ("randrepeat", "0"),
             ("randseed", "0x10"),

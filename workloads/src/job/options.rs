@@ -11,8 +11,8 @@ use super::fio::{self, Known};
 use super::pattern::{self, Generator, Sequencer};
 use super::timing::{self, RateProcess};
 use super::values::{
-    alternatives, count, cpu_list, duration, flag, int, non_empty, path, per_dir, percent,
-    sector_size, seed, size,
+    alternatives, count, cpu_list, cpu_mask, duration, flag, int, non_empty, path, per_dir,
+    percent, sector_size, seed, size,
 };
 use super::{blocks, files, JobSpec, RwMode, MAX_IODEPTH, MAX_NUMJOBS};
 use crate::engine::{registry, EngineKind};
@@ -777,6 +777,13 @@ pub static OPTIONS: &[JobOption] = &[
         store!(cpus_allowed = cpu_list),
     ),
     JobOption::set(
+        "cpumask",
+        ValueKind::Int,
+        "CPUs the job's submitter threads may run on, as a bit mask (decimal or 0x hex): \
+         cpus_allowed as fio's older option",
+        store!(cpus_allowed = cpu_mask),
+    ),
+    JobOption::set(
         "randrepeat",
         ValueKind::Flag,
         "1: the same random sequence every run, and every loop (default 1)",
@@ -884,6 +891,21 @@ pub static OPTIONS: &[JobOption] = &[
         "thread",
         Action::Ignored,
         "accepted, no effect: csumbench always runs jobs as threads",
+    ),
+    JobOption::file_only(
+        "refill_buffers",
+        Action::Ignored,
+        "accepted, no effect: csumbench fills every write with fresh seeded data, always",
+    ),
+    JobOption::file_only(
+        "scramble_buffers",
+        Action::Ignored,
+        "accepted, no effect: csumbench fills every write with fresh seeded data, always",
+    ),
+    JobOption::file_only(
+        "serialize_overlap",
+        Action::Ignored,
+        "accepted, no effect: csumbench never lets an I/O overlap a write in flight, always",
     ),
     JobOption::file_only(
         "softrandommap",
@@ -998,6 +1020,95 @@ pub fn explain(option: &JobOption) -> String {
             option.help
         ),
     }
+}
+
+/// What csumbench does with one of fio's options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Treatment {
+    /// Honoured, with fio's meaning (or csumbench's, where its help says so).
+    Honoured,
+    /// Understood, and only its default is taken for now.
+    NotYet,
+    /// Taken in a job file, with no effect, and said so in one warning.
+    Warned,
+    /// Taken in a job file, with no effect (it changes nothing csumbench does).
+    NoEffect,
+    /// Refused, saying why and what to use instead.
+    Rejected,
+}
+
+impl Treatment {
+    pub fn label(self) -> &'static str {
+        match self {
+            Treatment::Honoured => "honoured",
+            Treatment::NotYet => "not yet (default only)",
+            Treatment::Warned => "accepted, warned: no effect",
+            Treatment::NoEffect => "accepted, no effect",
+            Treatment::Rejected => "rejected",
+        }
+    }
+}
+
+/// Every fio option (its names), what csumbench does with it and why, in name order.
+pub fn fio_options() -> Vec<(Vec<&'static str>, Treatment, String)> {
+    let ours = every().filter(|o| !OURS_ONLY.contains(&o.name)).map(|o| {
+        let treatment = match (o.action, o.status) {
+            (Action::Ignored, _) => Treatment::NoEffect,
+            (_, Status::NotYet(_)) => Treatment::NotYet,
+            _ => Treatment::Honoured,
+        };
+        (o.names().collect(), treatment, describe(o))
+    });
+    let reporting = fio::REPORTING.iter().map(|&name| {
+        let note = "shapes only fio's own report".to_string();
+        (vec![name], Treatment::Warned, note)
+    });
+    let refused = fio::REFUSED.iter().flat_map(|r| {
+        let note = format!("{}; {}", r.why, r.instead);
+        r.names
+            .iter()
+            .map(move |&name| (vec![name], Treatment::Rejected, note.clone()))
+    });
+    let engines = fio::ENGINE_OPTIONS.iter().flat_map(|&(engine, names)| {
+        names.iter().map(move |&name| {
+            let note = match registry::find(engine) {
+                Some(_) => {
+                    format!("an option of fio's {engine} that csumbench's does not implement")
+                }
+                None => {
+                    format!("an option of fio's {engine} engine, which csumbench does not have")
+                }
+            };
+            (vec![name], Treatment::Rejected, note)
+        })
+    });
+    let mut rows: Vec<_> = ours
+        .chain(reporting)
+        .chain(refused)
+        .chain(engines)
+        .collect();
+    rows.sort_by_key(|(names, ..)| names[0]);
+    rows
+}
+
+/// Options csumbench has that fio does not.
+const OURS_ONLY: &[&str] = &["csum"];
+
+/// The README's table of every fio option, in Markdown.
+pub fn fio_markdown_table() -> String {
+    let mut s =
+        String::from("| fio option | csumbench | what it does here, or why not |\n|---|---|---|\n");
+    for (names, treatment, note) in fio_options() {
+        let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} |",
+            names.join(", "),
+            treatment.label(),
+            escape(&note)
+        );
+    }
+    s
 }
 
 fn escape(text: &str) -> String {

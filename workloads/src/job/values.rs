@@ -160,6 +160,15 @@ pub(crate) fn cpu_list(key: &str, value: &str) -> Result<Vec<usize>, String> {
     Ok(cpus)
 }
 
+/// fio's `cpumask`: a bit per CPU, decimal or `0x` hex.
+pub(crate) fn cpu_mask(key: &str, value: &str) -> Result<Vec<usize>, String> {
+    let mask = seed(key, value)?;
+    if mask == 0 {
+        return Err(format!("{key}={value}: a mask without any CPU"));
+    }
+    Ok((0..64).filter(|cpu| mask & (1 << cpu) != 0).collect())
+}
+
 /// `a, b or c`: the choices an error message offers.
 pub(crate) fn alternatives(names: &[&str]) -> String {
     match names {
@@ -216,6 +225,14 @@ mod tests {
         assert_eq!(alternatives(&["a"]), "a");
         assert_eq!(alternatives(&["a", "b"]), "a or b");
         assert_eq!(alternatives(&["a", "b", "c"]), "a, b or c");
+    }
+
+    #[test]
+    fn cpu_masks_are_bits() {
+        assert_eq!(cpu_mask("m", "0x5"), Ok(vec![0, 2]));
+        assert_eq!(cpu_mask("m", "12"), Ok(vec![2, 3]));
+        assert!(cpu_mask("m", "0").is_err());
+        assert!(cpu_mask("m", "x").is_err());
     }
 
     #[test]
