@@ -223,8 +223,8 @@ struct Reader {
     origins: Vec<Origins>,
     problems: Vec<Problem>,
     notes: Vec<Problem>,
-    /// The report-only options given, and where.
-    reporting: Vec<(String, usize)>,
+    /// The options given that change nothing (report-only, profiles'), and where.
+    inert: Vec<(Inert, String, usize)>,
 }
 
 impl Reader {
@@ -357,7 +357,8 @@ impl Reader {
         let (n, key, value) = (option.line, option.key.as_str(), option.value.as_str());
         let Some(known) = options::find(key) else {
             match fio::classify(key) {
-                Some(Known::Reporting) => self.reporting.push((key.to_string(), n)),
+                Some(Known::Reporting) => self.inert.push((Inert::Report, key.to_string(), n)),
+                Some(Known::Profile) => self.inert.push((Inert::Profile, key.to_string(), n)),
                 _ => self.problem(n, options::unsupported(key)),
             }
             return;
@@ -437,11 +438,19 @@ impl Reader {
             self.problems.dedup();
             return Err(Problems(self.problems));
         }
-        if let Some(message) = reporting_warning(&self.reporting) {
-            self.notes.push(Problem {
-                line: None,
-                message,
-            });
+        for kind in [Inert::Report, Inert::Profile] {
+            let given: Vec<(String, usize)> = self
+                .inert
+                .iter()
+                .filter(|(k, ..)| *k == kind)
+                .map(|(_, name, line)| (name.clone(), *line))
+                .collect();
+            if let Some(message) = inert_warning(kind, &given) {
+                self.notes.push(Problem {
+                    line: None,
+                    message,
+                });
+            }
         }
         Ok(JobFile {
             groups: self.groups,
@@ -452,8 +461,17 @@ impl Reader {
     }
 }
 
-/// The one warning for every option given that shapes only fio's report.
-fn reporting_warning(given: &[(String, usize)]) -> Option<String> {
+/// Why a fio option a job file gives changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Inert {
+    /// It shapes only fio's report.
+    Report,
+    /// It belongs to a fio profile, and no `profile=` uses it.
+    Profile,
+}
+
+/// The one warning for every option of one `kind` given.
+fn inert_warning(kind: Inert, given: &[(String, usize)]) -> Option<String> {
     let mut names: Vec<(&str, Vec<String>)> = Vec::new();
     for (name, line) in given {
         match names.iter_mut().find(|(n, _)| n == name) {
@@ -471,8 +489,12 @@ fn reporting_warning(given: &[(String, usize)]) -> Option<String> {
             many => format!("{name} (lines {})", many.join(", ")),
         })
         .collect();
+    let why = match kind {
+        Inert::Report => "as they shape only fio's own report",
+        Inert::Profile => "as in fio without profile=, for they are its profiles' options",
+    };
     Some(format!(
-        "accepted with no effect, as they shape only fio's own report: {}",
+        "accepted with no effect, {why}: {}",
         listed.join(", ")
     ))
 }
@@ -913,13 +935,16 @@ blah=1
     #[test]
     fn report_only_options_are_accepted_with_one_warning() {
         let text = "[global]\ngroup_reporting\nwrite_bw_log=bw\n[a]\n[b]\n\
-                    group_reporting=1\nlog_avg_msec=1000\n";
+                    group_reporting=1\nlog_avg_msec=1000\nthreads=1\n";
         let file = super::parse(text).unwrap();
         assert_eq!(
             file.warnings(),
             vec![
                 "accepted with no effect, as they shape only fio's own report: \
                  group_reporting (lines 2, 6), write_bw_log (line 3), log_avg_msec (line 7)"
+                    .to_string(),
+                "accepted with no effect, as in fio without profile=, for they are its \
+                 profiles' options: threads (line 8)"
                     .to_string()
             ]
         );

@@ -3,7 +3,8 @@
 //! each with why csumbench does not do it and what to use instead. The names are fio 3.42's
 //! (`options.c`, and `engines/*.c` for the engines' options), so a job file's error can
 //! tell "a fio option csumbench does not implement" from "not a fio option", and offer the
-//! nearest name when it is neither.
+//! nearest name when it is neither. fio's profiles' options (profiles/*.c) are here too: fio
+//! takes them in any job.
 
 /// fio options that change only what fio prints or logs, never the I/O: a job file may
 /// give them, and hears once that they have no effect.
@@ -51,6 +52,22 @@ pub static REPORTING: &[&str] = &[
     "write_hist_log",
     "write_iops_log",
     "write_lat_log",
+];
+
+/// The options of fio's act and tiobench profiles (`profiles/*.c`): fio takes them in any
+/// job, and without `profile=` they change nothing (`threads=1` there is not `thread`).
+pub static PROFILE: &[&str] = &[
+    "block",
+    "device-names",
+    "dir",
+    "large-block-op-kbytes",
+    "load",
+    "numruns",
+    "prep",
+    "read-req-num-512-blocks",
+    "test-duration",
+    "threads",
+    "threads-per-queue",
 ];
 
 /// fio options csumbench turns down, for one reason.
@@ -503,6 +520,8 @@ pub static OTHER_ENGINES: &[&str] = &[
 pub enum Known {
     /// It shapes only fio's report.
     Reporting,
+    /// An option of fio's profiles, which without `profile=` changes nothing.
+    Profile,
     /// A fio job option csumbench turns down, and why.
     Refused(&'static Refused),
     /// An option of this fio engine.
@@ -528,6 +547,9 @@ pub fn classify(name: &str) -> Option<Known> {
     if REPORTING.contains(&name) {
         return Some(Known::Reporting);
     }
+    if PROFILE.contains(&name) {
+        return Some(Known::Profile);
+    }
     if let Some(r) = REFUSED.iter().find(|r| r.names.contains(&name)) {
         return Some(Known::Refused(r));
     }
@@ -541,6 +563,7 @@ pub fn classify(name: &str) -> Option<Known> {
 pub fn names() -> impl Iterator<Item = &'static str> {
     REPORTING
         .iter()
+        .chain(PROFILE)
         .chain(REFUSED.iter().flat_map(|r| r.names))
         .chain(ENGINE_OPTIONS.iter().flat_map(|(_, names)| *names))
         .copied()
@@ -577,6 +600,7 @@ mod tests {
     #[test]
     fn names_are_classified_as_listed() {
         assert_eq!(classify("group_reporting"), Some(Known::Reporting));
+        assert_eq!(classify("threads"), Some(Known::Profile));
         match classify("verify_pattern") {
             Some(Known::Refused(r)) => assert!(r.why.contains("checksum store")),
             other => panic!("{other:?}"),

@@ -911,7 +911,10 @@ mod tests {
                 write: 0
             }
         );
-        assert!(j.set("rate", "1m,1m,1m").unwrap_err().contains("trims"));
+        j.set("rate", "1m,1m,1m").unwrap();
+        assert_eq!(j.rate, PerDir::both(1 << 20), "the trims' rate is ignored");
+        assert!(j.set("rate", "1m,1m,1m,1m").unwrap_err().contains("R,W,T"));
+        j.set("rate", "2m,").unwrap();
         assert!(j.set("rate", "fast").unwrap_err().contains("rate=fast"));
         j.set("bs", "8k").unwrap();
         j.set("rate_iops", "100,10").unwrap();

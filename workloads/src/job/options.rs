@@ -300,6 +300,10 @@ pub fn unsupported(key: &str) -> String {
         Some(Known::Reporting) => format!(
             "{key}: shapes only fio's report; a job file may give it (it has no effect here)"
         ),
+        Some(Known::Profile) => format!(
+            "{key}: an option of fio's act or tiobench profile; a job file may give it (it \
+             has no effect without profile=, in fio as here)"
+        ),
         None => match nearest(key)[..] {
             [] => format!("{key}: not a fio option (nor one of csumbench's)"),
             ref near => format!(
@@ -1063,6 +1067,12 @@ pub fn fio_options() -> Vec<(Vec<&'static str>, Treatment, String)> {
         let note = "shapes only fio's own report".to_string();
         (vec![name], Treatment::Warned, note)
     });
+    let profile = fio::PROFILE.iter().map(|&name| {
+        let note = "an option of fio's act or tiobench profile: without profile= (which \
+                    csumbench has not) it changes nothing, in fio too"
+            .to_string();
+        (vec![name], Treatment::Warned, note)
+    });
     let refused = fio::REFUSED.iter().flat_map(|r| {
         let note = format!("{}; {}", r.why, r.instead);
         r.names
@@ -1084,6 +1094,7 @@ pub fn fio_options() -> Vec<(Vec<&'static str>, Treatment, String)> {
     });
     let mut rows: Vec<_> = ours
         .chain(reporting)
+        .chain(profile)
         .chain(refused)
         .chain(engines)
         .collect();

@@ -246,7 +246,8 @@ fn zones(key: &str, text: &str, absolute: bool, kb: KbBase) -> Result<Vec<Zone>,
         };
         let access = percent(key, access)?;
         let zone_size = match zone_size {
-            None => None,
+            // fio reads an empty size as none given (`zoned:50/5:30/15:20/`).
+            None | Some("") => None,
             Some(s) if absolute => Some(size(key, s, kb)?),
             Some(s) => Some(u64::from(percent(key, s)?)).filter(|&p| p > 0),
         };
@@ -413,6 +414,17 @@ mod tests {
                 access: 40,
                 size: 4 << 20
             }
+        );
+        let Distribution::Zoned(z) = dist("zoned:50/5:30/15:20/").unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            z.read[2],
+            Zone {
+                access: 20,
+                size: 80
+            },
+            "fio's rand-zones.fio"
         );
         assert!(dist("zoned:60/10:30/20")
             .unwrap_err()
