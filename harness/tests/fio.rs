@@ -1,11 +1,26 @@
 //! fio compatibility through the binary: job files, engines, mixed I/O, rates, devices.
 
 use std::fs;
+use std::path::Path;
 
 use predicates::prelude::*;
 
 mod common;
 use common::{cases, harness, Loop};
+
+/// `harness run ARGS --job FILE [--out OUT]`: its exit code, and what it said on stderr.
+fn run_job_file(file: &Path, args: &[&str], out: Option<&Path>) -> (Option<i32>, String) {
+    let mut c = harness();
+    c.arg("run").args(args).arg("--job").arg(file);
+    if let Some(out) = out {
+        c.arg("--out").arg(out);
+    }
+    let o = c.output().unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
 
 #[test]
 fn a_job_file_runs_groups_in_order_and_jobs_of_a_group_together() {
@@ -78,13 +93,8 @@ fn every_problem_of_a_job_file_is_reported_at_once() {
          ioengine=net\n",
     )
     .unwrap();
-    let out = harness()
-        .args(["run", "--job"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (code, stderr) = run_job_file(&file, &[], None);
+    assert!(code != Some(0));
     let at = |line: u32| format!("many.fio:{line}: ");
     for (line, needle) in [
         (3, "bs=4q: '4q': unknown size suffix 'q'"),
@@ -108,35 +118,15 @@ fn every_problem_of_a_job_file_is_reported_at_once() {
     // Once the lines read: the job-level checks, at the line that set the value, and the
     // report-only options in one warning.
     fs::write(&file, "[global]\ngroup_reporting\nbs=6k\n[a]\nrw=read\n").unwrap();
-    let out = harness()
-        .args(["run", "--job"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let (code, stderr) = run_job_file(&file, &[], None);
+    assert!(code != Some(0));
     assert!(
         stderr.contains("many.fio:3: job 'a': bs=6KiB: must be a non-zero multiple"),
         "{stderr}"
     );
-    let out = harness()
-        .args([
-            "run",
-            "--ioengine",
-            "null",
-            "--size",
-            "64k",
-            "--bs",
-            "4k",
-            "--job",
-        ])
-        .arg(&file)
-        .arg("--out")
-        .arg(tmp.path().join("o"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let args = ["--ioengine", "null", "--size", "64k", "--bs", "4k"];
+    let (code, stderr) = run_job_file(&file, &args, Some(&tmp.path().join("o")));
+    assert!(code == Some(0), "{stderr}");
     assert_eq!(
         stderr.matches("shape only fio's own report").count(),
         1,
@@ -150,13 +140,8 @@ fn units_keywords_and_arithmetic_read_as_fio_reads_them() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("units.fio");
     fs::write(&file, "[kib]\nioengine=null\nbs=4KiB\nsize=1m\n").unwrap();
-    let out = harness()
-        .args(["run", "--job"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let (code, stderr) = run_job_file(&file, &[], None);
+    assert!(code != Some(0));
     assert!(
         stderr.contains(
             "units.fio:3: bs=4KiB: 4000 bytes, not whole 4KiB checksum sectors: \
@@ -173,15 +158,8 @@ fn units_keywords_and_arithmetic_read_as_fio_reads_them() {
         ),
     )
     .unwrap();
-    let out = harness()
-        .args(["run", "--job"])
-        .arg(&file)
-        .arg("--out")
-        .arg(tmp.path().join("o"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let (code, stderr) = run_job_file(&file, &[], Some(&tmp.path().join("o")));
+    assert!(code == Some(0), "{stderr}");
     assert!(
         stderr.contains("units.fio:9: ${UNSET_IN_THIS_TEST} is not set: it reads as empty"),
         "{stderr}"
@@ -219,22 +197,9 @@ fn the_io_pattern_options_shape_what_runs_and_it_verifies() {
         ),
     )
     .unwrap();
-    let out = harness()
-        .args([
-            "run",
-            "--drop-caches",
-            "false",
-            "--strategy",
-            "kthread",
-            "--job",
-        ])
-        .arg(&file)
-        .arg("--out")
-        .arg(tmp.path().join("o"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let args = ["--drop-caches", "false", "--strategy", "kthread"];
+    let (code, stderr) = run_job_file(&file, &args, Some(&tmp.path().join("o")));
+    assert!(code == Some(0), "{stderr}");
     let c = cases(&tmp.path().join("o"));
     let bytes: Vec<(String, u64)> = c
         .iter()
@@ -274,15 +239,8 @@ fn a_ramp_that_outlasts_the_job_is_an_error_and_timing_not_yet_says_so() {
         "[ramped]\nioengine=null\nrw=write\nsize=64k\nramp_time=30\n",
     )
     .unwrap();
-    let out = harness()
-        .args(["run", "--job"])
-        .arg(&file)
-        .arg("--out")
-        .arg(tmp.path().join("o"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = run_job_file(&file, &[], Some(&tmp.path().join("o")));
+    assert_eq!(code, Some(1), "{stderr}");
     let c = &cases(&tmp.path().join("o"))[0];
     assert_eq!(c["status"], "error");
     assert_eq!(c["bytes"], 0);
@@ -298,13 +256,8 @@ fn a_ramp_that_outlasts_the_job_is_an_error_and_timing_not_yet_says_so() {
         "[paced]\nioengine=null\nthinktime=100\nthinktime_blocks=4\n",
     )
     .unwrap();
-    let out = harness()
-        .args(["run", "--job"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let (code, stderr) = run_job_file(&file, &[], None);
+    assert!(code != Some(0));
     for line in [3, 4] {
         assert!(
             stderr.contains(&format!("ramp.fio:{line}: thinktime"))

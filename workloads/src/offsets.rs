@@ -561,10 +561,7 @@ mod tests {
     use std::collections::{BTreeSet, HashMap};
 
     fn job(options: &[(&str, &str)]) -> JobSpec {
-        let mut j = JobSpec::default();
-        for (k, v) in options {
-            j.set(k, v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
-        }
+        let j = JobSpec::with(options);
         j.validate().unwrap();
         j
     }

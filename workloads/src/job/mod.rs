@@ -709,6 +709,18 @@ impl JobSpec {
     }
 }
 
+#[cfg(test)]
+impl JobSpec {
+    /// A job with these options set, in order (for tests; a bad one panics, naming it).
+    pub(crate) fn with(options: &[(&str, &str)]) -> JobSpec {
+        let mut j = JobSpec::default();
+        for (k, v) in options {
+            j.set(k, v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
+        }
+        j
+    }
+}
+
 mod opt_secs {
     use serde::Serializer;
     use std::time::Duration;

@@ -165,11 +165,7 @@ mod tests {
     use super::*;
 
     fn job(options: &[(&str, &str)]) -> JobSpec {
-        let mut j = JobSpec::default();
-        for (k, v) in options {
-            j.set(k, v).unwrap_or_else(|e| panic!("{e}"));
-        }
-        j
+        JobSpec::with(options)
     }
 
     #[test]
