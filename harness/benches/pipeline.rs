@@ -16,6 +16,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use harness::case::Watchdog;
 use harness::pipeline::{self, CaseState, JobInput, JobProgress, Pools, Topology};
 use strategies::csum::Algo;
+use workloads::store::{Algorithm, Identity, Overwrite};
 use workloads::{CsumStore, JobSpec};
 
 /// Big sequential bios, and small ones where per-item dispatch costs dominate.
@@ -106,11 +107,17 @@ fn pipelines(c: &mut Criterion) {
     for (label, bs, size) in JOBS {
         let job = job(bs, size);
         let algo = Algo::Crc32c;
+        let data = tmp.path().join(label);
+        std::fs::write(&data, b"").expect("a file in a temporary folder");
         let store = CsumStore::create(
-            &tmp.path().join(label),
-            &algo.name(),
-            algo.len(),
+            &CsumStore::beside(&data),
+            Algorithm {
+                name: &algo.name(),
+                csum_len: algo.len(),
+            },
             job.io_end(),
+            &Identity::of(&data).expect("the file just made"),
+            Overwrite::StoresOnly,
         )
         .map(Arc::new)
         .expect("checksum store in a temporary folder");

@@ -4,6 +4,7 @@
 pub mod budget;
 pub mod case;
 pub mod cli;
+pub mod crossover;
 pub mod export;
 pub mod inject;
 pub mod manifest;

@@ -214,7 +214,7 @@ pub struct Row {
     pub unsteady_repeats: Vec<u32>,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }

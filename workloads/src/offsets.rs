@@ -561,7 +561,7 @@ mod tests {
     use std::collections::{BTreeSet, HashMap};
 
     fn job(options: &[(&str, &str)]) -> JobSpec {
-        let j = JobSpec::with(options);
+        let j = JobSpec::with(options).unwrap_or_else(|e| panic!("{e}"));
         j.validate().unwrap();
         j
     }

@@ -326,7 +326,7 @@ impl Default for JobSpec {
 }
 
 /// The machine's physical memory in bytes (`u64::MAX` if the kernel will not say).
-pub(crate) fn physical_memory() -> u64 {
+pub fn physical_memory() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let (pages, page) = unsafe {
         (
@@ -366,6 +366,15 @@ fn block_size_problem(option: &str, bad: u64) -> String {
 }
 
 impl JobSpec {
+    /// The default job with `options` set in order, as a job file's lines would be.
+    pub fn with(options: &[(&str, &str)]) -> Result<JobSpec, String> {
+        let mut job = JobSpec::default();
+        for (key, value) in options {
+            job.set(key, value)?;
+        }
+        Ok(job)
+    }
+
     /// Sets one option by its fio name or alias. Errors name the option and the value.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         let key = key.trim();
@@ -706,18 +715,6 @@ impl JobSpec {
             now ^ (u64::from(std::process::id()) << 32)
         };
         mix64(base ^ mix64(u64::from(job_number)))
-    }
-}
-
-#[cfg(test)]
-impl JobSpec {
-    /// A job with these options set, in order (for tests; a bad one panics, naming it).
-    pub(crate) fn with(options: &[(&str, &str)]) -> JobSpec {
-        let mut j = JobSpec::default();
-        for (k, v) in options {
-            j.set(k, v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
-        }
-        j
     }
 }
 

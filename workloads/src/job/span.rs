@@ -125,13 +125,13 @@ impl JobSpec {
         }
     }
 
-    /// The job that writes what this one reaches once, sequentially, in its largest block
-    /// that divides the span (so every sector of `offset..io_end()` is written): every
-    /// option of the I/O pattern at its default, one clone.
-    pub fn plain_pass(&self) -> JobSpec {
-        let span = self.io_end() - self.offset.min(self.io_end());
-        let largest = MAX_BIO.min(self.max_bs().max(1)).next_power_of_two();
-        let bs = (0..=largest.trailing_zeros())
+    /// The job that writes `start..end` of this one's file once, sequentially, in the
+    /// largest power of two up to a bio that divides it (so every sector is written, as
+    /// `start..end` is whole sectors): every option of the I/O pattern at its default, one
+    /// clone, the rest of this job's options kept.
+    pub fn plain_pass(&self, start: u64, end: u64) -> JobSpec {
+        let span = end.saturating_sub(start);
+        let bs = (0..=MAX_BIO.trailing_zeros())
             .rev()
             .map(|shift| 1u64 << shift)
             .find(|bs| span.is_multiple_of(*bs))
@@ -141,7 +141,8 @@ impl JobSpec {
             seq_skip: 0,
             rand_run: 1,
             sequencer: Sequencer::default(),
-            blocks: Blocks::new(bs.min(span.max(1))),
+            blocks: Blocks::new(bs),
+            offset: start,
             size: span,
             size_percent: None,
             io_size: None,
@@ -165,7 +166,7 @@ mod tests {
     use super::*;
 
     fn job(options: &[(&str, &str)]) -> JobSpec {
-        JobSpec::with(options)
+        JobSpec::with(options).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
@@ -263,7 +264,7 @@ mod tests {
             ("io_size", "10m"),
             ("norandommap", "1"),
         ]);
-        let plain = j.plain_pass();
+        let plain = j.plain_pass(j.offset, j.io_end());
         assert_eq!((plain.offset, plain.io_end()), (j.offset, j.io_end()));
         assert_eq!(
             (plain.rw, plain.numjobs, plain.io_size),
@@ -276,5 +277,12 @@ mod tests {
         );
         assert!(plain.random.map);
         plain.validate().unwrap();
+        let plain = j.plain_pass(1 << 20, 3 << 20);
+        assert_eq!((plain.offset, plain.size), (1 << 20, 2 << 20));
+        assert_eq!(
+            plain.blocks,
+            Blocks::new(1 << 20),
+            "whole bios where they fit"
+        );
     }
 }
