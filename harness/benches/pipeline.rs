@@ -121,7 +121,7 @@ fn pipelines(c: &mut Criterion) {
         )
         .map(Arc::new)
         .expect("checksum store in a temporary folder");
-        group.throughput(Throughput::Bytes(job.blocks() * job.bs));
+        group.throughput(Throughput::Bytes(job.io_bytes()));
         for d in strategies::descriptors() {
             if let Err(why) = run_once(d.name, &job, &store) {
                 eprintln!("NOT BENCHED: pipeline/{label}/{}: {why}", d.name);

@@ -52,10 +52,13 @@ enum Command {
 #[derive(Args)]
 struct ListArgs {
     /// List every job option instead (the job's, then each engine's).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "fio")]
     options: bool,
-    /// How --options prints them; markdown is the README's option table.
-    #[arg(long, value_enum, default_value = "text", requires = "options")]
+    /// List every option fio has instead, and what csumbench does with it.
+    #[arg(long)]
+    fio: bool,
+    /// How --options and --fio print them; markdown is the README's tables.
+    #[arg(long, value_enum, default_value = "text")]
     format: ListFormat,
 }
 
@@ -337,22 +340,31 @@ fn is_root() -> bool {
 
 impl CommonArgs {
     /// The job groups to run: the job file's, or `base` alone; command-line options over all.
-    fn job_groups(&self, base: JobSpec, overrides: &JobArgs) -> Result<Vec<Vec<JobSpec>>> {
-        let mut groups = match &self.job_file {
-            Some(path) => workloads::jobfile::read(path)
-                .map_err(|e| anyhow!("{e}"))?
-                .into_iter()
-                .map(|g| g.jobs)
-                .filter(|jobs| !jobs.is_empty())
-                .collect(),
-            None => vec![vec![base]],
+    fn job_groups(&self, mut base: JobSpec, overrides: &JobArgs) -> Result<Vec<Vec<JobSpec>>> {
+        let Some(path) = &self.job_file else {
+            overrides.apply(&mut base)?;
+            JobArgs::warn(&base);
+            return Ok(vec![vec![base]]);
         };
+        let mut file = workloads::jobfile::read(path).map_err(|e| anyhow!("{e}"))?;
+        for (key, value) in &overrides.given {
+            file.set_everywhere(key, value)
+                .map_err(|e| anyhow!("--{key}: {e}"))?;
+        }
+        file.validate().map_err(|e| anyhow!("{e}"))?;
+        for warning in file.warnings() {
+            eprintln!("warning: {warning}");
+        }
+        let groups: Vec<Vec<JobSpec>> = file
+            .groups
+            .into_iter()
+            .map(|g| g.jobs)
+            .filter(|jobs| !jobs.is_empty())
+            .collect();
         if groups.is_empty() {
             bail!("the job file defines no jobs");
         }
-        for job in groups.iter_mut().flatten() {
-            overrides.apply(job)?;
-        }
+        groups.iter().flatten().for_each(JobArgs::warn);
         Ok(groups)
     }
 }
@@ -499,11 +511,14 @@ impl JobArgs {
             job.set(key, value).map_err(|e| anyhow!("--{key}: {e}"))?;
         }
         job.validate()
-            .map_err(|e| anyhow!("job '{}': {e}", job.name))?;
+            .map_err(|e| anyhow!("job '{}': {e}", job.name))
+    }
+
+    /// What the job should hear before it runs, on stderr.
+    fn warn(job: &JobSpec) {
         for warning in job.warnings() {
             eprintln!("warning: job '{}': {warning}", job.name);
         }
-        Ok(())
     }
 }
 
@@ -734,11 +749,26 @@ fn sweep_specs(sweep: &str) -> Result<Vec<String>> {
 }
 
 fn list(args: &ListArgs) -> String {
-    match (args.options, args.format) {
-        (false, _) => list_strategies() + &list_engines(),
-        (true, ListFormat::Text) => list_options(),
-        (true, ListFormat::Markdown) => options::markdown_table(),
+    match (args.options, args.fio, args.format) {
+        (true, _, ListFormat::Text) => list_options(),
+        (true, _, ListFormat::Markdown) => options::markdown_table(),
+        (_, true, ListFormat::Text) => list_fio_options(),
+        (_, true, ListFormat::Markdown) => options::fio_markdown_table(),
+        _ => list_strategies() + &list_engines(),
     }
+}
+
+/// Every fio option, one a line: its names, what csumbench does with it, and why.
+fn list_fio_options() -> String {
+    let mut s = String::new();
+    for (names, treatment, note) in options::fio_options() {
+        s += &format!(
+            "{:<32} {:<28} {note}\n",
+            names.join(", "),
+            treatment.label()
+        );
+    }
+    s
 }
 
 fn list_strategies() -> String {

@@ -46,7 +46,7 @@ impl Goal {
             Some(t) => Goal::Time(t),
             None => Goal::Bytes(
                 jobs.iter()
-                    .map(|j| j.blocks() * j.bs * u64::from(j.numjobs))
+                    .map(|j| j.io_bytes() * u64::from(j.numjobs))
                     .sum(),
             ),
         }

@@ -20,7 +20,7 @@ pub use device::DeviceInfo;
 pub use engine::{Engine, EngineKind, IoDone, IoReq, Op};
 pub use job::{CsumName, JobSpec, PerDir, RwMode};
 pub use jobfile::JobGroup;
-pub use offsets::{MixChooser, Offsets};
+pub use offsets::{Io, IoPattern};
 pub use store::CsumStore;
 
 /// Checksums cover 4 KiB sectors (btrfs's sectorsize on 4 KiB-page machines).

@@ -469,8 +469,10 @@ fn engine_names_parse_like_fio() {
     }
     assert_eq!("aio".parse::<EngineKind>().unwrap().name(), "libaio");
     let e = "posixaio".parse::<EngineKind>().unwrap_err();
+    assert!(e.ends_with("use libaio or io_uring"), "{e}");
+    let e = "sideways".parse::<EngineKind>().unwrap_err();
     assert!(
-        e.starts_with("ioengine=posixaio: expected sync, psync, pvsync, libaio"),
+        e.starts_with("ioengine=sideways: expected sync, psync, pvsync, libaio"),
         "{e}"
     );
     let job = JobSpec {

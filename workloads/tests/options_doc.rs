@@ -1,21 +1,60 @@
-//! The README's option table is the one the option table generates, so neither can drift.
+//! The README's option tables are the ones the option table generates, so neither can drift,
+//! and every option fio has is in them.
 
-use workloads::job::options::markdown_table;
+use std::collections::BTreeSet;
 
-const BEGIN: &str = "<!-- options:begin -->\n";
-const END: &str = "<!-- options:end -->";
+use workloads::job::options::{fio_markdown_table, fio_options, markdown_table};
+
+/// The README's text between a table's markers.
+fn readme_table(name: &str) -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let begin = format!("<!-- {name}:begin -->\n");
+    let start = readme.find(&begin).expect("README marks its table") + begin.len();
+    let len = readme[start..]
+        .find(&format!("<!-- {name}:end -->"))
+        .expect("README ends its table");
+    readme[start..start + len].to_string()
+}
 
 #[test]
 fn the_readme_option_table_is_the_generated_one() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
-    let readme = std::fs::read_to_string(path).unwrap();
-    let start = readme.find(BEGIN).expect("README marks its option table") + BEGIN.len();
-    let len = readme[start..]
-        .find(END)
-        .expect("README ends its option table");
     assert!(
-        readme[start..start + len] == markdown_table(),
+        readme_table("options") == markdown_table(),
         "README.md's option table is out of date: replace what stands between the markers \
          with `cargo run -p harness -- list --options --format markdown`"
+    );
+}
+
+#[test]
+fn the_readme_fio_option_table_is_the_generated_one() {
+    assert!(
+        readme_table("fio-options") == fio_markdown_table(),
+        "README.md's table of fio's options is out of date: replace what stands between the \
+         markers with `cargo run -p harness -- list --fio --format markdown`"
+    );
+}
+
+/// fio 3.42's option names (options.c) and its engines' (engines/*.c), one a line.
+const FIO_OPTIONS: &str = include_str!("fio-3.42-options.txt");
+
+#[test]
+fn every_option_fio_has_is_in_the_table_once() {
+    let listed: Vec<&str> = fio_options()
+        .into_iter()
+        .flat_map(|(names, ..)| names)
+        .collect();
+    let unique: BTreeSet<&str> = listed.iter().copied().collect();
+    assert_eq!(unique.len(), listed.len(), "a name in two rows");
+    let fio: BTreeSet<&str> = FIO_OPTIONS.lines().collect();
+    let missing: Vec<&&str> = fio.difference(&unique).collect();
+    assert!(
+        missing.is_empty(),
+        "fio options the table lacks: {missing:?}"
+    );
+    let not_fios: Vec<&&str> = unique.difference(&fio).collect();
+    assert!(
+        not_fios.is_empty(),
+        "rows for names fio does not have: {not_fios:?}"
     );
 }

@@ -130,6 +130,12 @@ pub fn run_case(
     };
     let mut result = summarize(spec, opts, &prepared, &ran)?;
     result.noise = Some(noise);
+    // A ramp that outlasted the jobs leaves nothing measured: an error, never an ok of 0.
+    if result.status == Status::Ok && result.bytes == 0 {
+        if let Some(why) = spec.jobs.iter().find_map(JobSpec::nothing_measured) {
+            (result.status, result.error) = (Status::Error, Some(why));
+        }
+    }
     if result.status == Status::Ok {
         // Read-only stores are untouched; persisting them again is harmless.
         prepared.persist()?;

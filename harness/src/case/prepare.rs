@@ -508,26 +508,14 @@ fn lay_out(
     Ok(())
 }
 
-/// The job that lays out `[start, end)` of `job`'s file: one sequential pass of writes, as
-/// fast as it goes.
+/// The job that lays out `[start, end)` of `job`'s file: one sequential pass of writes
+/// over every sector of it ([`JobSpec::plain_pass`]), as fast as it goes.
 fn layout_job(job: &JobSpec, start: u64, end: u64) -> JobSpec {
-    let mut layout = job.clone();
-    layout.offset = start;
-    layout.size = end - start;
-    // Whole blocks over the range (jobs sharing the file may differ in bs): the largest
-    // power of two up to a bio that divides it (sizes are whole sectors).
-    layout.bs = workloads::MAX_BIO;
-    while !layout.size.is_multiple_of(layout.bs) {
-        layout.bs /= 2;
-    }
-    layout.rw = workloads::RwMode::Write;
-    layout.time_based = false;
-    layout.runtime = None;
+    let mut layout = job.plain_pass(start, end);
     layout.ramp_time = None;
     layout.rate = Default::default();
     layout.rate_iops = Default::default();
     layout.cpus_allowed.clear();
     layout.iodepth = layout.iodepth.max(8);
-    layout.numjobs = 1;
     layout
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError};
 use workloads::buf::Filler;
-use workloads::offsets::{MixChooser, Offsets};
+use workloads::offsets::{Io, IoPattern};
 use workloads::{AlignedBuf, IoDone, IoReq, JobSpec, Op};
 
 use super::bio::{Bio, Homecoming};
@@ -25,25 +25,22 @@ struct NextBio {
     op: Op,
 }
 
-/// The bios a job issues, in order: each I/O's offset and direction, split into bios of at
+/// The bios a job issues, in order: each I/O of its [`IoPattern`], split into bios of at
 /// most 1 MiB (as btrfs splits them).
 struct BioSource {
-    offsets: Offsets,
-    directions: MixChooser,
+    pattern: IoPattern,
     /// The bios of the current I/O not yet issued.
     pending: VecDeque<NextBio>,
-    bs: u64,
     bio_size: u64,
     exhausted: bool,
 }
 
 impl BioSource {
-    fn new(job: &JobSpec, seed: u64) -> BioSource {
+    /// Clone `jobnum`'s bios, on a file of `file_size` bytes.
+    fn new(job: &JobSpec, jobnum: u32, file_size: u64, seed: u64) -> BioSource {
         BioSource {
-            offsets: Offsets::new(job, seed),
-            directions: MixChooser::new(job, seed),
+            pattern: IoPattern::new(job, jobnum, file_size, seed),
             pending: VecDeque::new(),
-            bs: job.bs,
             bio_size: job.bio_size(),
             exhausted: false,
         }
@@ -53,14 +50,13 @@ impl BioSource {
     /// has issued all its I/O.
     fn peek(&mut self) -> Option<NextBio> {
         if self.pending.is_empty() && !self.exhausted {
-            match self.offsets.next() {
-                Some(io) => {
-                    let op = self.directions.next().expect("endless");
-                    let (bs, most) = (self.bs, self.bio_size);
+            match self.pattern.next() {
+                Some(Io { offset, len, op }) => {
+                    let most = self.bio_size;
                     self.pending
-                        .extend((0..bs).step_by(most as usize).map(|o| NextBio {
-                            offset: io + o,
-                            len: most.min(bs - o),
+                        .extend((0..len).step_by(most as usize).map(|o| NextBio {
+                            offset: offset + o,
+                            len: most.min(len - o),
                             op,
                         }));
                 }
@@ -163,7 +159,7 @@ impl<'a> Submitter<'a> {
             bio_size,
             free: (0..depth).map(|_| AlignedBuf::new(bio_size)).collect(),
             at_engine: AtEngine::new(depth),
-            source: BioSource::new(job, input.seed),
+            source: BioSource::new(job, input.jobnum, input.data_end, input.seed),
             filler: Filler::new(input.seed, bio_size),
             pacer: Pacer::new(job, start),
             sync_engine: input.engine.caps().sync,

@@ -316,6 +316,24 @@ fn list_names_every_engine_with_its_aliases_caps_and_options() {
 }
 
 #[test]
+fn list_fio_says_what_becomes_of_every_fio_option() {
+    let out = harness().args(["list", "--fio"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name}: {text}"))
+            .to_string()
+    };
+    assert!(line("group_reporting").contains("accepted, warned"));
+    assert!(line("verify_pattern").contains("rejected"));
+    assert!(line("bssplit").contains("honoured"));
+    assert!(line("thinktime").contains("not yet"));
+    assert!(text.lines().count() > 350, "every fio option");
+}
+
+#[test]
 fn list_options_prints_the_option_table() {
     let out = harness()
         .args(["list", "--options", "--format", "markdown"])

@@ -188,7 +188,7 @@ fn offsets_are_checked_and_an_offset_job_writes_and_verifies() {
         ),
         (
             "offset=-4k",
-            "line 5: offset=-4k: '-4k': a size cannot be negative",
+            ".fio:5: offset=-4k: '-4k': a size cannot be negative",
         ),
     ]
     .into_iter()

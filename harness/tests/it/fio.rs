@@ -1,10 +1,25 @@
 //! fio compatibility through the binary: job files, engines, mixed I/O, rates, devices.
 
 use std::fs;
+use std::path::Path;
 
 use predicates::prelude::*;
 
 use crate::common::{cases, harness, Loop};
+
+/// `harness run ARGS --job FILE [--out OUT]`: its exit code, and what it said on stderr.
+fn run_job_file(file: &Path, args: &[&str], out: Option<&Path>) -> (Option<i32>, String) {
+    let mut c = harness();
+    c.arg("run").args(args).arg("--job").arg(file);
+    if let Some(out) = out {
+        c.arg("--out").arg(out);
+    }
+    let o = c.output().unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
 
 #[test]
 fn a_job_file_runs_groups_in_order_and_jobs_of_a_group_together() {
@@ -62,7 +77,193 @@ fn an_unsupported_job_file_option_names_itself_and_its_line() {
         .arg(&file)
         .assert()
         .failure()
-        .stderr(predicate::str::contains("line 6").and(predicate::str::contains("verify_pattern")));
+        .stderr(predicate::str::contains(
+            "bad.fio:6: verify_pattern: a fio option csumbench does not implement",
+        ));
+}
+
+#[test]
+fn every_problem_of_a_job_file_is_reported_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("many.fio");
+    fs::write(
+        &file,
+        "[global]\ngroup_reporting\nbs=4q\n[a]\nrw=trim\niodpeth=4\nzonemode=zbd\n\
+         ioengine=net\n",
+    )
+    .unwrap();
+    let (code, stderr) = run_job_file(&file, &[], None);
+    assert!(code != Some(0));
+    let at = |line: u32| format!("many.fio:{line}: ");
+    for (line, needle) in [
+        (3, "bs=4q: '4q': unknown size suffix 'q'"),
+        (5, "rw=trim: csumbench issues no trims"),
+        (6, "iodpeth: not a fio option; did you mean iodepth?"),
+        (
+            7,
+            "zonemode: a fio option csumbench does not implement: csumbench drives neither",
+        ),
+        (
+            8,
+            "ioengine=net: fio's net engine does not read or write a file's sectors",
+        ),
+    ] {
+        assert!(
+            stderr.contains(&format!("{}{needle}", at(line))),
+            "line {line}: {stderr}"
+        );
+    }
+
+    // Once the lines read: the job-level checks, at the line that set the value, and the
+    // report-only options in one warning.
+    fs::write(&file, "[global]\ngroup_reporting\nbs=6k\n[a]\nrw=read\n").unwrap();
+    let (code, stderr) = run_job_file(&file, &[], None);
+    assert!(code != Some(0));
+    assert!(
+        stderr.contains("many.fio:3: job 'a': bs=6KiB: must be a non-zero multiple"),
+        "{stderr}"
+    );
+    let args = ["--ioengine", "null", "--size", "64k", "--bs", "4k"];
+    let (code, stderr) = run_job_file(&file, &args, Some(&tmp.path().join("o")));
+    assert!(code == Some(0), "{stderr}");
+    assert_eq!(
+        stderr.matches("shape only fio's own report").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("group_reporting (line 2)"), "{stderr}");
+}
+
+#[test]
+fn units_keywords_and_arithmetic_read_as_fio_reads_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("units.fio");
+    fs::write(&file, "[kib]\nioengine=null\nbs=4KiB\nsize=1m\n").unwrap();
+    let (code, stderr) = run_job_file(&file, &[], None);
+    assert!(code != Some(0));
+    assert!(
+        stderr.contains(
+            "units.fio:3: bs=4KiB: 4000 bytes, not whole 4KiB checksum sectors: \
+                         with kb_base=1024, fio's default"
+        ),
+        "{stderr}"
+    );
+    fs::write(
+        &file,
+        format!(
+            "[kib]\nioengine=null\nbs=4KiB\nsize=256KiB\nkb_base=1000\niodepth=(2*2)\n\
+         numjobs=$ncpus\nrw=write\nfilename={}/x${{UNSET_IN_THIS_TEST}}y\n",
+            tmp.path().display()
+        ),
+    )
+    .unwrap();
+    let (code, stderr) = run_job_file(&file, &[], Some(&tmp.path().join("o")));
+    assert!(code == Some(0), "{stderr}");
+    assert!(
+        stderr.contains("units.fio:9: ${UNSET_IN_THIS_TEST} is not set: it reads as empty"),
+        "{stderr}"
+    );
+    let c = &cases(&tmp.path().join("o"))[0];
+    let job = &c["jobs"][0];
+    assert_eq!(
+        (job["bs"].as_u64(), job["iodepth"].as_u64()),
+        (Some(4096), Some(4))
+    );
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from) as u64;
+    assert!(job["numjobs"].as_u64().unwrap() >= cpus.min(4096), "{job}");
+    let want = tmp.path().join("xy");
+    assert_eq!(job["filename"].as_str(), want.to_str());
+}
+
+#[test]
+fn the_io_pattern_options_shape_what_runs_and_it_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("pattern.fio");
+    let data = tmp.path().join("data");
+    fs::write(
+        &file,
+        format!(
+            "[global]\nfilename={}\nsize=4m\nverify=crc32c\n\
+             [split-writes]\nrw=randwrite\nbssplit=4k/30:64k/70\n\
+             [range-reads]\nstonewall\nrw=randread\nbsrange=8k-64k\n\
+             [two-loops]\nstonewall\nrw=randread\nbs=16k\nloops=2\n\
+             [io-size]\nstonewall\nrw=read\nbs=64k\nsize=1m\nio_size=3m\n\
+             [ten-ios]\nstonewall\nrw=randread\nnumber_ios=10\n\
+             [holes]\nstonewall\nrw=write:64k\nbs=64k\nsize=1m\n\
+             [mixed]\nstonewall\nrw=rw\nbs=4k,64k\n\
+             [backwards]\nstonewall\nrw=read:-8k\nbs=4k\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let args = ["--drop-caches", "false", "--strategy", "kthread"];
+    let (code, stderr) = run_job_file(&file, &args, Some(&tmp.path().join("o")));
+    assert!(code == Some(0), "{stderr}");
+    let c = cases(&tmp.path().join("o"));
+    let bytes: Vec<(String, u64)> = c
+        .iter()
+        .map(|c| {
+            (
+                c["jobs"][0]["name"].as_str().unwrap().to_string(),
+                c["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let want = [
+        ("split-writes", 4 << 20),
+        ("range-reads", 4 << 20),
+        ("two-loops", 8 << 20),
+        ("io-size", 3 << 20),
+        ("ten-ios", 10 << 12),
+        // Every other 64k block of the first 1m of the 4m file, once (fio 3.33 does the
+        // same on a file longer than the region).
+        ("holes", 512 << 10),
+        ("mixed", 4 << 20),
+        ("backwards", 4 << 20),
+    ];
+    let want: Vec<(String, u64)> = want.iter().map(|(n, b)| (n.to_string(), *b)).collect();
+    assert_eq!(bytes, want);
+    for case in &c {
+        assert_eq!(case["status"], "ok", "{}", case["jobs"][0]["name"]);
+        assert_eq!(case["mismatch_count"], 0);
+    }
+}
+
+#[test]
+fn a_ramp_that_outlasts_the_job_is_an_error_and_timing_not_yet_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("ramp.fio");
+    fs::write(
+        &file,
+        "[ramped]\nioengine=null\nrw=write\nsize=64k\nramp_time=30\n",
+    )
+    .unwrap();
+    let (code, stderr) = run_job_file(&file, &[], Some(&tmp.path().join("o")));
+    assert_eq!(code, Some(1), "{stderr}");
+    let c = &cases(&tmp.path().join("o"))[0];
+    assert_eq!(c["status"], "error");
+    assert_eq!(c["bytes"], 0);
+    assert!(
+        c["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("job 'ramped': ramp_time=30s swallowed the whole job: nothing measured"),
+        "{c}"
+    );
+    fs::write(
+        &file,
+        "[paced]\nioengine=null\nthinktime=100\nthinktime_blocks=4\n",
+    )
+    .unwrap();
+    let (code, stderr) = run_job_file(&file, &[], None);
+    assert!(code != Some(0));
+    for line in [3, 4] {
+        assert!(
+            stderr.contains(&format!("ramp.fio:{line}: thinktime"))
+                && stderr.contains("not implemented yet (the pipeline does not pace by it yet)"),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

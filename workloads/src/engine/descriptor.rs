@@ -97,9 +97,11 @@ impl EngineKind {
     /// `ioengine=VALUE`: a registered name or alias.
     pub fn parse(key: &str, value: &str) -> Result<EngineKind, String> {
         let v = value.trim();
-        registry::find(v)
-            .map(EngineKind)
-            .ok_or_else(|| format!("{key}={v}: expected {}", alternatives(&registry::names())))
+        registry::find(v).map(EngineKind).ok_or_else(|| {
+            let why = crate::job::fio::missing_engine(v)
+                .unwrap_or_else(|| format!("expected {}", alternatives(&registry::names())));
+            format!("{key}={v}: {why}")
+        })
     }
 
     pub fn name(self) -> &'static str {

@@ -3,8 +3,14 @@
 //! (and the engines' own options), so an option means the same thing everywhere.
 
 mod batch;
+mod blocks;
 pub mod csum;
+pub mod files;
+pub mod fio;
 pub mod options;
+pub mod pattern;
+mod span;
+pub mod timing;
 pub(crate) mod values;
 
 use std::path::PathBuf;
@@ -13,13 +19,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 pub use batch::Batch;
+pub use blocks::{BlockSize, Blocks, Split};
 pub use csum::CsumName;
+pub use files::{FileService, Files};
 pub use options::{JobOption, OPTIONS};
+pub use pattern::{Distribution, Generator, Random, Sequencer, Zone};
+pub use span::Region;
+pub use timing::{RateProcess, Timing};
 
 use crate::engine::{registry, EngineKind, EngineOptions, Op};
 use crate::steady::{SteadyOptions, SteadyState};
-use crate::units::{format_size, format_size_approx};
-use crate::{MAX_BIO, SECTOR_SIZE};
+use crate::units::{format_size, format_size_approx, substitute_keywords, KbBase, Machine};
+use crate::SECTOR_SIZE;
 use values::alternatives;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -46,6 +57,9 @@ const RW_NAMES: &[(&str, RwMode)] = &[
     ("randrw", RwMode::RandRw),
 ];
 
+/// fio's `rw=` values that trim.
+const TRIMS: &[&str] = &["trim", "randtrim", "trimwrite", "randtrimwrite"];
+
 impl RwMode {
     /// The job issues writes (the mixed modes do, as well as reads).
     pub fn is_write(self) -> bool {
@@ -57,8 +71,8 @@ impl RwMode {
         !matches!(self, RwMode::Write | RwMode::RandWrite)
     }
 
-    /// Reads and writes mixed in one job: each I/O's direction comes from a
-    /// [`MixChooser`](crate::offsets::MixChooser).
+    /// Reads and writes mixed in one job: its [`IoPattern`](crate::offsets::IoPattern) draws
+    /// each I/O's direction.
     pub fn is_mixed(self) -> bool {
         matches!(self, RwMode::ReadWrite | RwMode::RandRw)
     }
@@ -86,6 +100,11 @@ impl RwMode {
     /// `rw=VALUE`, as fio reads it.
     pub fn parse(key: &str, value: &str) -> Result<RwMode, String> {
         let v = value.trim();
+        if TRIMS.contains(&v) {
+            return Err(format!(
+                "{key}={v}: csumbench issues no trims; use rw=write or rw=randwrite"
+            ));
+        }
         RW_NAMES
             .iter()
             .find(|(name, _)| *name == v)
@@ -94,19 +113,56 @@ impl RwMode {
     }
 }
 
-/// A per-direction value, as fio's `rate=r,w` comma form. 0 means "no limit".
+/// A per-direction value, as fio's `rate=r,w` comma form (for rates, 0 is "no limit").
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct PerDir {
-    pub read: u64,
-    pub write: u64,
+pub struct PerDir<T = u64> {
+    pub read: T,
+    pub write: T,
 }
 
-impl PerDir {
-    pub fn get(self, op: Op) -> u64 {
-        match op {
-            Op::Read => self.read,
-            Op::Write => self.write,
+impl<T: Clone> PerDir<T> {
+    /// The same value for both directions.
+    pub fn both(v: T) -> PerDir<T> {
+        PerDir {
+            read: v.clone(),
+            write: v,
         }
+    }
+
+    pub fn of(&self, op: Op) -> &T {
+        match op {
+            Op::Read => &self.read,
+            Op::Write => &self.write,
+        }
+    }
+
+    pub fn of_mut(&mut self, op: Op) -> &mut T {
+        match op {
+            Op::Read => &mut self.read,
+            Op::Write => &mut self.write,
+        }
+    }
+}
+
+impl<T: Copy> PerDir<T> {
+    pub fn get(self, op: Op) -> T {
+        *self.of(op)
+    }
+}
+
+/// A problem with a job as a whole: the option to change (fio's name), and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub option: &'static str,
+    pub message: String,
+}
+
+/// One of the checks of [`JobSpec::check`].
+type JobCheck = fn(&JobSpec) -> Result<(), Invalid>;
+
+impl Invalid {
+    fn new(option: &'static str, message: String) -> Invalid {
+        Invalid { option, message }
     }
 }
 
@@ -126,9 +182,31 @@ const FIO_RANDSEED: u64 = 0xb189_9bed;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobSpec {
     pub name: String,
+    /// How size prefixes read (fio's `kb_base`).
+    pub kb_base: KbBase,
     pub rw: RwMode,
-    pub bs: u64,
+    /// `rw=MODE:N` of a sequential mode: bytes to skip after each I/O (negative: backwards).
+    pub seq_skip: i64,
+    /// `rw=MODE:N` of a random mode: I/Os per random offset (1: each its own).
+    pub rand_run: u32,
+    /// What the I/Os between two random offsets do (fio's `rw_sequencer`).
+    pub sequencer: Sequencer,
+    /// Block sizes per direction (`bs`, `bsrange`, `bssplit`, `blockalign`).
+    #[serde(flatten)]
+    pub blocks: Blocks,
+    /// Bytes of the region each clone's I/O covers; with `io_size` unset, also the bytes
+    /// of I/O per pass.
     pub size: u64,
+    /// `size=N%`: the region is N% of the file (over `size`).
+    pub size_percent: Option<u32>,
+    /// Bytes of I/O per pass when not `size` (fio's `io_size`, `io_limit`).
+    pub io_size: Option<u64>,
+    /// Stop after this many I/Os (per loop; 0: no such limit).
+    pub number_ios: u64,
+    /// Passes over the region (fio's `loops`; 0 is 1).
+    pub loops: u32,
+    /// The random options: the random map, generator, distribution, share of random I/O.
+    pub random: Random,
     pub numjobs: u32,
     pub iodepth: u32,
     /// fio's `iodepth_batch_*` and `iodepth_low`: how many I/Os to submit and reap at once.
@@ -142,6 +220,16 @@ pub struct JobSpec {
     pub time_based: bool,
     pub filename: Option<PathBuf>,
     pub directory: Option<PathBuf>,
+    /// The job's files beyond one per clone: `nrfiles`, `filesize`, `filename` lists...
+    pub files: Files,
+    /// fio's `do_verify`: a write job with `verify` reads its data back after the writes
+    /// (fio's verify phase; default 1).
+    pub do_verify: bool,
+    /// fio's `verify_only`: only the verify phase, over data written before.
+    pub verify_only: bool,
+    /// fio's `verify_backlog`: verify after every N writes instead of after all (0: after
+    /// all).
+    pub verify_backlog: u64,
     pub ioengine: EngineKind,
     /// The options of `ioengine` that were set (fio's engine options), by name.
     pub engine_options: EngineOptions,
@@ -151,9 +239,21 @@ pub struct JobSpec {
     pub rwmixread: u32,
     /// Where in the file the job's I/O starts; it covers `offset..io_end()`.
     pub offset: u64,
+    /// `offset=N%`: the region starts N% into the file (over `offset`).
+    pub offset_percent: Option<u32>,
+    /// Each clone's region starts this much after the previous clone's (fio's
+    /// `offset_increment`).
+    pub offset_increment: u64,
+    /// `offset_increment=N%`: that, in percent of the file.
+    pub offset_increment_percent: Option<u32>,
     /// Run this long before measuring; as in fio, it adds to `runtime`.
     #[serde(with = "opt_secs")]
     pub ramp_time: Option<Duration>,
+    /// When the job's I/Os go: start delay, think time, minimum rate, flows, exitall.
+    pub timing: Timing,
+    /// fio's `wait_for`: the job starts once the named job has ended. A job file takes it
+    /// only where the group order does that already (the named job is in an earlier group).
+    pub wait_for: Option<String>,
     /// fio's steady state: end the job once its IOPS or bandwidth settles.
     pub steady: SteadyOptions,
     /// Bandwidth cap in bytes/s per direction (0: none).
@@ -176,9 +276,18 @@ impl Default for JobSpec {
     fn default() -> Self {
         JobSpec {
             name: "job".into(),
+            kb_base: KbBase::default(),
             rw: RwMode::Read,
-            bs: 4096,
+            seq_skip: 0,
+            rand_run: 1,
+            sequencer: Sequencer::default(),
+            blocks: Blocks::new(4096),
             size: 1 << 30,
+            size_percent: None,
+            io_size: None,
+            number_ios: 0,
+            loops: 1,
+            random: Random::default(),
             numjobs: 1,
             iodepth: 1,
             batch: Batch::default(),
@@ -189,12 +298,21 @@ impl Default for JobSpec {
             time_based: false,
             filename: None,
             directory: None,
+            files: Files::default(),
+            do_verify: true,
+            verify_only: false,
+            verify_backlog: 0,
             ioengine: EngineKind::default(),
             engine_options: EngineOptions::default(),
             csum: CsumName::default(),
             rwmixread: 50,
             offset: 0,
+            offset_percent: None,
+            offset_increment: 0,
+            offset_increment_percent: None,
             ramp_time: None,
+            timing: Timing::default(),
+            wait_for: None,
             steady: SteadyOptions::default(),
             rate: PerDir::default(),
             rate_iops: PerDir::default(),
@@ -230,6 +348,23 @@ pub(crate) fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A block size csumbench can checksum: whole 4 KiB sectors.
+fn whole_sectors(bytes: u64) -> bool {
+    bytes > 0 && bytes.is_multiple_of(SECTOR_SIZE)
+}
+
+/// What is wrong with block size `bad` given by `option`.
+fn block_size_problem(option: &str, bad: u64) -> String {
+    let why = match bad {
+        1..SECTOR_SIZE => {
+            "is under the 4KiB checksum sector, which csumbench checksums whole; \
+                           use 4k or more"
+        }
+        _ => "must be a non-zero multiple of the 4KiB checksum sector",
+    };
+    format!("{option}={}: {why}", format_size(bad))
+}
+
 impl JobSpec {
     /// The default job with `options` set in order, as a job file's lines would be.
     pub fn with(options: &[(&str, &str)]) -> Result<JobSpec, String> {
@@ -243,26 +378,61 @@ impl JobSpec {
     /// Sets one option by its fio name or alias. Errors name the option and the value.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         let key = key.trim();
-        match options::find(key) {
-            Some(option) => option.apply(self, key, value),
-            None => Err(options::unsupported(key)),
+        let Some(option) = options::find(key) else {
+            return Err(options::unsupported(key));
+        };
+        let value = match value.contains('$') {
+            true => substitute_keywords(value, &Machine::this())
+                .map_err(|e| format!("{key}={}: {e}", value.trim()))?,
+            false => value.into(),
+        };
+        option.apply(self, key, &value)
+    }
+
+    /// Checks the job as a whole; the error says what to change (the first of [`check`]).
+    ///
+    /// [`check`]: JobSpec::check
+    pub fn validate(&self) -> Result<(), String> {
+        match self.check().into_iter().next() {
+            Some(invalid) => Err(invalid.message),
+            None => Ok(()),
         }
     }
 
-    /// Checks the job as a whole; the error says what to change.
-    pub fn validate(&self) -> Result<(), String> {
-        self.check_blocks()?;
-        self.check_time_and_mix()?;
-        self.check_span()?;
-        self.check_counts()?;
-        self.check_engine()?;
-        self.check_memory(physical_memory())
+    /// Everything wrong with the job as a whole, each with the option to change.
+    pub fn check(&self) -> Vec<Invalid> {
+        let checks: [JobCheck; 7] = [
+            Self::check_blocks,
+            Self::check_pattern,
+            Self::check_time_and_mix,
+            Self::check_span,
+            Self::check_counts,
+            Self::check_engine,
+            |job| {
+                job.check_memory(physical_memory())
+                    .map_err(|e| Invalid::new("iodepth", e))
+            },
+        ];
+        checks
+            .iter()
+            .filter_map(|check| check(self).err())
+            .collect()
     }
 
     /// What the job's engine has to say about it that does not stop it, e.g. that it will
     /// not queue I/O the way the job asks. For the user to see before it runs.
     pub fn warnings(&self) -> Vec<String> {
-        (self.ioengine.descriptor().check)(self).unwrap_or_default()
+        let mut warnings = (self.ioengine.descriptor().check)(self).unwrap_or_default();
+        if self.rw.is_write() && self.do_verify && self.csum != "none" {
+            warnings.push(format!(
+                "verify={}: fio reads a write job's data back after its writes (its verify \
+                 phase); csumbench does not yet: every sector's checksum is kept, so run a \
+                 read job over the same file after this one (stonewall) to verify it, or \
+                 set do_verify=0",
+                self.csum
+            ));
+        }
+        warnings
     }
 
     /// Opens the job's engine over an already opened file (`None` only for a diskless
@@ -278,95 +448,201 @@ impl JobSpec {
         })
     }
 
-    fn check_blocks(&self) -> Result<(), String> {
-        if self.bs == 0 || !self.bs.is_multiple_of(SECTOR_SIZE) {
-            return Err(format!(
-                "bs={}: must be a non-zero multiple of the 4KiB checksum sector",
-                format_size(self.bs)
-            ));
+    fn check_blocks(&self) -> Result<(), Invalid> {
+        for op in self.directions() {
+            let option = self.blocks.option(op);
+            let sizes = self.blocks.of(op);
+            if let Some(bad) = sizes.sizes().find(|s| !whole_sectors(*s)) {
+                return Err(Invalid::new(option, block_size_problem(option, bad)));
+            }
+            let align = self.blocks.align.get(op);
+            if self.rw.is_random() && !align.is_multiple_of(SECTOR_SIZE) {
+                return Err(Invalid::new(
+                    "ba",
+                    format!(
+                        "ba={}: must be a multiple of the 4KiB checksum sector",
+                        format_size(align)
+                    ),
+                ));
+            }
         }
         if self.size == 0 {
-            return Err("size=0: nothing to do".into());
+            return Err(Invalid::new("size", "size=0: nothing to do".into()));
         }
-        if self.size < self.bs {
-            return Err(format!(
-                "size={} is smaller than bs={}",
-                format_size(self.size),
-                format_size(self.bs)
+        let min = self.min_bs();
+        if self.size < min {
+            return Err(Invalid::new(
+                "size",
+                format!(
+                    "size={} is smaller than bs={}",
+                    format_size(self.size),
+                    format_size(min)
+                ),
             ));
         }
         if !self.size.is_multiple_of(SECTOR_SIZE) {
-            return Err(format!(
-                "size={}: must be a multiple of the 4KiB checksum sector",
-                format_size(self.size)
+            return Err(Invalid::new(
+                "size",
+                format!(
+                    "size={}: must be a multiple of the 4KiB checksum sector",
+                    format_size(self.size)
+                ),
             ));
         }
         Ok(())
     }
 
-    fn check_time_and_mix(&self) -> Result<(), String> {
-        if self.time_based && self.runtime.is_none() {
-            return Err("time_based=1 needs a runtime".into());
-        }
-        if self.rwmixread > 100 {
-            return Err(format!(
-                "rwmixread={}: a percentage is at most 100",
-                self.rwmixread
+    /// The options that shape where I/Os go, as a whole.
+    fn check_pattern(&self) -> Result<(), Invalid> {
+        if !self.seq_skip.unsigned_abs().is_multiple_of(SECTOR_SIZE) {
+            return Err(Invalid::new(
+                "rw",
+                format!(
+                    "rw={}:{}: a skip must be whole 4KiB checksum sectors",
+                    self.rw.name(),
+                    self.seq_skip
+                ),
             ));
         }
-        SteadyState::of(&self.steady).map(drop)
+        if !self.offset_increment.is_multiple_of(SECTOR_SIZE) {
+            return Err(Invalid::new(
+                "offset_increment",
+                format!(
+                    "offset_increment={}: must be a multiple of the 4KiB checksum sector",
+                    format_size(self.offset_increment)
+                ),
+            ));
+        }
+        for (option, percent) in [
+            ("size", self.size_percent),
+            ("offset", self.offset_percent),
+            ("offset_increment", self.offset_increment_percent),
+        ] {
+            if let Some(p) = percent {
+                return Err(Invalid::new(
+                    option,
+                    format!(
+                        "{option}={p}%: not implemented yet (the harness sizes a job's file \
+                         before it knows the file's size); give {option} in bytes"
+                    ),
+                ));
+            }
+        }
+        self.check_zones()?;
+        match self.files.more_names.len() {
+            0 => Ok(()),
+            n => Err(Invalid::new(
+                "filename",
+                format!(
+                    "filename: a list of {} files: not implemented yet (the case runner runs \
+                     one file per clone); give one file",
+                    n + 1
+                ),
+            )),
+        }
     }
 
-    fn check_span(&self) -> Result<(), String> {
+    /// zoned_abs zones must lie within the region (fio stops the job when they do not).
+    fn check_zones(&self) -> Result<(), Invalid> {
+        for op in self.directions() {
+            if let Some((zones, true)) = self.random.distribution.zones(op) {
+                let end: u64 = zones.iter().map(|z| z.size).sum();
+                if end > self.size {
+                    return Err(Invalid::new(
+                        "random_distribution",
+                        format!(
+                            "random_distribution=zoned_abs: the zones reach {}, beyond \
+                             size={}",
+                            format_size(end),
+                            format_size(self.size)
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_time_and_mix(&self) -> Result<(), Invalid> {
+        if self.time_based && self.runtime.is_none() {
+            return Err(Invalid::new(
+                "time_based",
+                "time_based=1 needs a runtime".into(),
+            ));
+        }
+        if self.rwmixread > 100 {
+            return Err(Invalid::new(
+                "rwmixread",
+                format!("rwmixread={}: a percentage is at most 100", self.rwmixread),
+            ));
+        }
+        SteadyState::of(&self.steady)
+            .map(drop)
+            .map_err(|e| Invalid::new("steadystate_duration", e))
+    }
+
+    fn check_span(&self) -> Result<(), Invalid> {
         if !self.offset.is_multiple_of(SECTOR_SIZE) {
-            return Err(format!(
-                "offset={}: must be a multiple of the 4KiB checksum sector",
-                format_size(self.offset)
+            return Err(Invalid::new(
+                "offset",
+                format!(
+                    "offset={}: must be a multiple of the 4KiB checksum sector",
+                    format_size(self.offset)
+                ),
             ));
         }
         if self
-            .offset
-            .checked_add(self.size)
+            .last_region_end()
             .is_none_or(|end| end > MAX_FILE_OFFSET)
         {
-            return Err(format!(
-                "offset={} + size={} is beyond any file (files end before 8EiB)",
-                format_size(self.offset),
-                format_size(self.size)
+            return Err(Invalid::new(
+                "offset",
+                format!(
+                    "offset={} + size={} is beyond any file (files end before 8EiB)",
+                    format_size(self.offset),
+                    format_size(self.size)
+                ),
             ));
         }
         Ok(())
     }
 
-    fn check_counts(&self) -> Result<(), String> {
+    fn check_counts(&self) -> Result<(), Invalid> {
         if !(1..=MAX_NUMJOBS).contains(&self.numjobs) {
-            return Err(format!(
-                "numjobs={}: must be from 1 to {MAX_NUMJOBS}",
-                self.numjobs
+            return Err(Invalid::new(
+                "numjobs",
+                format!("numjobs={}: must be from 1 to {MAX_NUMJOBS}", self.numjobs),
             ));
         }
         if !(1..=MAX_IODEPTH).contains(&self.iodepth) {
-            return Err(format!(
-                "iodepth={}: must be from 1 to {MAX_IODEPTH}",
-                self.iodepth
+            return Err(Invalid::new(
+                "iodepth",
+                format!("iodepth={}: must be from 1 to {MAX_IODEPTH}", self.iodepth),
             ));
         }
         Ok(())
     }
 
     /// Engine options belong to the job's engine, and the engine accepts the job.
-    fn check_engine(&self) -> Result<(), String> {
+    fn check_engine(&self) -> Result<(), Invalid> {
         let engine = self.ioengine.descriptor();
         for name in self.engine_options.names() {
-            if !engine.options.iter().any(|o| o.name == name) {
-                return Err(format!(
+            if engine.options.iter().any(|o| o.name == name) {
+                continue;
+            }
+            let option = options::find(name).map_or("ioengine", |o| o.name);
+            return Err(Invalid::new(
+                option,
+                format!(
                     "{name}: an option of ioengine={}, but the job's ioengine is {}",
                     registry::declaring(name).join(", "),
                     engine.name
-                ));
-            }
+                ),
+            ));
         }
-        (engine.check)(self).map(drop)
+        (engine.check)(self)
+            .map(drop)
+            .map_err(|e| Invalid::new("ioengine", e))
     }
 
     /// Bytes of I/O buffers the job holds: one bio-sized buffer per iodepth slot, per clone.
@@ -394,20 +670,16 @@ impl JobSpec {
         Ok(())
     }
 
-    /// Bios per I/O: btrfs splits I/Os larger than 1 MiB.
-    pub fn bio_size(&self) -> u64 {
-        self.bs.min(MAX_BIO)
-    }
-
-    /// The span of the file a job touches: whole blocks of `bs` within `size`.
-    pub fn blocks(&self) -> u64 {
-        self.size / self.bs
-    }
-
-    /// One past the last byte the job touches: `offset` + its whole blocks. The file and
-    /// the checksum store must reach this far.
-    pub fn io_end(&self) -> u64 {
-        self.offset.saturating_add(self.blocks() * self.bs)
+    /// Why a case of this job measured nothing, when its ramp is to blame: the job ended
+    /// before its `ramp_time` did, so every I/O fell in the ramp.
+    pub fn nothing_measured(&self) -> Option<String> {
+        let ramp = self.ramp_time?;
+        Some(format!(
+            "job '{}': ramp_time={}s swallowed the whole job: nothing measured (it ended \
+             before its ramp did); lower ramp_time, or give time_based=1 and a runtime",
+            self.name,
+            ramp.as_secs_f64()
+        ))
     }
 
     /// Percentage of I/Os that are reads: 100 or 0 for the pure modes, `rwmixread` for
@@ -421,11 +693,11 @@ impl JobSpec {
     }
 
     /// The bandwidth cap for one direction in bytes/s, as fio settles it: `rate` if set,
-    /// else `rate_iops` × `bs`; `None` when unlimited.
+    /// else `rate_iops` × the direction's smallest block; `None` when unlimited.
     pub fn rate_limit(&self, op: Op) -> Option<u64> {
         match (self.rate.get(op), self.rate_iops.get(op)) {
             (0, 0) => None,
-            (0, iops) => Some(iops.saturating_mul(self.bs)),
+            (0, iops) => Some(iops.saturating_mul(self.blocks.of(op).min)),
             (bytes, _) => Some(bytes),
         }
     }
@@ -464,9 +736,11 @@ mod tests {
     use crate::units::parse_size;
 
     #[test]
+    #[allow(clippy::too_many_lines)] // a sample for every option
     fn every_job_option_is_accepted() {
         let samples = [
             ("name", "x"),
+            ("kb_base", "1024"),
             ("rw", "randwrite"),
             ("bs", "64k"),
             ("size", "1g"),
@@ -489,23 +763,57 @@ mod tests {
             ("rwmixread", "70"),
             ("rwmixwrite", "20"),
             ("offset", "1m"),
+            ("offset_increment", "4m"),
+            ("bsrange", "4k-64k"),
+            ("bssplit", "4k/50:64k/50,8k"),
+            ("ba", "4k"),
+            ("rw_sequencer", "identical"),
+            ("io_size", "2g"),
+            ("number_ios", "1000"),
+            ("loops", "2"),
+            ("norandommap", "1"),
+            ("random_generator", "lfsr"),
+            ("random_distribution", "zipf:1.2"),
+            ("percentage_sequential", "10"),
+            ("percentage_random", "80,70"),
             ("ramp_time", "2"),
+            // Not implemented yet: only their defaults are taken.
+            ("startdelay", "0"),
+            ("thinktime", "0"),
+            ("thinktime_spin", "0"),
+            ("thinktime_blocks", "1"),
+            ("rate_min", "0"),
+            ("rate_process", "linear"),
+            ("flow", "0"),
+            ("flow_id", "0"),
+            ("exitall", "0"),
+            ("wait_for", "other"),
             ("steadystate", "bw_slope:1%"),
             ("steadystate_duration", "10"),
             ("steadystate_ramp_time", "1"),
             ("steadystate_check_interval", "500ms"),
             ("rate", "1m,2m"),
             ("rate_iops", "100"),
+            ("cpumask", "0x3"),
             ("cpus_allowed", "0-1"),
             ("randrepeat", "0"),
             ("randseed", "0x10"),
             ("invalidate", "0"),
             ("verify", "crc32c-intel"),
             ("verify_async", "4"),
+            ("do_verify", "0"),
+            ("verify_only", "0"),
+            ("verify_backlog", "0"),
+            ("nrfiles", "1"),
+            ("file_service_type", "roundrobin"),
+            ("filename_format", "$jobname.$jobnum.$filenum"),
+            ("create_on_open", "0"),
+            ("unlink", "0"),
         ];
+        // filesize has no value that changes nothing, so none that it takes yet.
         let mut job_options: Vec<&str> = OPTIONS
             .iter()
-            .filter(|o| o.sets_job())
+            .filter(|o| o.sets_job() && o.name != "filesize")
             .map(|o| o.name)
             .collect();
         let mut sampled: Vec<&str> = samples.iter().map(|(k, _)| *k).collect();
@@ -517,13 +825,29 @@ mod tests {
             j.set(k, v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
         }
         assert_eq!(j.rw, RwMode::RandWrite);
-        assert_eq!(j.bs, 65536);
+        assert_eq!(j.blocks.bs, PerDir::both(65536));
+        assert_eq!(j.blocks.of(Op::Read).max, 65536, "the split's");
+        assert_eq!(j.blocks.of(Op::Write).min, 8192);
+        assert_eq!((j.io_size, j.number_ios, j.loops), (Some(2 << 30), 1000, 2));
+        assert_eq!(
+            j.random.percentage,
+            PerDir {
+                read: 80,
+                write: 70
+            }
+        );
+        assert!(!j.random.map && j.random.generator.is_lfsr());
+        assert_eq!(j.sequencer, Sequencer::Identical);
         assert_eq!(j.iodepth, 8);
         assert!(j.direct && j.end_fsync && j.time_based);
         assert_eq!(j.runtime, Some(Duration::from_secs(10)));
         assert_eq!(j.rwmixread, 80, "the later of rwmixread/rwmixwrite wins");
         assert_eq!(j.offset, 1 << 20);
-        assert_eq!(j.io_end(), (1 << 30) + (1 << 20));
+        assert_eq!(
+            j.io_end(),
+            (1 << 30) + (5 << 20),
+            "offset + a second clone's increment"
+        );
         assert_eq!(j.ramp_time, Some(Duration::from_secs(2)));
         assert_eq!(j.cpus_allowed, vec![0, 1]);
         assert!(!j.randrepeat && !j.invalidate);
@@ -558,8 +882,15 @@ mod tests {
         j.set("rw", "write").unwrap();
         assert_eq!(j.read_percent(), 0);
         assert!(!j.rw.is_read() && !j.rw.is_mixed());
-        assert!(j.set("rw", "trim").unwrap_err().contains("rw=trim"));
-        assert!(j.set("rw", "randread:8").is_err());
+        for trim in ["trim", "randtrim", "trimwrite", "randtrimwrite"] {
+            let e = j.set("rw", trim).unwrap_err();
+            assert!(
+                e.contains(&format!("rw={trim}: csumbench issues no trims")),
+                "{e}"
+            );
+        }
+        j.set("rw", "randread:8").unwrap();
+        assert_eq!((j.rw, j.rand_run), (RwMode::RandRead, 8));
     }
 
     #[test]
@@ -589,7 +920,10 @@ mod tests {
                 write: 0
             }
         );
-        assert!(j.set("rate", "1m,1m,1m").unwrap_err().contains("trims"));
+        j.set("rate", "1m,1m,1m").unwrap();
+        assert_eq!(j.rate, PerDir::both(1 << 20), "the trims' rate is ignored");
+        assert!(j.set("rate", "1m,1m,1m,1m").unwrap_err().contains("R,W,T"));
+        j.set("rate", "2m,").unwrap();
         assert!(j.set("rate", "fast").unwrap_err().contains("rate=fast"));
         j.set("bs", "8k").unwrap();
         j.set("rate_iops", "100,10").unwrap();
@@ -677,7 +1011,14 @@ mod tests {
         assert!(job("bs", "8k").is_ok());
         assert!(job("offset", "512").unwrap_err().contains("offset=512B"));
         let set = |k: &str, v: &str| JobSpec::default().set(k, v);
-        assert!(set("offset", "10%").unwrap_err().contains("percentages"));
+        assert!(job("offset", "10%")
+            .unwrap_err()
+            .starts_with("offset=10%: not implemented yet"));
+        assert!(set("offset", "0%").unwrap_err().contains("from 1 to 100"));
+        assert!(job("bs", "512")
+            .unwrap_err()
+            .contains("under the 4KiB checksum sector"));
+        assert!(job("rw", "read:6k").unwrap_err().contains("whole 4KiB"));
         assert!(set("rwmixread", "101")
             .unwrap_err()
             .contains("rwmixread=101"));
@@ -766,7 +1107,7 @@ mod tests {
         // A multiple of the sector but not of bs: whole blocks only, as fio.
         let j = job("100k", "64k");
         j.validate().unwrap();
-        assert_eq!((j.blocks(), j.io_end()), (1, 64 << 10));
+        assert_eq!((j.reach(), j.io_end()), (64 << 10, 64 << 10));
     }
 
     #[test]

@@ -7,12 +7,17 @@
 use std::fmt::Write;
 
 use super::csum::{CsumName, CSUMS, VERIFY};
+use super::fio::{self, Known};
+use super::pattern::{self, Generator, Sequencer};
+use super::timing::{self, RateProcess};
 use super::values::{
-    count, cpu_list, duration, flag, int, non_empty, path, per_dir, percent, seed, size,
+    alternatives, count, cpu_list, cpu_mask, duration, flag, int, non_empty, path, per_dir,
+    percent, sector_size, seed, size,
 };
-use super::{JobSpec, RwMode, MAX_IODEPTH, MAX_NUMJOBS};
+use super::{blocks, files, JobSpec, RwMode, MAX_IODEPTH, MAX_NUMJOBS};
 use crate::engine::{registry, EngineKind};
 use crate::steady::Criterion;
+use crate::units::KbBase;
 
 /// Where an option may be given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +91,29 @@ macro_rules! store {
         |j: &mut JobSpec, k: &str, v: &str| {
             j.$($field).+ = ($parse)(k, v)?;
             Ok(())
+        }
+    };
+}
+
+/// The [`Setter`] for a value with sizes: it stores what `parse(key, value, kb_base)`
+/// returns, with the job's `kb_base`.
+macro_rules! store_sized {
+    ($($field:ident).+ = $parse:expr) => {
+        |j: &mut JobSpec, k: &str, v: &str| {
+            let kb = j.kb_base;
+            j.$($field).+ = ($parse)(k, v, kb)?;
+            Ok(())
+        }
+    };
+}
+
+/// The [`Setter`] that hands a block-size option to `set(&mut blocks, key, value,
+/// kb_base)`.
+macro_rules! on_blocks {
+    ($set:path) => {
+        |j: &mut JobSpec, k: &str, v: &str| {
+            let kb = j.kb_base;
+            $set(&mut j.blocks, k, v, kb)
         }
     };
 }
@@ -199,6 +227,14 @@ impl JobOption {
         JobOption { value, ..self }
     }
 
+    /// Only a job file takes it.
+    const fn in_job_files(self) -> Self {
+        JobOption {
+            scope: Scope::JobFile,
+            ..self
+        }
+    }
+
     /// Marks the option understood but not implemented yet (see [`Status::NotYet`]).
     pub const fn not_yet(self, why: &'static str) -> Self {
         JobOption {
@@ -244,8 +280,88 @@ impl JobOption {
     }
 }
 
-pub(crate) fn unsupported(key: &str) -> String {
-    format!("unsupported option '{key}'")
+/// Why csumbench does not take `key`: a fio option it does not implement (why, and what to
+/// use instead), one that only shapes fio's report, or not a fio option at all (and the
+/// nearest names, when there are some).
+pub fn unsupported(key: &str) -> String {
+    match fio::classify(key) {
+        Some(Known::Refused(r)) => format!(
+            "{key}: a fio option csumbench does not implement: {}; {}",
+            r.why, r.instead
+        ),
+        Some(Known::EngineOption(engine)) if registry::find(engine).is_some() => format!(
+            "{key}: an option of fio's {engine} engine that csumbench's {engine} does not \
+             implement; leave it out"
+        ),
+        Some(Known::EngineOption(engine)) => format!(
+            "{key}: an option of fio's {engine} engine, which csumbench does not have; \
+             leave it out"
+        ),
+        Some(Known::Reporting) => format!(
+            "{key}: shapes only fio's report; a job file may give it (it has no effect here)"
+        ),
+        Some(Known::Profile) => format!(
+            "{key}: an option of fio's act or tiobench profile; a job file may give it (it \
+             has no effect without profile=, in fio as here)"
+        ),
+        None => match nearest(key)[..] {
+            [] => format!("{key}: not a fio option (nor one of csumbench's)"),
+            ref near => format!(
+                "{key}: not a fio option; did you mean {}?",
+                alternatives(near)
+            ),
+        },
+    }
+}
+
+/// The known option names nearest to `key` (csumbench's first, then fio's): at most three,
+/// all at the smallest edit distance, which must be small for the length of `key`.
+fn nearest(key: &str) -> Vec<&'static str> {
+    let key = key.to_ascii_lowercase();
+    let most = key.chars().count().div_ceil(4).clamp(1, 3);
+    let known = every()
+        .flat_map(JobOption::names)
+        .chain(fio::names())
+        .chain(["include"]);
+    let near: Vec<(usize, &'static str)> = known
+        .map(|name| (edit_distance(&key, name), name))
+        .filter(|(d, _)| *d <= most)
+        .collect();
+    let Some(closest) = near.iter().map(|(d, _)| *d).min() else {
+        return Vec::new();
+    };
+    let mut best: Vec<&'static str> = near
+        .into_iter()
+        .filter(|(d, _)| *d == closest)
+        .map(|(_, name)| name)
+        .collect();
+    best.dedup();
+    best.truncate(3);
+    best
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions and swaps of
+/// neighbours, each costing one (the usual typos).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let width = b.len() + 1;
+    let mut d: Vec<usize> = (0..(a.len() + 1) * width).collect();
+    for i in 0..=a.len() {
+        d[i * width] = i;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[(i - 1) * width + j] + 1)
+                .min(d[i * width + j - 1] + 1)
+                .min(d[(i - 1) * width + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[(i - 2) * width + j - 2] + 1);
+            }
+            d[i * width + j] = v;
+        }
+    }
+    d[a.len() * width + b.len()]
 }
 
 /// Every job option that is not an engine's own.
@@ -257,31 +373,147 @@ pub static OPTIONS: &[JobOption] = &[
         store!(name = |k, v| non_empty(k, v).map(str::to_string)),
     ),
     JobOption::set(
+        "kb_base",
+        ValueKind::OneOf(KbBase::names),
+        "how size prefixes read, as in fio: 1024 (fio's default) makes k, m, KB... powers \
+         of 1024 and KiB, MiB... powers of 1000; 1000 the other way round. A job file \
+         applies it before the other options of its section",
+        store!(kb_base = KbBase::parse),
+    ),
+    JobOption::set(
         "rw",
         ValueKind::OneOf(RwMode::names),
         "I/O pattern: sequential or random reads or writes; rw (= readwrite) and randrw mix \
-         reads and writes by rwmixread",
-        store!(rw = RwMode::parse),
+         reads and writes by rwmixread. MODE:N skips N bytes after each sequential I/O \
+         (negative: backwards), or keeps N I/Os per random offset (see rw_sequencer)",
+        pattern::set_rw,
     )
     .aliases(&["readwrite"]),
     JobOption::set(
+        "rw_sequencer",
+        ValueKind::OneOf(Sequencer::names),
+        "with rw=randMODE:N, the I/Os between two random offsets go on from the previous \
+         one (sequential, the default) or repeat its offset (identical)",
+        store!(sequencer = Sequencer::parse),
+    ),
+    JobOption::set(
         "bs",
-        ValueKind::Size,
-        "block size per I/O, a multiple of 4k; I/Os above 1m are split into 1 MiB bios",
-        store!(bs = size),
+        ValueKind::PerDir,
+        "block size per I/O, per direction (R,W), a multiple of 4k; I/Os above 1m are split \
+         into 1 MiB bios",
+        on_blocks!(blocks::set_bs),
     )
     .aliases(&["blocksize"]),
     JobOption::set(
+        "bsrange",
+        ValueKind::Text,
+        "MIN-MAX[,MIN-MAX]: block sizes drawn from a range per direction, as fio draws them \
+         (over bs)",
+        on_blocks!(blocks::set_range),
+    )
+    .aliases(&["blocksize_range"]),
+    JobOption::set(
+        "bssplit",
+        ValueKind::Text,
+        "BS/PERCENT:BS/PERCENT...[,...]: block sizes by their share of the I/Os, per \
+         direction (over bs and bsrange)",
+        on_blocks!(blocks::set_split),
+    ),
+    JobOption::set(
+        "ba",
+        ValueKind::PerDir,
+        "random I/O: offsets are multiples of this, per direction (default: the smallest \
+         block size); as in fio, it turns the random map off",
+        on_blocks!(blocks::set_align),
+    )
+    .aliases(&["blockalign"]),
+    JobOption::set(
         "size",
         ValueKind::Size,
-        "bytes of I/O per job, and the file size, a multiple of 4k (default 1g)",
-        store!(size = size),
+        "bytes of each clone's region, and of I/O per pass unless io_size; a multiple of 4k \
+         (default 1g). N% is of the file's size",
+        |j, k, v| {
+            let (bytes, percent) = bytes_or_percent(k, v, j.kb_base, sector_size)?;
+            (j.size, j.size_percent) = (bytes.unwrap_or(j.size), percent);
+            Ok(())
+        },
+    ),
+    JobOption::set(
+        "io_size",
+        ValueKind::Size,
+        "bytes of I/O per loop, over the region size covers: less stops early, more goes \
+         round again",
+        store_sized!(io_size = |k, v, kb| size(k, v, kb).map(Some)),
+    )
+    .aliases(&["io_limit"]),
+    JobOption::set(
+        "number_ios",
+        ValueKind::Int,
+        "stop after this many I/Os per loop, if size or io_size has not stopped it first",
+        store!(number_ios = |k, v| int(k, v, 0, i64::MAX).map(|n| n as u64)),
+    ),
+    JobOption::set(
+        "loops",
+        ValueKind::Int,
+        "passes over the region (default 1)",
+        store!(loops = |k, v| count(k, v, 0, u32::MAX)),
     ),
     JobOption::set(
         "offset",
         ValueKind::Size,
-        "start I/O this far into the file, a multiple of 4k (no percentages)",
-        store!(offset = offset),
+        "start I/O this far into the file, a multiple of 4k; N% is of the file's size",
+        |j, k, v| {
+            let (bytes, percent) = bytes_or_percent(k, v, j.kb_base, sector_size)?;
+            (j.offset, j.offset_percent) = (bytes.unwrap_or(j.offset), percent);
+            Ok(())
+        },
+    )
+    .aliases(&["fileoffset"]),
+    JobOption::set(
+        "offset_increment",
+        ValueKind::Size,
+        "each clone's region starts this much after the previous clone's (N%: of the file)",
+        |j, k, v| {
+            let (bytes, percent) = bytes_or_percent(k, v, j.kb_base, size)?;
+            let bytes = bytes.unwrap_or(j.offset_increment);
+            (j.offset_increment, j.offset_increment_percent) = (bytes, percent);
+            Ok(())
+        },
+    ),
+    JobOption::set(
+        "norandommap",
+        ValueKind::Flag,
+        "1: random offsets may repeat within a pass (fio's random map, the default, visits \
+         each block once)",
+        store!(random.map = |k, v| flag(k, v).map(|off| !off)),
+    ),
+    JobOption::set(
+        "random_generator",
+        ValueKind::OneOf(Generator::names),
+        "fio's generators; csumbench draws its own numbers, and lfsr, as fio's, never \
+         repeats a block within a pass",
+        store!(random.generator = Generator::parse),
+    ),
+    JobOption::set(
+        "random_distribution",
+        ValueKind::Text,
+        "random, zipf[:THETA], pareto[:H], normal[:SIGMA] (each [:CENTER]), zoned:A/S:... \
+         (A% of I/Os in S% of the region) or zoned_abs:A/SIZE:..., with fio's formulas; \
+         any but random turns the random map off",
+        store_sized!(random.distribution = pattern::distribution),
+    ),
+    JobOption::set(
+        "percentage_random",
+        ValueKind::PerDir,
+        "random jobs: the share of I/Os at random offsets, per direction (R,W); the rest go \
+         on from the direction's previous I/O",
+        store!(random.percentage = |k, v| pattern::percentages(k, v, false)),
+    ),
+    JobOption::set(
+        "percentage_sequential",
+        ValueKind::PerDir,
+        "the opposite of percentage_random",
+        store!(random.percentage = |k, v| pattern::percentages(k, v, true)),
     ),
     JobOption::set(
         "numjobs",
@@ -410,9 +642,62 @@ pub static OPTIONS: &[JobOption] = &[
     JobOption::set(
         "filename",
         ValueKind::Path,
-        "file or block device to use (default: a temporary file)",
-        store!(filename = |k, v| path(k, v).map(Some)),
+        "file or block device to use (default: a temporary file); a:b lists files",
+        |j, k, v| {
+            let mut names = files::filename_list(k, non_empty(k, v)?)?;
+            j.files.more_names = names.split_off(1);
+            j.filename = names.pop();
+            Ok(())
+        },
     ),
+    JobOption::set(
+        "nrfiles",
+        ValueKind::Int,
+        "files per clone (default 1)",
+        store!(files.nrfiles = |k, v| count(k, v, 1, MAX_FILES)),
+    )
+    .aliases(&["nr_files"])
+    .not_yet(FILES),
+    JobOption::set(
+        "filesize",
+        ValueKind::Size,
+        "each file's size, or LOW-HIGH to draw each one's (default: size / nrfiles)",
+        store_sized!(files.filesize = files::filesize),
+    )
+    .not_yet(FILES),
+    JobOption::set(
+        "file_service_type",
+        ValueKind::Text,
+        "which file the next I/O goes to: roundrobin (default), random or sequential, \
+         each [:N] I/Os per file; or zipf, pareto or normal [:VALUE]",
+        store!(files.service = files::service),
+    )
+    .not_yet(FILES),
+    JobOption::set(
+        "filename_format",
+        ValueKind::Text,
+        "file names from $jobname, $jobnum, $filenum (default, as csumbench's: \
+         $jobname.$jobnum.$filenum)",
+        store!(
+            files.format =
+                |k, v| non_empty(k, v).map(|f| (f != files::DEFAULT_FORMAT).then(|| f.to_string()))
+        ),
+    )
+    .not_yet(FILES),
+    JobOption::set(
+        "create_on_open",
+        ValueKind::Flag,
+        "1: create a file when the job first opens it, not before the job starts",
+        store!(files.create_on_open = flag),
+    )
+    .not_yet(FILES),
+    JobOption::set(
+        "unlink",
+        ValueKind::Flag,
+        "1: remove the job's files when it ends",
+        store!(files.unlink = flag),
+    )
+    .not_yet(FILES),
     JobOption::set(
         "directory",
         ValueKind::Path,
@@ -442,6 +727,28 @@ pub static OPTIONS: &[JobOption] = &[
         store!(strategy_hint = |k, v| verify_async(k, v).map(Some)),
     ),
     JobOption::set(
+        "do_verify",
+        ValueKind::Flag,
+        "with verify, 1 (the default) has fio read a write job's data back after it; \
+         csumbench keeps every sector's sum for a later read job instead, and warns (0 \
+         silences it)",
+        store!(do_verify = flag),
+    ),
+    JobOption::set(
+        "verify_only",
+        ValueKind::Flag,
+        "1: only read back and verify what an earlier run wrote",
+        store!(verify_only = flag),
+    )
+    .not_yet(VERIFY_PHASE),
+    JobOption::set(
+        "verify_backlog",
+        ValueKind::Int,
+        "verify after every N writes instead of after all of them",
+        store!(verify_backlog = |k, v| int(k, v, 0, i64::MAX).map(|n| n as u64)),
+    )
+    .not_yet(VERIFY_PHASE),
+    JobOption::set(
         "rwmixread",
         ValueKind::Percent,
         "mixed jobs: percentage of I/Os that are reads (default 50; the later of rwmixread \
@@ -459,7 +766,7 @@ pub static OPTIONS: &[JobOption] = &[
         ValueKind::PerDir,
         "bandwidth cap in bytes/s per direction (k/m/g); latency counts from the intended \
          issue time",
-        store!(rate = |k, v| per_dir(k, v, |one| size(k, one))),
+        store_sized!(rate = |k, v, kb| per_dir(k, v, |one| size(k, one, kb))),
     ),
     JobOption::set(
         "rate_iops",
@@ -474,11 +781,19 @@ pub static OPTIONS: &[JobOption] = &[
         store!(cpus_allowed = cpu_list),
     ),
     JobOption::set(
+        "cpumask",
+        ValueKind::Int,
+        "CPUs the job's submitter threads may run on, as a bit mask (decimal or 0x hex): \
+         cpus_allowed as fio's older option",
+        store!(cpus_allowed = cpu_mask),
+    ),
+    JobOption::set(
         "randrepeat",
         ValueKind::Flag,
-        "1: the same random sequence every run (default 1)",
+        "1: the same random sequence every run, and every loop (default 1)",
         store!(randrepeat = flag),
-    ),
+    )
+    .aliases(&["allrandrepeat"]),
     JobOption::set(
         "randseed",
         ValueKind::Int,
@@ -491,6 +806,83 @@ pub static OPTIONS: &[JobOption] = &[
         "1: drop the file's cached pages before the job (default 1)",
         store!(invalidate = flag),
     ),
+    JobOption::set(
+        "startdelay",
+        ValueKind::Time,
+        "start the job this long after its group (LOW-HIGH: a random delay in that range)",
+        store!(timing.startdelay = timing::startdelay),
+    )
+    .not_yet(PACING),
+    JobOption::set(
+        "thinktime",
+        ValueKind::Time,
+        "after every thinktime_blocks I/Os, let the I/Os in flight complete, then stall \
+         this long (microseconds unless a unit is given)",
+        store!(timing.thinktime = timing::micros),
+    )
+    .not_yet(PACING),
+    JobOption::set(
+        "thinktime_spin",
+        ValueKind::Time,
+        "spin the CPU this long of each think time, and sleep the rest (microseconds)",
+        store!(timing.thinktime_spin = timing::micros),
+    )
+    .not_yet(PACING),
+    JobOption::set(
+        "thinktime_blocks",
+        ValueKind::Int,
+        "I/Os between two think times (default 1)",
+        store!(timing.thinktime_blocks = |k, v| count(k, v, 1, u32::MAX)),
+    )
+    .not_yet(PACING),
+    JobOption::set(
+        "rate_min",
+        ValueKind::PerDir,
+        "fail the job when a direction's bandwidth over a second falls below this (bytes/s)",
+        store_sized!(timing.rate_min = |k, v, kb| per_dir(k, v, |one| size(k, one, kb))),
+    )
+    .aliases(&["ratemin"])
+    .not_yet(PACING),
+    JobOption::set(
+        "rate_process",
+        ValueKind::OneOf(RateProcess::names),
+        "how a rate-limited job spaces its I/Os: evenly (linear) or with exponential gaps \
+         (poisson)",
+        store!(timing.rate_process = RateProcess::parse),
+    )
+    .not_yet(PACING),
+    JobOption::set(
+        "flow",
+        ValueKind::Int,
+        "weight in fio's token flow control between the jobs of one flow_id",
+        store!(
+            timing.flow =
+                |k, v| int(k, v, i64::from(i32::MIN), i64::from(i32::MAX)).map(|n| n as i32)
+        ),
+    )
+    .not_yet(FLOW),
+    JobOption::set(
+        "flow_id",
+        ValueKind::Int,
+        "the flow a job's flow weight counts in (default 0)",
+        store!(timing.flow_id = |k, v| count(k, v, 0, u32::MAX)),
+    )
+    .not_yet(FLOW),
+    JobOption::set(
+        "exitall",
+        ValueKind::Flag,
+        "1: when this job ends, end every other job of its group",
+        store!(timing.exitall = timing::exitall),
+    )
+    .not_yet("the case runner does not end a group's other jobs yet"),
+    JobOption::set(
+        "wait_for",
+        ValueKind::Text,
+        "start once the named job has ended; a job file takes it where the groups do that \
+         already (the named job is in an earlier group)",
+        store!(wait_for = |k, v| non_empty(k, v).map(|n| Some(n.to_string()))),
+    )
+    .in_job_files(),
     JobOption::file_only(
         "stonewall",
         Action::Stonewall,
@@ -500,29 +892,46 @@ pub static OPTIONS: &[JobOption] = &[
     .aliases(&["wait_for_previous"]),
     JobOption::file_only("description", Action::Ignored, IGNORED_TEXT).value(ValueKind::Text),
     JobOption::file_only(
-        "group_reporting",
-        Action::Ignored,
-        "accepted, no effect: fio merges the clones' results in its report; the I/O is \
-         the same",
-    ),
-    JobOption::file_only(
         "thread",
         Action::Ignored,
         "accepted, no effect: csumbench always runs jobs as threads",
     ),
-    JobOption::file_only("clat_percentiles", Action::Ignored, PERCENTILES),
-    JobOption::file_only("lat_percentiles", Action::Ignored, PERCENTILES),
-    JobOption::file_only("slat_percentiles", Action::Ignored, PERCENTILES),
-    JobOption::file_only("percentile_list", Action::Ignored, PERCENTILES).value(ValueKind::Text),
+    JobOption::file_only(
+        "refill_buffers",
+        Action::Ignored,
+        "accepted, no effect: csumbench fills every write with fresh seeded data, always",
+    ),
+    JobOption::file_only(
+        "scramble_buffers",
+        Action::Ignored,
+        "accepted, no effect: csumbench fills every write with fresh seeded data, always",
+    ),
+    JobOption::file_only(
+        "serialize_overlap",
+        Action::Ignored,
+        "accepted, no effect: csumbench never lets an I/O overlap a write in flight, always",
+    ),
+    JobOption::file_only(
+        "softrandommap",
+        Action::Ignored,
+        "accepted, no effect: csumbench's random map never fails to be made",
+    ),
 ];
 
-fn offset(k: &str, v: &str) -> Result<u64, String> {
-    if v.trim().ends_with('%') {
-        return Err(format!(
-            "{k}={v}: percentages are not supported; give a size (e.g. 1g)"
-        ));
+/// A size (by `bytes`), or `N%` of the file (1 to 100): one of the two.
+fn bytes_or_percent(
+    k: &str,
+    v: &str,
+    kb: KbBase,
+    bytes: fn(&str, &str, KbBase) -> Result<u64, String>,
+) -> Result<(Option<u64>, Option<u32>), String> {
+    match v.trim().strip_suffix('%') {
+        None => Ok((Some(bytes(k, v, kb)?), None)),
+        Some(p) => match percent(k, p)? {
+            0 => Err(format!("{k}={v}: a percentage of the file from 1 to 100")),
+            p => Ok((None, Some(p))),
+        },
     }
-    size(k, v)
 }
 
 fn runtime(k: &str, v: &str) -> Result<std::time::Duration, String> {
@@ -549,9 +958,13 @@ fn rate_iops(k: &str, v: &str) -> Result<super::PerDir, String> {
 }
 
 const BATCHING: &str = "the pipeline decides its own batches for now";
+const PACING: &str = "the pipeline does not pace by it yet";
+const FILES: &str = "the case runner runs one file per clone for now";
+const VERIFY_PHASE: &str = "the case runner has no verify phase yet";
+/// The most files one clone may have (fio's limit is memory).
+const MAX_FILES: u32 = 1 << 20;
+const FLOW: &str = "jobs do not share flow tokens yet";
 const IGNORED_TEXT: &str = "accepted, no effect: free text";
-const PERCENTILES: &str =
-    "accepted, no effect: which latency percentiles fio prints, not what is measured";
 
 /// Every option: the job's, then each engine's.
 pub fn every() -> impl Iterator<Item = &'static JobOption> {
@@ -611,6 +1024,102 @@ pub fn explain(option: &JobOption) -> String {
             option.help
         ),
     }
+}
+
+/// What csumbench does with one of fio's options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Treatment {
+    /// Honoured, with fio's meaning (or csumbench's, where its help says so).
+    Honoured,
+    /// Understood, and only its default is taken for now.
+    NotYet,
+    /// Taken in a job file, with no effect, and said so in one warning.
+    Warned,
+    /// Taken in a job file, with no effect (it changes nothing csumbench does).
+    NoEffect,
+    /// Refused, saying why and what to use instead.
+    Rejected,
+}
+
+impl Treatment {
+    pub fn label(self) -> &'static str {
+        match self {
+            Treatment::Honoured => "honoured",
+            Treatment::NotYet => "not yet (default only)",
+            Treatment::Warned => "accepted, warned: no effect",
+            Treatment::NoEffect => "accepted, no effect",
+            Treatment::Rejected => "rejected",
+        }
+    }
+}
+
+/// Every fio option (its names), what csumbench does with it and why, in name order.
+pub fn fio_options() -> Vec<(Vec<&'static str>, Treatment, String)> {
+    let ours = every().filter(|o| !OURS_ONLY.contains(&o.name)).map(|o| {
+        let treatment = match (o.action, o.status) {
+            (Action::Ignored, _) => Treatment::NoEffect,
+            (_, Status::NotYet(_)) => Treatment::NotYet,
+            _ => Treatment::Honoured,
+        };
+        (o.names().collect(), treatment, describe(o))
+    });
+    let reporting = fio::REPORTING.iter().map(|&name| {
+        let note = "shapes only fio's own report".to_string();
+        (vec![name], Treatment::Warned, note)
+    });
+    let profile = fio::PROFILE.iter().map(|&name| {
+        let note = "an option of fio's act or tiobench profile: without profile= (which \
+                    csumbench has not) it changes nothing, in fio too"
+            .to_string();
+        (vec![name], Treatment::Warned, note)
+    });
+    let refused = fio::REFUSED.iter().flat_map(|r| {
+        let note = format!("{}; {}", r.why, r.instead);
+        r.names
+            .iter()
+            .map(move |&name| (vec![name], Treatment::Rejected, note.clone()))
+    });
+    let engines = fio::ENGINE_OPTIONS.iter().flat_map(|&(engine, names)| {
+        names.iter().map(move |&name| {
+            let note = match registry::find(engine) {
+                Some(_) => {
+                    format!("an option of fio's {engine} that csumbench's does not implement")
+                }
+                None => {
+                    format!("an option of fio's {engine} engine, which csumbench does not have")
+                }
+            };
+            (vec![name], Treatment::Rejected, note)
+        })
+    });
+    let mut rows: Vec<_> = ours
+        .chain(reporting)
+        .chain(profile)
+        .chain(refused)
+        .chain(engines)
+        .collect();
+    rows.sort_by_key(|(names, ..)| names[0]);
+    rows
+}
+
+/// Options csumbench has that fio does not.
+const OURS_ONLY: &[&str] = &["csum"];
+
+/// The README's table of every fio option, in Markdown.
+pub fn fio_markdown_table() -> String {
+    let mut s =
+        String::from("| fio option | csumbench | what it does here, or why not |\n|---|---|---|\n");
+    for (names, treatment, note) in fio_options() {
+        let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} |",
+            names.join(", "),
+            treatment.label(),
+            escape(&note)
+        );
+    }
+    s
 }
 
 fn escape(text: &str) -> String {

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::PerDir;
-use crate::units::{parse_duration, parse_size};
+use crate::units::{evaluate_int, iec_read_as_decimal, parse_duration, parse_size_in, KbBase};
+use crate::SECTOR_SIZE;
 
 pub(crate) fn flag(key: &str, value: &str) -> Result<bool, String> {
     match value.trim() {
@@ -19,6 +20,10 @@ pub(crate) fn flag(key: &str, value: &str) -> Result<bool, String> {
 /// error saying which.
 pub(crate) fn int(key: &str, value: &str, min: i64, max: i64) -> Result<i64, String> {
     let v = value.trim();
+    if v.starts_with('(') {
+        let n = evaluate_int(v).map_err(|e| format!("{key}={value}: {e}"))?;
+        return within(key, value, n, min, max);
+    }
     let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
     // Any minus sign (even `-0`) where no negative value is allowed says so.
     if min >= 0 && v.strip_prefix('-').is_some_and(digits) {
@@ -34,6 +39,10 @@ pub(crate) fn int(key: &str, value: &str, min: i64, max: i64) -> Result<i64, Str
         Err(_) if digits(v) => return Err(format!("{key}={value}: at most {max}")),
         Err(_) => return Err(format!("{key}={value}: expected a whole number")),
     };
+    within(key, value, n, min, max)
+}
+
+fn within(key: &str, value: &str, n: i64, min: i64, max: i64) -> Result<i64, String> {
     if n < min {
         return Err(format!("{key}={value}: must be at least {min}"));
     }
@@ -71,8 +80,25 @@ pub(crate) fn path(key: &str, value: &str) -> Result<PathBuf, String> {
     non_empty(key, value).map(PathBuf::from)
 }
 
-pub(crate) fn size(key: &str, value: &str) -> Result<u64, String> {
-    parse_size(value).map_err(|e| format!("{key}={value}: {e}"))
+/// A size, its prefix read by `kb` (fio's `kb_base`).
+pub(crate) fn size(key: &str, value: &str, kb: KbBase) -> Result<u64, String> {
+    parse_size_in(value, kb).map_err(|e| format!("{key}={value}: {e}"))
+}
+
+/// A size that must be whole 4 KiB sectors: one that is not because fio's default
+/// `kb_base=1024` reads its `KiB`-style prefix as a power of 1000 says so (the other
+/// multiples are the job's checks, which see every option).
+pub(crate) fn sector_size(key: &str, value: &str, kb: KbBase) -> Result<u64, String> {
+    let bytes = size(key, value, kb)?;
+    if !bytes.is_multiple_of(SECTOR_SIZE) && iec_read_as_decimal(value, kb) {
+        return Err(format!(
+            "{key}={}: {bytes} bytes, not whole 4KiB checksum sectors: with kb_base=1024, \
+             fio's default, fio reads KiB, MiB... as powers of 1000; write k, m... for \
+             powers of 1024, or set kb_base=1000",
+            value.trim()
+        ));
+    }
+    Ok(bytes)
 }
 
 /// A duration; zero is `None`, fio's "not set".
@@ -81,7 +107,8 @@ pub(crate) fn duration(key: &str, value: &str) -> Result<Option<Duration>, Strin
     Ok((!d.is_zero()).then_some(d))
 }
 
-/// fio's `R`, `R,W`, `,W`, `R,` forms; one value applies to both directions.
+/// fio's `R`, `R,W`, `,W`, `R,` forms (and `R,W,T`, the trims' ignored); one value applies
+/// to both directions.
 pub(crate) fn per_dir(
     key: &str,
     value: &str,
@@ -94,13 +121,12 @@ pub(crate) fn per_dir(
             let v = one(both)?;
             Ok(PerDir { read: v, write: v })
         }
-        [r, w] => Ok(PerDir {
+        // A third value is the trims', and csumbench issues none.
+        [r, w] | [r, w, _] => Ok(PerDir {
             read: get(r)?,
             write: get(w)?,
         }),
-        _ => Err(format!(
-            "{key}={value}: expected R or R,W (csumbench issues no trims)"
-        )),
+        _ => Err(format!("{key}={value}: expected R, R,W or R,W,T")),
     }
 }
 
@@ -132,6 +158,15 @@ pub(crate) fn cpu_list(key: &str, value: &str) -> Result<Vec<usize>, String> {
     cpus.sort_unstable();
     cpus.dedup();
     Ok(cpus)
+}
+
+/// fio's `cpumask`: a bit per CPU, decimal or `0x` hex.
+pub(crate) fn cpu_mask(key: &str, value: &str) -> Result<Vec<usize>, String> {
+    let mask = seed(key, value)?;
+    if mask == 0 {
+        return Err(format!("{key}={value}: a mask without any CPU"));
+    }
+    Ok((0..64).filter(|cpu| mask & (1 << cpu) != 0).collect())
 }
 
 /// `a, b or c`: the choices an error message offers.
@@ -190,6 +225,14 @@ mod tests {
         assert_eq!(alternatives(&["a"]), "a");
         assert_eq!(alternatives(&["a", "b"]), "a or b");
         assert_eq!(alternatives(&["a", "b", "c"]), "a, b or c");
+    }
+
+    #[test]
+    fn cpu_masks_are_bits() {
+        assert_eq!(cpu_mask("m", "0x5"), Ok(vec![0, 2]));
+        assert_eq!(cpu_mask("m", "12"), Ok(vec![2, 3]));
+        assert!(cpu_mask("m", "0").is_err());
+        assert!(cpu_mask("m", "x").is_err());
     }
 
     #[test]

@@ -1,0 +1,166 @@
+//! A job's files as fio sets them: `nrfiles`, `filesize` (a size or a range), the order
+//! files are served in (`file_service_type`), `filename` lists (`a:b`, `\:` for a colon
+//! in a name), `filename_format`, `create_on_open` and `unlink`. The job carries them; the
+//! case runner runs one file per clone for now, so a job that asks for more is refused
+//! until it does ([`super::options`] marks these options not implemented yet).
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::values::{count, size};
+use crate::units::KbBase;
+
+/// fio's `file_service_type`: which file the next I/O goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileService {
+    /// Each file in turn, `ios` I/Os each (fio's default, `roundrobin`).
+    RoundRobin {
+        ios: u32,
+    },
+    /// A file at random, `ios` I/Os each.
+    Random {
+        ios: u32,
+    },
+    /// One file to its end, then the next.
+    Sequential {
+        ios: u32,
+    },
+    /// Files by fio's zipf, pareto or normal (`gauss`) distribution, with its parameter.
+    Zipf(f64),
+    Pareto(f64),
+    Normal(f64),
+}
+
+/// The files of a job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Files {
+    /// fio's `nrfiles` (`nr_files`): files per clone (default 1).
+    pub nrfiles: u32,
+    /// fio's `filesize`: each file's size, or a range each file's is drawn from (default:
+    /// `size` / `nrfiles`).
+    pub filesize: Option<(u64, u64)>,
+    pub service: FileService,
+    /// The names of a `filename=a:b:c` list after the first (which is `filename`).
+    pub more_names: Vec<PathBuf>,
+    /// fio's `filename_format` when it is not the default `$jobname.$jobnum.$filenum`.
+    pub format: Option<String>,
+    /// fio's `create_on_open`: create a file when the job first opens it, not before.
+    pub create_on_open: bool,
+    /// fio's `unlink`: remove the job's files when it ends.
+    pub unlink: bool,
+}
+
+impl Default for Files {
+    fn default() -> Self {
+        Files {
+            nrfiles: 1,
+            filesize: None,
+            service: FileService::RoundRobin { ios: 1 },
+            more_names: Vec::new(),
+            format: None,
+            create_on_open: false,
+            unlink: false,
+        }
+    }
+}
+
+/// fio's default file names, which csumbench's are.
+pub const DEFAULT_FORMAT: &str = "$jobname.$jobnum.$filenum";
+
+/// `filename=a:b:c`: the names, `\:` standing for a colon within one.
+pub(crate) fn filename_list(key: &str, value: &str) -> Result<Vec<PathBuf>, String> {
+    let mut names = vec![String::new()];
+    let mut chars = value.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.next_if_eq(&':').is_some() => names.last_mut().unwrap().push(':'),
+            ':' => names.push(String::new()),
+            c => names.last_mut().unwrap().push(c),
+        }
+    }
+    if names.iter().any(String::is_empty) {
+        return Err(format!("{key}={value}: a list of files has an empty name"));
+    }
+    Ok(names.into_iter().map(PathBuf::from).collect())
+}
+
+/// `filesize=SIZE` or `LOW-HIGH`.
+pub(crate) fn filesize(key: &str, value: &str, kb: KbBase) -> Result<Option<(u64, u64)>, String> {
+    let (lo, hi) = match value.trim().split_once(['-', ':']) {
+        Some((lo, hi)) => (size(key, lo, kb)?, size(key, hi, kb)?),
+        None => {
+            let s = size(key, value, kb)?;
+            (s, s)
+        }
+    };
+    Ok(Some((lo.min(hi), lo.max(hi))))
+}
+
+/// `file_service_type=TYPE[:N]`: N I/Os per file for the plain types, the distribution's
+/// parameter for the others (fio's defaults: zipf 1.1, pareto 0.2, normal 0).
+pub(crate) fn service(key: &str, value: &str) -> Result<FileService, String> {
+    let v = value.trim();
+    let (name, postfix) = match v.split_once(':') {
+        Some((n, p)) => (n, Some(p)),
+        None => (v, None),
+    };
+    let ios = || postfix.map_or(Ok(1), |p| count(key, p, 1, u32::MAX));
+    let parameter = |default: f64| {
+        postfix.map_or(Ok(default), |p| {
+            p.split(':')
+                .next()
+                .unwrap_or_default()
+                .parse::<f64>()
+                .map_err(|_| format!("{key}={v}: '{p}' is not a number"))
+        })
+    };
+    Ok(match name {
+        "roundrobin" => FileService::RoundRobin { ios: ios()? },
+        "random" => FileService::Random { ios: ios()? },
+        "sequential" => FileService::Sequential { ios: ios()? },
+        "zipf" => FileService::Zipf(parameter(1.1)?),
+        "pareto" => FileService::Pareto(parameter(0.2)?),
+        "normal" | "gauss" => FileService::Normal(parameter(0.0)?),
+        _ => {
+            return Err(format!(
+                "{key}={v}: expected roundrobin, random, sequential (each :N I/Os per \
+                 file), zipf, pareto or normal"
+            ))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filename_lists_split_at_unescaped_colons() {
+        let names = |v| filename_list("filename", v).unwrap();
+        assert_eq!(names("/dev/sdb"), vec![PathBuf::from("/dev/sdb")]);
+        assert_eq!(names("a:b:c").len(), 3);
+        assert_eq!(
+            names("c\\:/x:y"),
+            vec![PathBuf::from("c:/x"), PathBuf::from("y")]
+        );
+        assert!(filename_list("filename", "a::b").is_err());
+    }
+
+    #[test]
+    fn filesizes_and_service_types_read_as_fio_reads_them() {
+        let kb = KbBase::Compat;
+        assert_eq!(filesize("f", "1m", kb), Ok(Some((1 << 20, 1 << 20))));
+        assert_eq!(filesize("f", "4m-1m", kb), Ok(Some((1 << 20, 4 << 20))));
+        assert_eq!(service("s", "random:4"), Ok(FileService::Random { ios: 4 }));
+        assert_eq!(
+            service("s", "sequential"),
+            Ok(FileService::Sequential { ios: 1 })
+        );
+        assert_eq!(service("s", "zipf:1.2"), Ok(FileService::Zipf(1.2)));
+        assert_eq!(service("s", "gauss"), Ok(FileService::Normal(0.0)));
+        assert!(service("s", "shuffle").is_err());
+        assert!(service("s", "random:0").is_err());
+    }
+}
