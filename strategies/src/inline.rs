@@ -24,22 +24,37 @@ pub struct Inline {
     panics: AtomicU64,
 }
 
+impl Inline {
+    /// Runs `f` here as one work item, as `dispatch` runs a [`Work`] but without boxing it:
+    /// counted, and a panic caught and counted; `None` if it panicked.
+    pub fn run<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+        // What `f` touches it owns or borrows mutably from the caller, who is told of the
+        // panic and gives up what `f` was working on.
+        let result = catch_unwind(AssertUnwindSafe(f)).ok();
+        if result.is_none() {
+            self.panics.fetch_add(1, Ordering::Relaxed);
+        }
+        self.done.fetch_add(1, Ordering::Relaxed);
+        result
+    }
+}
+
 impl Strategy for Inline {
     fn name(&self) -> &str {
         "inline"
     }
 
     fn dispatch(&self, work: Work) {
-        // The work owns everything it touches; a panic leaves nothing of ours half-updated.
         // A panicking run part's ordered part is dropped, unrun, as the unwind leaves
         // `execute`.
-        if catch_unwind(AssertUnwindSafe(|| work.execute())).is_err() {
-            self.panics.fetch_add(1, Ordering::Relaxed);
-        }
-        self.done.fetch_add(1, Ordering::Relaxed);
+        self.run(|| work.execute());
     }
 
     fn quiesce(&self) {}
+
+    fn as_inline(&self) -> Option<&Inline> {
+        Some(self)
+    }
 
     fn stats(&self) -> PoolStats {
         let done = self.done.load(Ordering::Relaxed);
@@ -49,5 +64,21 @@ impl Strategy for Inline {
             panics: self.panics.load(Ordering::Relaxed),
             ..PoolStats::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_counts_each_item_and_catches_its_panic() {
+        let inline = Inline::default();
+        assert_eq!(inline.run(|| 7), Some(7));
+        assert_eq!(inline.run(|| -> u32 { panic!("in place") }), None);
+        inline.dispatch(Work::new(|| ()));
+        let stats = inline.stats();
+        assert_eq!((stats.dispatched, stats.completed, stats.panics), (3, 3, 1));
+        assert!(inline.as_inline().is_some());
     }
 }
