@@ -1,6 +1,8 @@
 //! What a case measures: per-stage latency histograms, bytes over time, and whole-process
 //! CPU time and context switches.
 
+pub mod clock;
+
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
