@@ -400,7 +400,7 @@ impl<'a> Submitter<'a> {
     }
 
     fn send_to_csum(&mut self, mut bio: Box<Bio>) {
-        let buf = bio.buf.as_deref_mut().expect("buffer");
+        let buf = bio.buf.as_mut().expect("buffer");
         self.filler.fill(buf, bio.offset);
         bio.csum_queued = Instant::now();
         if self.pools.csum.overlaps_io() {
