@@ -45,10 +45,10 @@ fn job(bs: &str, size: &str) -> JobSpec {
 
 /// Aborts the case when I/O completions stop (the harness's watchdog), until `done` is
 /// dropped.
-fn watchdog(case: &CaseState, done: Receiver<()>) {
+fn watchdog(case: &CaseState, progress: &JobProgress, done: Receiver<()>) {
     let mut watchdog = Watchdog::new(STALL);
     while let Err(RecvTimeoutError::Timeout) = done.recv_timeout(Duration::from_millis(50)) {
-        let completions = case.io_completions.load(Ordering::Relaxed);
+        let completions = progress.io_completions.load(Ordering::Relaxed);
         if watchdog.check(completions, Instant::now()).is_some() {
             case.abort.store(true, Ordering::SeqCst);
             return;
@@ -74,11 +74,12 @@ fn run_once(strategy: &str, job: &JobSpec, store: &Arc<CsumStore>) -> Result<Dur
         extents: None,
     };
     let case = Arc::new(CaseState::default());
+    let progress = JobProgress::default();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let (elapsed, outcome) = std::thread::scope(|s| {
-        s.spawn(|| watchdog(&case, done_rx));
+        s.spawn(|| watchdog(&case, &progress, done_rx));
         let start = Instant::now();
-        let outcome = pipeline::run_job(input, &pools, &case, &JobProgress::default());
+        let outcome = pipeline::run_job(input, &pools, &case, &progress);
         let elapsed = start.elapsed();
         drop(done_tx);
         (elapsed, outcome)

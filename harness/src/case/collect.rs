@@ -13,7 +13,7 @@ use strategies::PoolStats;
 use super::jobs::{RunningJobs, GIVE_UP};
 use super::result::{Interval, PoolReport, StallCause, StallKind, StallReport};
 use super::{CaseSpec, RunOptions};
-use crate::measure::{pages_written, Stage, StageHists};
+use crate::measure::{pages_written, Stage, StageCounts, StageHists};
 use crate::pipeline::{CaseState, JobProgress, Pools};
 use crate::progress::Progress;
 
@@ -92,7 +92,7 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
         interrupted: false,
         left_behind: 0,
     };
-    let mut interval = StageHists::default();
+    let (mut interval, mut spare) = (StageHists::default(), StageCounts::default());
     let (mut last_flush, mut last_moved) = (ctx.start, (0, 0));
     let mut watchdog = Watchdog::new(ctx.opts.stall_timeout);
     let mut stopping_since: Option<Instant> = None;
@@ -104,9 +104,12 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
             continue;
         }
         // Close the interval [last_flush, now).
-        for p in jobs.progress.iter() {
-            interval.drain_from(&mut p.hists.lock().unwrap());
-        }
+        gather(
+            &jobs.progress,
+            &mut interval,
+            &mut spare,
+            patience(ctx.opts.interval),
+        );
         let (from, length) = (last_flush - ctx.start, now - last_flush);
         for stage in Stage::ALL {
             let h = interval.get(stage);
@@ -129,7 +132,7 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
         ctx.live.update(moved.0);
         c.interrupted |= ctx.interrupted.load(Ordering::Relaxed);
 
-        let activity = activity(ctx.case, &jobs.progress, moved.1);
+        let activity = activity(&jobs.progress, moved.1);
         if let Some(still) = watchdog.check(activity, now).filter(|_| c.stall.is_none()) {
             c.stall = Some(diagnose(&jobs.pools, ctx.spec, still, &jobs.progress));
             ctx.case.abort.store(true, Ordering::SeqCst);
@@ -145,12 +148,46 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
     Ok(c)
 }
 
+/// How long the collector waits for the jobs to hand their latencies over.
+fn patience(interval: Duration) -> Duration {
+    (interval / 10).min(Duration::from_millis(5))
+}
+
+/// Asks every job for the latencies it recorded and adds what they hand over into `into`.
+/// A job that does not answer within `patience` (in fsync, waiting for a slow or stuck
+/// I/O, not scheduled) is not waited for: its samples land in a later interval.
+fn gather(
+    progress: &[JobProgress],
+    into: &mut StageHists,
+    spare: &mut StageCounts,
+    patience: Duration,
+) {
+    let epochs: Vec<u64> = progress.iter().map(|p| p.hists.ask()).collect();
+    let until = Instant::now() + patience;
+    let pending = || {
+        progress
+            .iter()
+            .zip(&epochs)
+            .any(|(p, &e)| !p.hists.answered(e) && !p.syncing.load(Ordering::Relaxed))
+    };
+    while pending() && Instant::now() < until {
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    for p in progress {
+        p.hists.take_into(into, spare);
+    }
+}
+
 /// What counts as progress: I/O completions, and, while a job is in fsync, pages written
 /// back (a long fsync on a slow disk is no stall).
-fn activity(case: &CaseState, progress: &[JobProgress], bios: u64) -> u64 {
+fn activity(progress: &[JobProgress], bios: u64) -> u64 {
     let syncing = progress.iter().any(|p| p.syncing.load(Ordering::Relaxed));
     let writeback = if syncing { pages_written() } else { 0 };
-    case.io_completions.load(Ordering::Relaxed) + bios + writeback
+    let completions: u64 = progress
+        .iter()
+        .map(|p| p.io_completions.load(Ordering::Relaxed))
+        .sum();
+    completions + bios + writeback
 }
 
 /// Tells a deadlock (work queued in a pool whose workers are all stuck) from the other
