@@ -427,17 +427,20 @@ impl Engine for UringEngine {
         self.enable()?;
         let mut got = self.done.len();
         out.extend(self.done.drain(..));
-        // Deferred completions are posted only by an enter that asks for them; resubmitted
-        // remainders wait in the submission queue.
+        got += self.collect(out);
+        let want = min.min(got + self.slots.busy());
+        // Deferred completions are posted only by an enter that asks for them, and
+        // resubmitted remainders wait in the submission queue: a wait's enter does both; a
+        // reap that does not wait enters for them alone (as fio, a wait met from the
+        // completion queue does not enter at all).
         let pending = {
             let sq = self.ring.submission();
             sq.taskrun() || !sq.is_empty()
         };
-        if pending {
+        if min == 0 && pending {
             enter(&self.ring, 0)?;
+            got += self.collect(out);
         }
-        got += self.collect(out);
-        let want = min.min(got + self.slots.busy());
         while got < want {
             // Every busy slot yields exactly one more CQE, so this wait always ends.
             enter(&self.ring, want - got)?;
