@@ -323,6 +323,10 @@ impl<'a> Submitter<'a> {
             return false;
         };
         let now = self.clock();
+        if self.deadline.is_some_and(|d| now >= d) {
+            self.note_stop();
+            return false;
+        }
         let intended = match self.pacer.check(op, now) {
             Due::Now(intended) => intended,
             Due::At(t) => {
