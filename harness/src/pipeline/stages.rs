@@ -184,8 +184,10 @@ impl StageCtx {
         let whole = (bio.readable / SECTOR_SIZE).min(sectors);
         let mut sums = std::mem::take(&mut bio.sums);
         sums.resize(whole as usize * self.algo.len(), 0);
-        self.algo
-            .sectors(&bio.data()[..(whole * SECTOR_SIZE) as usize], &mut sums);
+        if !sums.is_empty() {
+            self.algo
+                .sectors(&bio.data()[..(whole * SECTOR_SIZE) as usize], &mut sums);
+        }
         if self.verify {
             let first = bio.first_sector();
             let bad = self.store.verify(first, &sums, whole);

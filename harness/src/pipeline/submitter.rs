@@ -10,6 +10,7 @@
 
 mod complete;
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -153,8 +154,10 @@ pub(super) struct Submitter<'a> {
     refused: bool,
     /// Queued at the engine since the last commit.
     queued: usize,
-    /// Reaped from the engine, not handled yet.
-    completions: Vec<IoDone>,
+    /// Reaped from the engine, not handled yet, oldest first; `reaped` is where the engine
+    /// puts them.
+    completions: VecDeque<IoDone>,
+    reaped: Vec<IoDone>,
     /// A homecoming received while waiting, handled with the others at the next step.
     arrived: Option<Homecoming>,
     /// The next bio is not due before this stamp (rate limiting).
@@ -217,7 +220,8 @@ impl<'a> Submitter<'a> {
             away: 0,
             refused: false,
             queued: 0,
-            completions: Vec::with_capacity(depth),
+            completions: VecDeque::with_capacity(depth),
+            reaped: Vec::with_capacity(depth),
             arrived: None,
             not_before: None,
             writes_since_fsync: 0,
