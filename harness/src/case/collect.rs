@@ -271,6 +271,67 @@ fn diagnose(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::Stage;
+
+    fn io_count(h: &StageHists) -> u64 {
+        h.get(Stage::Io).len()
+    }
+
+    fn one_sample(ns: u64) -> StageCounts {
+        let mut counts = StageCounts::default();
+        counts.record(Stage::Io, ns);
+        counts
+    }
+
+    #[test]
+    fn the_collector_waits_for_running_jobs_to_answer() {
+        let jobs: Vec<JobProgress> = (0..2).map(|_| JobProgress::default()).collect();
+        let (mut into, mut spare) = (StageHists::default(), StageCounts::default());
+        std::thread::scope(|s| {
+            for job in &jobs {
+                s.spawn(move || {
+                    let mut mine = one_sample(5);
+                    while job.hists.epoch() == 0 {
+                        std::thread::yield_now();
+                    }
+                    job.hists.hand_over(&mut mine, job.hists.epoch());
+                });
+            }
+            // Returns as soon as both have answered, long before its patience runs out.
+            gather(&jobs, &mut into, &mut spare, Duration::from_secs(600));
+        });
+        assert_eq!(io_count(&into), 2);
+    }
+
+    #[test]
+    fn a_job_that_does_not_answer_is_not_waited_for() {
+        let jobs: Vec<JobProgress> = (0..2).map(|_| JobProgress::default()).collect();
+        let (mut into, mut spare) = (StageHists::default(), StageCounts::default());
+        // Job 0 handed over before (a late answer); job 1 is blocked and never answers.
+        jobs[0].hists.hand_over(&mut one_sample(5), 0);
+        gather(&jobs, &mut into, &mut spare, Duration::from_millis(1));
+        assert_eq!(
+            io_count(&into),
+            1,
+            "what was there, without waiting for job 1"
+        );
+        // Job 1 comes back and answers late: its samples land in the next interval.
+        let asked = jobs[1].hists.epoch();
+        jobs[1].hists.hand_over(&mut one_sample(7), asked);
+        let mut next = StageHists::default();
+        gather(&jobs, &mut next, &mut spare, Duration::from_millis(1));
+        assert_eq!(io_count(&next), 1);
+    }
+
+    #[test]
+    fn a_job_in_fsync_is_not_waited_for() {
+        let jobs = [JobProgress::default()];
+        jobs[0].syncing.store(true, Ordering::Relaxed);
+        let (mut into, mut spare) = (StageHists::default(), StageCounts::default());
+        // Its patience would outlast the test run.
+        gather(&jobs, &mut into, &mut spare, Duration::from_secs(600));
+        assert!(into.is_empty());
+    }
 
     #[test]
     fn the_watchdog_fires_only_after_a_still_timeout() {

@@ -230,3 +230,58 @@ impl Submitter<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batching(options: &[(&str, &str)]) -> Batching {
+        let mut job = JobSpec::default();
+        job.set("iodepth", "32").unwrap();
+        for (k, v) in options {
+            job.set(k, v).unwrap();
+        }
+        Batching::of(&job)
+    }
+
+    #[test]
+    fn fios_defaults_one_at_a_time_and_a_full_queue() {
+        let b = batching(&[]);
+        assert_eq!(
+            (b.submit, b.complete_min, b.complete_max, b.low),
+            (1, 1, 1, 32)
+        );
+        assert!(!b.polling);
+        assert_eq!(b.least_to_wait_for(), 1);
+    }
+
+    #[test]
+    fn options_settle_against_the_depth_as_fios_init_does() {
+        let b = batching(&[
+            ("iodepth_batch_submit", "0"),
+            ("iodepth_batch_complete_min", "8"),
+            ("iodepth_batch_complete_max", "4"),
+            ("iodepth_low", "40"),
+        ]);
+        assert_eq!(
+            (b.submit, b.complete_min, b.complete_max, b.low),
+            (32, 8, 8, 32)
+        );
+        let b = batching(&[
+            ("iodepth_batch_complete_min", "0"),
+            ("iodepth_batch_complete_max", "0"),
+        ]);
+        assert!(b.polling && b.least_to_wait_for() == 0);
+        assert_eq!(b.complete_max, 1, "fio's getevents takes at least one");
+        let b = batching(&[("iodepth_batch_complete_min", "0")]);
+        assert!(b.polling, "max defaults to 0 as well");
+        let b = batching(&[
+            ("iodepth_batch_complete_min", "0"),
+            ("iodepth_batch_complete_max", "4"),
+        ]);
+        assert!(
+            !b.polling && b.least_to_wait_for() == 0,
+            "reaps when full, never waits"
+        );
+    }
+}
