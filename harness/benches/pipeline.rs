@@ -116,6 +116,14 @@ fn run_once(strategy: &str, job: &JobSpec, store: &Arc<CsumStore>) -> Result<Dur
     Ok(elapsed)
 }
 
+/// The time `iters` runs took.
+fn runs(iters: u64, strategy: &str, job: &JobSpec, store: &Arc<CsumStore>) -> Duration {
+    (0..iters)
+        .map(|_| run_once(strategy, job, store))
+        .sum::<Result<Duration, String>>()
+        .unwrap_or_else(|why| panic!("{strategy} failed mid-bench: {why}"))
+}
+
 fn pipelines(c: &mut Criterion) {
     let tmp = tempfile::tempdir().expect("temporary folder");
     let mut group = c.benchmark_group("pipeline");
@@ -139,12 +147,7 @@ fn pipelines(c: &mut Criterion) {
                 continue;
             }
             group.bench_function(BenchmarkId::new(label, d.name), |b| {
-                b.iter_custom(|iters| {
-                    (0..iters)
-                        .map(|_| run_once(d.name, &job, &store))
-                        .sum::<Result<Duration, String>>()
-                        .unwrap_or_else(|why| panic!("{} failed mid-bench: {why}", d.name))
-                })
+                b.iter_custom(|iters| runs(iters, d.name, &job, &store))
             });
         }
     }
@@ -171,12 +174,7 @@ fn bookkeeping(c: &mut Criterion) {
         ]);
         let store = store_for(tmp.path(), label, &job);
         group.bench_function(BenchmarkId::new("inline-null", label), |b| {
-            b.iter_custom(|iters| {
-                (0..iters)
-                    .map(|_| run_once("inline", &job, &store))
-                    .sum::<Result<Duration, String>>()
-                    .unwrap_or_else(|why| panic!("{label} failed mid-bench: {why}"))
-            })
+            b.iter_custom(|iters| runs(iters, "inline", &job, &store))
         });
     }
     group.finish();
