@@ -529,3 +529,131 @@ def sweep(run, noise_threshold=stats.NOISE_THRESHOLD):
     fig.suptitle(f"Sweeps: one knob varied, the others fixed; paired ratios to {baseline}")
     fig.tight_layout()
     return fig
+
+
+# One line style per submitter count on the crossover map (the colour is the strategy's).
+NUMJOBS_STYLES = ("-", "--", ":", "-.")
+
+
+def crossover_header(cx):
+    """Markdown: what the sweep ran, on what, and the harness's answer in words."""
+    m = cx.manifest
+    machine, config = m.get("machine", {}), m.get("config", {})
+    job = (config.get("groups") or [[{}]])[0][0]
+    floor = config.get("floor_ns")
+    lines = [
+        f"### Crossover `{cx.folder.name}`: {cx.status}",
+        f"- **machine**: {machine.get('cpu_model', '?')}, {machine.get('cpus_online', '?')} "
+        f"CPUs, kernel {machine.get('kernel', '?')}",
+        f"- **job** (every point): rw={job.get('rw')} bs={job.get('bs', 0) // 1024}k "
+        f"iodepth={job.get('iodepth')} ioengine={job.get('ioengine')} "
+        f"runtime={job.get('runtime')}s time_based={job.get('time_based')}",
+        f"- **strategies** against `{cx.baseline}`: "
+        + ", ".join(f"`{s}`" for s in config.get("strategies", [])[1:])
+        + f"; **numjobs** {', '.join(map(str, config.get('numjobs', [])))}; "
+        f"**repeats** {config.get('repeat')} per point",
+        f"- **synthetic floor** (a sector's crc32c alone): "
+        + (f"{floor:.0f} ns" if floor else "-")
+        + (f"; left out below it: {', '.join(config.get('below_floor', []))}"
+           if config.get("below_floor") else ""),
+        f"- **command**: `{' '.join(m.get('command', []))}`, {m.get('duration_s', 0):.0f} s",
+        "",
+        "**The answer:**",
+        "",
+    ]
+    lines += [f"- {_escape(a)}" for a in cx.answer] or ["- (no answer: the sweep did not finish)"]
+    return "\n".join(lines)
+
+
+def crossover_table(cx):
+    """The map's numbers: one row per point and strategy, the ratios with their intervals."""
+    columns = ["numjobs", "strategy", "algorithm", "cost_ns_per_sector",
+               "inline_csum_run_ns_per_sector", "mib_s_ratio", "mib_s_ci95_lo", "mib_s_ci95_hi",
+               "verdict", "cpu_s_per_gib_ratio", "cpu_s_per_gib_ci95_lo",
+               "cpu_s_per_gib_ci95_hi", "cpu_verdict", "problems"]
+    if cx.points.empty:
+        return pd.DataFrame(columns=columns)
+    table = cx.points.sort_values(["numjobs", "strategy", "cost_ns_per_sector"])
+    return table[columns].reset_index(drop=True)
+
+
+def _crossover_series(ax, cx, metric):
+    """One line per (strategy, numjobs) with its 95 % band; real algorithms as stars."""
+    palette = colours(cx.manifest["config"]["strategies"])
+    numjobs = sorted(cx.points["numjobs"].unique())
+    for (strategy, n), points in cx.series():
+        colour = palette.get(strategy, "#444444")
+        style = NUMJOBS_STYLES[numjobs.index(n) % len(NUMJOBS_STYLES)]
+        x = points["cost_ns_per_sector"]
+        ax.fill_between(x, points[f"{metric}_ci95_lo"], points[f"{metric}_ci95_hi"],
+                        color=colour, alpha=0.12, lw=0)
+        ax.plot(x, points[f"{metric}_ratio"], style, color=colour, marker="o", ms=4,
+                label=f"{strategy}, numjobs {n}")
+        real = points[points["real"]]
+        ax.plot(real["cost_ns_per_sector"], real[f"{metric}_ratio"], "*", color=colour,
+                ms=12, mec="black", mew=0.5)
+
+
+def _mark_algorithms(ax, cx):
+    """A dotted line and the name at each real algorithm's cost."""
+    for algorithm, ns in cx.real_algorithms().items():
+        ax.axvline(ns, color="#999999", ls=":", lw=0.8)
+        ax.annotate(f"{algorithm}\n{ns:.0f} ns", (ns, 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(2, -2), textcoords="offset points", va="top", fontsize=7,
+                    color="#555555")
+
+
+def _mark_crossings(ax, cx):
+    """Each crossing: a dashed line at it, its 95 % interval shaded, its cost written."""
+    palette = colours(cx.manifest["config"]["strategies"])
+    crossings = cx.crossings[cx.crossings["kind"].isin(["rises", "falls"])]
+    for c in crossings.itertuples():
+        colour = palette.get(c.strategy, "#444444")
+        ax.axvspan(c.ci95_lo_ns, c.ci95_hi_ns, color=colour, alpha=0.08)
+        ax.axvline(c.cost_ns_per_sector, color=colour, ls="--", lw=1.2)
+        winner = c.strategy if c.kind == "rises" else cx.baseline
+        ax.annotate(f"{c.strategy} ×{c.numjobs}: ~{c.cost_ns_per_sector:.0f} ns\n"
+                    f"({winner} wins above)", (c.cost_ns_per_sector, 1.0),
+                    xytext=(4, 6), textcoords="offset points", fontsize=8, color=colour)
+
+
+def _ratio_limits(ax, ratios):
+    """A log ratio axis around the ratios and 1; the bands beyond it are cut, not the lines."""
+    ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
+    lo = min(ratios.min(), 1.0) if len(ratios) else 1.0
+    hi = max(ratios.max(), 1.0) if len(ratios) else 1.0
+    ax.set_yscale("log")
+    ax.set_ylim(lo / 1.6, hi * 1.6)
+    ax.yaxis.set_major_locator(FixedLocator([0.25, 0.5, 0.67, 0.8, 1, 1.25, 1.5, 2, 3, 4, 8]))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_locator(NullLocator())
+
+
+def crossover_map(cx, noise_threshold=stats.NOISE_THRESHOLD):
+    """The map: throughput of each strategy over the baseline's against what a 4 KiB
+    sector's checksum costs (log axis), one line per strategy (colour) and submitter count
+    (line style), bands the 95 % intervals, stars the real algorithms, dashed lines the
+    crossings with their intervals shaded; below it the same for CPU per GiB. None when
+    the sweep measured nothing."""
+    if cx.points.empty:
+        return None
+    fig, (ax_t, ax_c) = plt.subplots(2, 1, figsize=(11, 9), sharex=True)
+    for ax, metric, what in ((ax_t, "mib_s", "throughput"), (ax_c, "cpu_s_per_gib",
+                                                               "CPU per GiB")):
+        ax.axhspan(1 / (1 + noise_threshold), 1 + noise_threshold, color="#dddddd",
+                   label=f"{cx.baseline} ±{100 * noise_threshold:g} %")
+        ax.axhline(1, color="#777777", lw=0.8)
+        _crossover_series(ax, cx, metric)
+        _mark_algorithms(ax, cx)
+        ax.set_xscale("log")
+        _ratio_limits(ax, cx.points[f"{metric}_ratio"])
+        ax.set_ylabel(f"{what} / {cx.baseline} (log scale)")
+        ax.legend(fontsize=8, loc="lower right")
+    _mark_crossings(ax_t, cx)
+    ax_t.set_title(f"Throughput over {cx.baseline}'s: above 1 the offload wins "
+                   "(band: 95 % CI, stars: real algorithms)")
+    ax_c.set_title(f"CPU per GiB over {cx.baseline}'s: above 1 the offload costs more CPU")
+    ax_c.set_xlabel("checksum cost per 4 KiB sector (ns, log scale; measured on a hot sector)")
+    fig.suptitle("Where offloading checksums pays: the crossover map")
+    fig.tight_layout()
+    return fig

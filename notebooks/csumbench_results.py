@@ -12,6 +12,13 @@
     run.latency_spectrum("e2e")   percentile vs latency from the merged HDR histograms
     run.sweeps()         throughput and p99 against a knob that varies between specs
 
+    cx = load_crossover("results/crossover-sample")   a `harness crossover` folder
+    cx.points            crossover.csv: one row per (cost, numjobs, strategy) point
+    cx.crossings         crossings.csv: each crossing, or how a series without one lies
+    cx.series()          ((strategy, numjobs), its points cheapest first) per line of the map
+    cx.answer            the harness's answer, one sentence per series
+    cx.point(folder)     one point's compare, as load() reads it
+
 Strategies are ordered as the harness orders them: by the manifest's config.strategies,
 whose first entry is the baseline.
 """
@@ -438,3 +445,65 @@ def _flatten_columns():
 def load(folder):
     """Reads a results folder: manifest.json plus whatever case files it holds."""
     return Run(folder)
+
+
+# crossings.csv's columns (harness/src/crossover/output.rs), for a sweep that has none yet.
+CROSSING_COLUMNS = ("strategy", "numjobs", "kind", "cost_ns_per_sector", "ci95_lo_ns",
+                    "ci95_hi_ns", "edge_ns", "sure_points", "lowest_ns", "highest_ns", "points",
+                    "answer")
+
+
+class Crossover:
+    """A `harness crossover` folder: the map's points, its crossings, the answer, and each
+    point's own compare folder. Build it with load_crossover()."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.manifest = json.loads((self.folder / "manifest.json").read_text())
+        if self.manifest.get("kind") != "crossover":
+            raise ValueError(f"{self.folder} is not a crossover folder: its manifest.json "
+                             "is not a `harness crossover` one (use load() for a compare)")
+        points_csv = self.folder / "crossover.csv"
+        self.points = (pd.read_csv(points_csv, keep_default_na=False, na_values=[""])
+                       if points_csv.is_file() else pd.DataFrame())
+        if not self.points.empty:
+            self.points["real"] = self.points["requested_ns"].isna()
+        crossings_csv = self.folder / "crossings.csv"
+        self.crossings = (pd.read_csv(crossings_csv, keep_default_na=False, na_values=[""])
+                          if crossings_csv.is_file() else pd.DataFrame(columns=CROSSING_COLUMNS))
+        self.answer = list(self.manifest.get("answer", []))
+
+    @property
+    def status(self):
+        return self.manifest.get("status", "unknown")
+
+    @property
+    def baseline(self):
+        return self.manifest.get("config", {}).get("strategies", ["inline"])[0]
+
+    def series(self):
+        """[((strategy, numjobs), points sorted by cost)], strategies in config order."""
+        if self.points.empty:
+            return []
+        order = {s: i for i, s in enumerate(self.manifest["config"]["strategies"])}
+        keys = sorted(self.points.groupby(["strategy", "numjobs"]).groups,
+                      key=lambda k: (order.get(k[0], len(order)), k[1]))
+        return [(k, self.points[(self.points["strategy"] == k[0])
+                                & (self.points["numjobs"] == k[1])]
+                 .sort_values("cost_ns_per_sector").reset_index(drop=True))
+                for k in keys]
+
+    def real_algorithms(self):
+        """{algorithm: ns per sector} of the real checksums, cheapest first."""
+        real = self.points[self.points["real"]] if not self.points.empty else self.points
+        costs = real.groupby("algorithm")["cost_ns_per_sector"].first()
+        return costs.sort_values().to_dict()
+
+    def point(self, folder):
+        """One point's compare folder, as load() reads it."""
+        return load(self.folder / folder)
+
+
+def load_crossover(folder):
+    """Reads a `harness crossover` folder: manifest.json, crossover.csv, crossings.csv."""
+    return Crossover(folder)

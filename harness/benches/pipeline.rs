@@ -20,6 +20,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use harness::case::Watchdog;
 use harness::pipeline::{self, CaseState, JobInput, JobProgress, Pools, Topology};
 use strategies::csum::Algo;
+use workloads::store::{Algorithm, Identity, Overwrite};
 use workloads::{CsumStore, JobSpec};
 
 /// Big sequential bios, and small ones where per-item dispatch costs dominate.
@@ -50,12 +51,23 @@ fn job(options: &[(&str, &str)]) -> JobSpec {
     job
 }
 
-/// A store for `job`'s checksum in `dir`.
+/// A store for `job`'s checksum, beside an empty file `label` in `dir`.
 fn store_for(dir: &std::path::Path, label: &str, job: &JobSpec) -> Arc<CsumStore> {
     let algo = algo(job);
-    CsumStore::create(&dir.join(label), &algo.name(), algo.len(), job.io_end())
-        .map(Arc::new)
-        .expect("checksum store in a temporary folder")
+    let data = dir.join(label);
+    std::fs::write(&data, b"").expect("a file in a temporary folder");
+    CsumStore::create(
+        &CsumStore::beside(&data),
+        Algorithm {
+            name: &algo.name(),
+            csum_len: algo.len(),
+        },
+        job.io_end(),
+        &Identity::of(&data).expect("the file just made"),
+        Overwrite::StoresOnly,
+    )
+    .map(Arc::new)
+    .expect("checksum store in a temporary folder")
 }
 
 fn algo(job: &JobSpec) -> Algo {

@@ -88,21 +88,7 @@ fn check_groups(groups: &[Vec<JobSpec>], memory: u64, fd_limit: u64) -> Result<(
 /// Checks the run's groups against this machine and process, after raising the open-file
 /// limit as far as the hard limit allows.
 pub fn check(groups: &[Vec<JobSpec>]) -> Result<()> {
-    check_groups(groups, physical_memory(), raise_fd_limit())
-}
-
-fn physical_memory() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let (pages, page) = unsafe {
-        (
-            libc::sysconf(libc::_SC_PHYS_PAGES),
-            libc::sysconf(libc::_SC_PAGESIZE),
-        )
-    };
-    match (u64::try_from(pages), u64::try_from(page)) {
-        (Ok(p), Ok(s)) if p > 0 && s > 0 => p.saturating_mul(s),
-        _ => u64::MAX,
-    }
+    check_groups(groups, workloads::job::physical_memory(), raise_fd_limit())
 }
 
 /// Raises the soft limit on open files to the hard one (as many servers do) and returns
@@ -132,11 +118,7 @@ mod tests {
     use super::*;
 
     fn job(opts: &[(&str, &str)]) -> JobSpec {
-        let mut j = JobSpec::default();
-        for (k, v) in opts {
-            j.set(k, v).unwrap();
-        }
-        j
+        JobSpec::with(opts).unwrap()
     }
 
     const GIB: u64 = 1 << 30;

@@ -1,4 +1,4 @@
-//! The command line: `run`, `compare`, `list`, `report`.
+//! The command line: `run`, `compare`, `crossover`, `list`, `report`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use workloads::job::options::{self, JobOption, Scope, ValueKind};
 use workloads::JobSpec;
 
 use crate::case::RunOptions;
+use crate::crossover;
 use crate::export::Format;
 use crate::inject::Injection;
 use crate::pipeline::Topology;
@@ -39,6 +40,9 @@ enum Command {
     Run(RunArgs),
     /// Compare strategies on the same job, repeated and interleaved (A B A B ...).
     Compare(CompareArgs),
+    /// Map where offloading checksums beats inline here: checksum cost per sector x
+    /// strategy x submitters, each point an interleaved compare with its verdict.
+    Crossover(CrossoverArgs),
     /// List every strategy with its knobs and defaults, and every engine with its options.
     List(ListArgs),
     /// Show the summary of a stored run again, in any format.
@@ -100,6 +104,99 @@ struct CompareArgs {
     common: CommonArgs,
     #[command(flatten)]
     job: JobArgs,
+}
+
+/// `crossover`: the sweep's axes, then a compare's rounds (fewer by default: a sweep runs
+/// many compares), the common options and the job. `--numjobs` takes a list here.
+#[derive(Args)]
+#[command(
+    mut_arg("max_repeat", |a| a.default_value("5")),
+    mut_arg("warmup", |a| a.default_value("0")),
+    mut_arg("numjobs", |a| a
+        .value_name("N,...")
+        .help("Submitter counts to sweep (default 1, 2, 4, ... up to the online CPUs)")),
+)]
+struct CrossoverArgs {
+    /// An offload strategy to map against inline; give it several times (default kthread,
+    /// the default offload pool).
+    #[arg(long = "strategy")]
+    strategies: Vec<String>,
+    /// The real checksums, each placed on the cost axis at what it costs here.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "crc32c,xxhash64,sha256,blake2b"
+    )]
+    algorithms: Vec<Algo>,
+    /// The cheapest synthetic cost per 4 KiB sector (csum=cost:TIME); points below what
+    /// reading a sector for its crc32c costs here are left out.
+    #[arg(long, default_value = "10ns", value_parser = parse_cost)]
+    cost_min: u32,
+    /// The dearest synthetic cost per 4 KiB sector.
+    #[arg(long, default_value = "20us", value_parser = parse_cost)]
+    cost_max: u32,
+    /// Synthetic costs, spread log-uniformly from --cost-min to --cost-max (0: none).
+    #[arg(long, default_value_t = 8)]
+    cost_points: u32,
+    /// A coarser sweep: at most 4 synthetic costs and 3 rounds a point, 200 ms cases,
+    /// numjobs 1 and the online CPUs only (unless given).
+    #[arg(long)]
+    quick: bool,
+    #[command(flatten)]
+    rounds: RoundArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    job: JobArgs,
+}
+
+/// `--cost-min 10ns`: a time per sector, as `csum=cost:TIME` reads it.
+fn parse_cost(s: &str) -> Result<u32, String> {
+    match format!("cost:{s}").parse::<Algo>()? {
+        Algo::Cost { ns_per_sector } => Ok(ns_per_sector),
+        _ => unreachable!("a cost: name parses as a cost"),
+    }
+}
+
+impl CrossoverArgs {
+    /// Every checksum of the sweep: the real ones, then the synthetic costs.
+    fn algorithms(&self) -> Result<Vec<Algo>> {
+        if self.cost_min > self.cost_max {
+            bail!(
+                "--cost-min {} is above --cost-max {}",
+                Algo::Cost {
+                    ns_per_sector: self.cost_min
+                },
+                Algo::Cost {
+                    ns_per_sector: self.cost_max
+                }
+            );
+        }
+        let points = if self.quick {
+            self.cost_points.min(4)
+        } else {
+            self.cost_points
+        };
+        let synthetic = crossover::log_uniform(self.cost_min, self.cost_max, points)
+            .into_iter()
+            .map(|ns_per_sector| Algo::Cost { ns_per_sector });
+        Ok(self.algorithms.iter().copied().chain(synthetic).collect())
+    }
+
+    /// The rounds per point; `--quick` caps them at 3 (the fewest a verdict needs).
+    fn schedule(&self) -> Result<Schedule> {
+        let mut schedule = self.rounds.schedule()?;
+        if self.quick {
+            schedule.repeats = match schedule.repeats {
+                Repeats::Fixed(n) => Repeats::Fixed(n.min(3)),
+                Repeats::Auto(rule) => Repeats::Auto(AutoRepeat {
+                    max_rounds: rule.max_rounds.min(3),
+                    ..rule
+                }),
+            };
+        }
+        Ok(schedule)
+    }
 }
 
 /// How many interleaved rounds a compare runs, and how it judges them.
@@ -260,12 +357,18 @@ impl CommonArgs {
     }
 }
 
-/// Before any case: `--csum-impl` applied, every job's checksum parsed (a bad `csum=`
-/// fails before any I/O) and each synthetic cost calibrated, so no case pays for it.
-fn prepare_checksums(groups: &[Vec<JobSpec>], common: &CommonArgs) -> Result<Vec<Algo>> {
+/// `--csum-impl`, applied before anything times or runs a crc32c.
+fn force_csum_impl(common: &CommonArgs) -> Result<()> {
     if let Some(name) = &common.csum_impl {
         csum::force_crc32c_impl(name).map_err(|e| anyhow!("--csum-impl {name}: {e}"))?;
     }
+    Ok(())
+}
+
+/// Before any case: `--csum-impl` applied, every job's checksum parsed (a bad `csum=`
+/// fails before any I/O) and each synthetic cost calibrated, so no case pays for it.
+fn prepare_checksums(groups: &[Vec<JobSpec>], common: &CommonArgs) -> Result<Vec<Algo>> {
+    force_csum_impl(common)?;
     let mut algos: Vec<Algo> = Vec::new();
     for job in groups.iter().flatten() {
         let algo = job
@@ -378,6 +481,19 @@ impl FromArgMatches for JobArgs {
 }
 
 impl JobArgs {
+    /// Removes the values given for option `name`, for a command that reads it itself.
+    fn take(&mut self, name: &str) -> Vec<String> {
+        let (taken, kept) = std::mem::take(&mut self.given)
+            .into_iter()
+            .partition(|(key, _)| *key == name);
+        self.given = kept;
+        taken.into_iter().map(|(_, value)| value).collect()
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.given.iter().any(|(key, _)| *key == name)
+    }
+
     fn apply(&self, job: &mut JobSpec) -> Result<()> {
         for (key, value) in &self.given {
             job.set(key, value).map_err(|e| anyhow!("--{key}: {e}"))?;
@@ -395,9 +511,8 @@ impl JobArgs {
 /// buffered writes with end_fsync and crc32c, in a temporary file, big enough to reach the
 /// writeback steady state ([`steady_state_size`]).
 fn default_compare_job() -> JobSpec {
-    let mut job = JobSpec::default();
     let size = steady_state_size(&std::env::temp_dir()).to_string();
-    for (k, v) in [
+    JobSpec::with(&[
         ("name", "seq-write-1m"),
         ("rw", "write"),
         ("bs", "1m"),
@@ -405,10 +520,8 @@ fn default_compare_job() -> JobSpec {
         ("end_fsync", "1"),
         ("iodepth", "8"),
         ("csum", "crc32c"),
-    ] {
-        job.set(k, v).expect("valid default job");
-    }
-    job
+    ])
+    .expect("valid default job")
 }
 
 const GIB: u64 = 1 << 30;
@@ -439,6 +552,44 @@ fn steady_state_size(dir: &std::path::Path) -> u64 {
     want.clamp(GIB, 16 * GIB).min(room)
 }
 
+/// The run options of the command line, with the scratch folder for jobs that need one.
+fn run_options(common: &CommonArgs, scratch: &Scratch) -> RunOptions {
+    RunOptions {
+        stall_timeout: common.stall_timeout,
+        interval: common.interval,
+        keep_files: common.keep_files,
+        overwrite: common.overwrite,
+        allow_device_write: common.allow_device_write,
+        relayout: common.relayout,
+        drop_caches: common.drop_caches,
+        inject: common.inject.clone(),
+        preallocate_scratch: scratch.path().is_some(),
+        scratch_dir: scratch.path().unwrap_or_else(std::env::temp_dir),
+    }
+}
+
+fn plan(
+    strategies: Vec<String>,
+    schedule: Schedule,
+    groups: Vec<Vec<JobSpec>>,
+    algos: Vec<Algo>,
+    common: &CommonArgs,
+    scratch: &Scratch,
+) -> Plan {
+    Plan {
+        strategies,
+        topology: common.endio,
+        repeats: schedule.repeats,
+        warmup: schedule.warmup,
+        summary: schedule.summary,
+        groups,
+        algos,
+        options: run_options(common, scratch),
+        out: common.out.clone(),
+        print_summary: true,
+    }
+}
+
 /// Plans the run from the command line and runs it; the scratch folder goes away (or is
 /// kept) however the run ends.
 fn execute(
@@ -450,31 +601,58 @@ fn execute(
     session::check(&strategies, &groups)?;
     let algos = prepare_checksums(&groups, common)?;
     let scratch = Scratch::for_groups(&groups)?;
-    let options = RunOptions {
-        stall_timeout: common.stall_timeout,
-        interval: common.interval,
-        keep_files: common.keep_files,
-        overwrite: common.overwrite,
-        allow_device_write: common.allow_device_write,
-        relayout: common.relayout,
-        drop_caches: common.drop_caches,
-        inject: common.inject.clone(),
-        preallocate_scratch: scratch.path().is_some(),
-        scratch_dir: scratch.path().unwrap_or_else(std::env::temp_dir),
-    };
-    let plan = Plan {
-        strategies,
-        topology: common.endio,
-        repeats: schedule.repeats,
-        warmup: schedule.warmup,
-        summary: schedule.summary,
-        groups,
-        algos,
-        options,
-        out: common.out.clone(),
-    };
-    let result = session::execute(&plan);
+    let plan = plan(strategies, schedule, groups, algos, common, &scratch);
+    let result = session::execute(&plan).map(|finished| finished.code);
     scratch.release(common.keep_files);
+    result
+}
+
+/// `crossover`: the axes from the command line, checked and measured, then the sweep; the
+/// scratch folder goes away (or is kept) however it ends.
+fn crossover(mut args: CrossoverArgs) -> Result<i32> {
+    if let Some(name) = ["csum", "verify"].into_iter().find(|n| args.job.has(n)) {
+        bail!(
+            "--{name}: crossover sets each point's checksum itself; choose them with \
+             --algorithms and --cost-min, --cost-max, --cost-points"
+        );
+    }
+    let numjobs = match args.job.take("numjobs") {
+        given if given.is_empty() => {
+            crossover::default_numjobs(crossover::online_cpus(), args.quick)
+        }
+        given => crossover::parse_numjobs(&given)?,
+    };
+    let groups = args
+        .common
+        .job_groups(crossover::default_job(args.quick), &args.job)?;
+    let strategies = crossover::strategies(&args.strategies)?;
+    crossover::check(&strategies, &groups, &numjobs)?;
+    force_csum_impl(&args.common)?;
+    let axis = crossover::measure(&args.algorithms()?)?;
+    if let (false, Some(floor)) = (axis.below_floor.is_empty(), axis.floor_ns) {
+        let names: Vec<String> = axis.below_floor.iter().map(|a| a.to_string()).collect();
+        eprintln!(
+            "note: {} cost less than reading a sector for its crc32c here ({floor:.0} ns): \
+             left out",
+            names.join(", ")
+        );
+    }
+    let scratch = Scratch::for_groups(&groups)?;
+    let template = plan(
+        strategies,
+        args.schedule()?,
+        groups,
+        Vec::new(),
+        &args.common,
+        &scratch,
+    );
+    let sweep = crossover::Sweep {
+        template,
+        numjobs,
+        axis,
+    };
+    let result = crossover::run(&sweep);
+    scratch.release(args.common.keep_files);
     result
 }
 
@@ -512,6 +690,7 @@ pub fn main() -> Result<i32> {
                 .unwrap_or_else(|| "inline".into());
             execute(vec![strategy], Schedule::single(), groups, &args.common)
         }
+        Command::Crossover(args) => crossover(args),
         Command::Compare(args) => {
             let groups = args.common.job_groups(default_compare_job(), &args.job)?;
             let mut strategies = args.strategies.clone();

@@ -4,6 +4,7 @@
 pub mod budget;
 pub mod case;
 pub mod cli;
+pub mod crossover;
 pub mod export;
 pub mod inject;
 pub mod manifest;
@@ -16,5 +17,4 @@ pub mod report;
 pub mod results;
 pub mod session;
 pub mod stats;
-pub mod steady;
 pub mod summary;

@@ -179,11 +179,7 @@ mod tests {
     use super::*;
 
     fn job(opts: &[(&str, &str)]) -> JobSpec {
-        let mut j = JobSpec::default();
-        for (k, v) in opts {
-            j.set(k, v).unwrap();
-        }
-        j
+        JobSpec::with(opts).unwrap()
     }
 
     #[test]

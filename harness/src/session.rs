@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 
 use anyhow::{anyhow, Context, Result};
@@ -18,7 +18,7 @@ use crate::pipeline::Topology;
 use crate::progress::Progress;
 use crate::results::RunDir;
 use crate::stats::{AutoRepeat, StopReason};
-use crate::summary::{self, Metric};
+use crate::summary::{self, Metric, Row};
 
 pub const EXIT_ERROR: i32 = 1;
 pub const EXIT_VERIFY_FAILED: i32 = 3;
@@ -53,6 +53,7 @@ impl Serialize for Repeats {
 }
 
 /// What a run is asked to do.
+#[derive(Clone)]
 pub struct Plan {
     pub strategies: Vec<String>,
     pub topology: Topology,
@@ -68,6 +69,8 @@ pub struct Plan {
     pub options: RunOptions,
     /// `--out`, else a new folder under results/.
     pub out: Option<PathBuf>,
+    /// Print the summary table at the end (`crossover` prints one line per run instead).
+    pub print_summary: bool,
 }
 
 /// Which round: a warm-up one, or a counted one (from 1).
@@ -115,6 +118,16 @@ impl Plan {
         };
         self.cases_per_round() * (self.warmup + rounds) as usize
     }
+}
+
+/// What a finished run leaves its caller.
+pub struct Finished {
+    /// The exit code: the most serious thing that happened to any case.
+    pub code: i32,
+    /// The summary, as the table shows it: the baseline first.
+    pub rows: Vec<Row>,
+    /// Every case, in the order it ran.
+    pub cases: Vec<CaseResult>,
 }
 
 /// How the counted rounds ended.
@@ -336,9 +349,12 @@ impl Session<'_> {
 
     /// The summary, printed first (it comes from memory, and a full disk must not hide
     /// it), then the manifest's last word and the summary files.
-    fn report(&self, code: i32) -> Result<i32> {
+    fn report(self, code: i32) -> Result<Finished> {
         let rows = summary::rows_with(&self.results, &self.plan.summary);
-        print!("{}", Table.render(&rows));
+        let dir = self.out.path().display().to_string();
+        if self.plan.print_summary {
+            print!("{}", Table.render(&rows));
+        }
         let status = if code == EXIT_INTERRUPTED {
             RunStatus::Interrupted
         } else {
@@ -346,10 +362,15 @@ impl Session<'_> {
         };
         let manifest = self.write_manifest(status, self.stopped.clone());
         let summaries = export::write_summaries(&self.out, &rows);
-        let dir = self.out.path().display().to_string();
-        println!("results: {dir}");
+        if self.plan.print_summary {
+            println!("results: {dir}");
+        }
         match (manifest, summaries) {
-            (Ok(()), Ok(())) => Ok(code),
+            (Ok(()), Ok(())) => Ok(Finished {
+                code,
+                rows,
+                cases: self.results,
+            }),
             (Err(m), Ok(())) => Err(m),
             (Ok(()), Err(s)) => Err(anyhow!(
                 "{s:#} (the cases are saved: `harness report {dir}` shows their summary)"
@@ -404,6 +425,18 @@ fn exit_code(results: &[CaseResult]) -> i32 {
     }
 }
 
+/// The most serious of several runs' exit codes, in [`exit_code`]'s order.
+pub fn most_serious(codes: impl IntoIterator<Item = i32>) -> i32 {
+    const ORDER: [i32; 4] = [
+        EXIT_INTERRUPTED,
+        EXIT_ERROR,
+        EXIT_VERIFY_FAILED,
+        EXIT_STALLED,
+    ];
+    let codes: Vec<i32> = codes.into_iter().collect();
+    ORDER.into_iter().find(|c| codes.contains(c)).unwrap_or(0)
+}
+
 fn one_line(r: &CaseResult) -> String {
     let mut s = format!(
         "{}: {:?}, {:.0} MiB/s, {:.2}s",
@@ -428,14 +461,20 @@ fn one_line(r: &CaseResult) -> String {
 }
 
 /// A SIGINT or SIGTERM stops the run at the next case (the current one is cut short and
-/// written `interrupted`); a second one exits at once.
+/// written `interrupted`); a second one exits at once. One flag for the whole process,
+/// registered once: a process that runs several sessions (`crossover`) must see a signal
+/// that came between two of them, and must not pile up handlers.
 fn catch_signals() -> Result<Arc<AtomicBool>> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    if let Some(flag) = FLAG.get() {
+        return Ok(flag.clone());
+    }
     let interrupted = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register_conditional_shutdown(signal, 130, interrupted.clone())?;
         signal_hook::flag::register(signal, interrupted.clone())?;
     }
-    Ok(interrupted)
+    Ok(FLAG.get_or_init(|| interrupted).clone())
 }
 
 /// Refuses, before anything is made, a run that cannot work: a strategy that does not build
@@ -447,9 +486,8 @@ pub fn check(strategies: &[String], groups: &[Vec<JobSpec>]) -> Result<()> {
     crate::budget::check(groups)
 }
 
-/// Runs the plan (already [`check`]ed): every round of cases, then the report. Returns the
-/// exit code.
-pub fn execute(plan: &Plan) -> Result<i32> {
+/// Runs the plan (already [`check`]ed): every round of cases, then the report.
+pub fn execute(plan: &Plan) -> Result<Finished> {
     let out = match &plan.out {
         Some(dir) => RunDir::create(dir)?,
         None => RunDir::create_new_under(&crate::results::default_parent())?,
@@ -569,6 +607,21 @@ fn process_exists(pid: libc::pid_t) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_most_serious_exit_code_wins() {
+        assert_eq!(most_serious([0, EXIT_STALLED, EXIT_ERROR, 0]), EXIT_ERROR);
+        assert_eq!(
+            most_serious([EXIT_VERIFY_FAILED, EXIT_STALLED]),
+            EXIT_VERIFY_FAILED
+        );
+        assert_eq!(
+            most_serious([EXIT_ERROR, EXIT_INTERRUPTED]),
+            EXIT_INTERRUPTED
+        );
+        assert_eq!(most_serious([0, 0]), 0);
+        assert_eq!(most_serious([]), 0);
+    }
 
     #[test]
     fn scratch_folders_of_gone_runs_are_removed_and_others_kept() {

@@ -214,7 +214,7 @@ pub struct Row {
     pub unsteady_repeats: Vec<u32>,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
@@ -548,7 +548,7 @@ pub(crate) mod tests {
             interference: true,
             ..Default::default()
         });
-        results[5].steady = Some(crate::steady::SteadyReport {
+        results[5].steady = Some(workloads::steady::SteadyReport {
             criterion: "iops:1%".into(),
             dur_s: 5.0,
             ramp_s: 0.0,

@@ -31,12 +31,9 @@ impl Strategy for AsyncStd {
     }
 
     fn dispatch(&self, work: Work) {
-        self.tracker.begin();
-        let tracker = self.tracker.clone();
-        // Dropping the JoinHandle detaches the task. `Tracker::run` catches a panicking item
-        // first: the runtime would only report it to that handle, and `quiesce` would wait
-        // for the item forever.
-        drop(async_std::task::spawn(async move { tracker.run(work) }));
+        let task = Tracker::task(&self.tracker, work);
+        // Dropping the JoinHandle detaches the task.
+        drop(async_std::task::spawn(async move { task() }));
     }
 
     fn quiesce(&self) {
@@ -51,10 +48,7 @@ impl Strategy for AsyncStd {
 
 impl Drop for AsyncStd {
     fn drop(&mut self) {
-        // The executor is global: there is nothing to shut down or join, only items to await
-        // (unless one of them is dropping us, and would wait for itself).
-        if !self.tracker.running_here() {
-            self.tracker.wait_idle();
-        }
+        // The executor is global: there is nothing to stop or join, only items to await.
+        Tracker::shut_down(&self.tracker, Vec::new);
     }
 }

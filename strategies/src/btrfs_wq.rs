@@ -12,13 +12,10 @@
 //! Run parts run concurrently; ordered parts run one at a time in submission order, on the
 //! worker that finishes the run part at the head of the line (run_ordered_work).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-// Counters that only feed `stats()` and the max_active heuristic are plain std atomics:
-// they take no part in the sleep/wake protocol, and keeping them out of loom keeps the
-// models small.
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+// The backlog count is a plain std atomic: it feeds only the max_active heuristic, takes no
+// part in the sleep/wake protocol, and keeping it out of loom keeps the models small.
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use crate::ordered::{Ordered, Sequencer, Ticket};
 use crate::registry::{online_cpus, Descriptor, Knob};
 use crate::sync::{Arc, Mutex};
 use crate::workqueue::{Inner as Queue, Workqueue, MAX_ACTIVE};
@@ -58,22 +55,17 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
 
 pub struct BtrfsWorkqueue {
     name: String,
-    /// Dropping it quiesces and joins the threads.
+    /// Ordered parts wait in its tracker's line. Dropping it quiesces and joins the threads.
     wq: Workqueue,
-    core: Arc<Core>,
+    limit_active: usize,
+    /// `None` when `thresh` is below DFT_THRESHOLD (NO_THRESHOLD).
+    thresh: Option<Arc<Thresh>>,
 }
 
-/// What the queued items share.
-struct Core {
+/// What the items of an adapting queue share: the backlog and the max_active it decides.
+struct Thresh {
     queue: Arc<Queue>,
     limit_active: usize,
-    thresh: Option<Thresh>,
-    order: Sequencer,
-    completed: AtomicU64,
-    panics: AtomicU64,
-}
-
-struct Thresh {
     thresh: usize,
     /// Items queued and not yet started (the kernel's `pending`).
     pending: AtomicUsize,
@@ -90,66 +82,54 @@ impl BtrfsWorkqueue {
     pub fn new(limit_active: usize, thresh: usize) -> Self {
         assert!((1..=MAX_ACTIVE).contains(&limit_active) && thresh >= 1);
         let name = format!("btrfs-wq:limit_active={limit_active},thresh={thresh}");
-        let thresh = (thresh >= DFT_THRESHOLD).then(|| Thresh {
-            thresh,
-            pending: AtomicUsize::new(0),
-            adjust: Mutex::new(Adjust {
-                count: 0,
-                current_active: 1,
-            }),
-        });
+        let adapts = thresh >= DFT_THRESHOLD;
         // An adapting queue starts small and grows on demand.
-        let wq = Workqueue::unbound(if thresh.is_some() { 1 } else { limit_active });
-        let core = Arc::new(Core {
-            queue: Arc::clone(wq.inner()),
+        let wq = Workqueue::unbound_ordered(if adapts { 1 } else { limit_active });
+        let thresh = adapts.then(|| {
+            Arc::new(Thresh {
+                queue: Arc::clone(wq.inner()),
+                limit_active,
+                thresh,
+                pending: AtomicUsize::new(0),
+                adjust: Mutex::new(Adjust {
+                    count: 0,
+                    current_active: 1,
+                }),
+            })
+        });
+        BtrfsWorkqueue {
+            name,
+            wq,
             limit_active,
             thresh,
-            order: Sequencer::default(),
-            completed: AtomicU64::new(0),
-            panics: AtomicU64::new(0),
-        });
-        BtrfsWorkqueue { name, wq, core }
+        }
     }
 
     /// The queue's max_active now (`current_active`).
     pub fn current_active(&self) -> usize {
-        match &self.core.thresh {
+        match &self.thresh {
             Some(t) => t.adjust.lock().unwrap().current_active,
-            None => self.core.limit_active,
+            None => self.limit_active,
         }
     }
 }
 
-impl Core {
-    fn execute(&self, run: Box<dyn FnOnce() + Send>, ordered: Option<(Ticket, Ordered)>) {
-        self.thresh_exec_hook();
-        let ran = catch_unwind(AssertUnwindSafe(run)).is_ok();
-        if !ran {
-            self.panics.fetch_add(1, Relaxed);
-        }
-        let finished = match ordered {
-            Some((ticket, part)) => self.order.complete(ticket, Some(part).filter(|_| ran)),
-            None => 1,
-        };
-        self.completed.fetch_add(finished, Relaxed);
-    }
-
-    fn thresh_exec_hook(&self) {
-        let Some(t) = &self.thresh else { return };
-        t.pending.fetch_sub(1, Relaxed);
-        let mut adjust = t.adjust.lock().unwrap();
+impl Thresh {
+    fn exec_hook(&self) {
+        self.pending.fetch_sub(1, Relaxed);
+        let mut adjust = self.adjust.lock().unwrap();
         // As in the kernel, one call in thresh/4 changes nothing, to call
         // workqueue_set_max_active less often.
-        adjust.count = (adjust.count + 1) % (t.thresh / 4);
+        adjust.count = (adjust.count + 1) % (self.thresh / 4);
         if adjust.count == 0 {
             return;
         }
-        let pending = t.pending.load(Relaxed);
+        let pending = self.pending.load(Relaxed);
         let mut active = adjust.current_active;
-        if pending > t.thresh {
+        if pending > self.thresh {
             active += 1;
         }
-        if pending < t.thresh / 2 {
+        if pending < self.thresh / 2 {
             active -= 1;
         }
         let active = active.clamp(1, self.limit_active);
@@ -167,33 +147,40 @@ impl Strategy for BtrfsWorkqueue {
     }
 
     fn dispatch(&self, work: Work) {
-        let (run, ordered) = work.into_parts();
-        // Only items with an ordered part take a place in line (btrfs_queue_work).
-        let ordered = ordered.map(|part| (self.core.order.ticket(), part));
-        if let Some(t) = &self.core.thresh {
-            t.pending.fetch_add(1, Relaxed);
-        }
-        let core = Arc::clone(&self.core);
-        Queue::queue(
-            &self.core.queue,
-            Work::new(move || core.execute(run, ordered)),
-        );
+        // Only items with an ordered part take a place in line (btrfs_queue_work): the
+        // queue's tracker gives it them.
+        let work = match &self.thresh {
+            Some(thresh) => {
+                thresh.pending.fetch_add(1, Relaxed);
+                let thresh = Arc::clone(thresh);
+                work.with_prologue(move || thresh.exec_hook())
+            }
+            None => work,
+        };
+        self.wq.dispatch(work);
+    }
+
+    fn ordered(&self) -> bool {
+        self.wq.ordered()
     }
 
     fn quiesce(&self) {
-        // Every ordered part has run once every queued item has: the last to finish its
-        // run part, or the worker draining the line for it, ran them.
+        // An item counts as done once its ordered part has run, by whichever worker.
         self.wq.quiesce();
     }
 
     fn stats(&self) -> PoolStats {
-        let wq = self.wq.stats();
-        PoolStats {
-            completed: self.core.completed.load(Relaxed),
-            // Run parts, ordered parts, and (a bug, if ever) the wrapper item itself. A
-            // panicked run part's ordered part is dropped unrun, and the line moves on.
-            panics: self.core.panics.load(Relaxed) + self.core.order.panics() + wq.panics,
-            ..wq
-        }
+        self.wq.stats()
+    }
+}
+
+#[cfg(all(test, loom))]
+mod models {
+    use super::*;
+
+    crate::loom_models::pool_models! {
+        /// Without thresholds, two threads: run parts finish in either order, ordered parts
+        /// run once each, in submission order, before `quiesce` returns.
+        two_threads(3) = BtrfsWorkqueue::new(2, 16) => [ordered_parts_run_in_turn(2)];
     }
 }

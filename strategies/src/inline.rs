@@ -4,11 +4,10 @@
 //! A panicking part is caught here, as the pools catch theirs: it is counted, and
 //! `dispatch` returns normally (see [`Strategy`]'s contract).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::registry::Descriptor;
+use crate::tracker::Tracker;
 use crate::{PoolStats, Strategy, Work};
 
 pub const DESCRIPTOR: Descriptor = Descriptor {
@@ -20,22 +19,14 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
 
 #[derive(Default)]
 pub struct Inline {
-    done: AtomicU64,
-    panics: AtomicU64,
+    tracker: Tracker,
 }
 
 impl Inline {
     /// Runs `f` here as one work item, as `dispatch` runs a [`Work`] but without boxing it:
     /// counted, and a panic caught and counted; `None` if it panicked.
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
-        // What `f` touches it owns or borrows mutably from the caller, who is told of the
-        // panic and gives up what `f` was working on.
-        let result = catch_unwind(AssertUnwindSafe(f)).ok();
-        if result.is_none() {
-            self.panics.fetch_add(1, Ordering::Relaxed);
-        }
-        self.done.fetch_add(1, Ordering::Relaxed);
-        result
+        self.tracker.run_in_place(f)
     }
 }
 
@@ -45,11 +36,10 @@ impl Strategy for Inline {
     }
 
     fn dispatch(&self, work: Work) {
-        // A panicking run part's ordered part is dropped, unrun, as the unwind leaves
-        // `execute`.
-        self.run(|| work.execute());
+        self.tracker.run_here(work);
     }
 
+    /// Every item ran before its `dispatch` returned; an item may even quiesce its own pool.
     fn quiesce(&self) {}
 
     fn as_inline(&self) -> Option<&Inline> {
@@ -57,13 +47,8 @@ impl Strategy for Inline {
     }
 
     fn stats(&self) -> PoolStats {
-        let done = self.done.load(Ordering::Relaxed);
-        PoolStats {
-            dispatched: done,
-            completed: done,
-            panics: self.panics.load(Ordering::Relaxed),
-            ..PoolStats::default()
-        }
+        // No threads of its own.
+        self.tracker.stats(0)
     }
 }
 

@@ -9,21 +9,19 @@
 //!
 //! With `ordered=1` the run parts still run anywhere, concurrently, but the ordered parts
 //! run one at a time in dispatch order, like btrfs's ordered pools (`run_ordered_completions`):
-//! whichever worker finishes the run part at the head of the order list runs every finished
-//! ordered part from the head on.
+//! every item takes a place in the tracker's line, and whichever worker finishes the run part
+//! at its head runs every finished ordered part from the head on.
 //!
 //! Long items can give their worker up with [`KthreadPool::requeue_current`]
 //! (`btrfs_requeue_work`).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-// Counters that only feed `stats()` are plain std atomics: they take no part in the
-// sleep/wake protocol, and keeping them out of loom keeps the models small.
-use std::sync::atomic::{AtomicBool as StatBool, AtomicU64 as StatU64, Ordering::Relaxed};
 
 use crate::registry::{online_cpus, Descriptor, Knob};
 use crate::sync::{thread, Arc, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::tracker::{Job, Order, Tracker};
+use crate::work::Part;
 use crate::{PoolStats, Strategy, Work};
 
 pub const DESCRIPTOR: Descriptor = Descriptor {
@@ -80,18 +78,9 @@ impl Default for KthreadConfig {
     }
 }
 
-type Thunk = Box<dyn FnOnce() + Send + 'static>;
-
-/// A queued item: its run part, its ordered part, and (ordered pools) its place in line.
-struct Job {
-    run: Thunk,
-    ordered: Option<Thunk>,
-    seq: u64,
-}
-
 /// `Some` while this thread runs a kthread item's run part; the inner `Some` is the
 /// continuation the item asked to requeue.
-type Requeue = RefCell<Option<Option<Thunk>>>;
+type Requeue = RefCell<Option<Option<Part>>>;
 
 #[cfg(not(loom))]
 thread_local! {
@@ -116,17 +105,8 @@ struct Shared {
     /// only the first `Pool::started` have a thread.
     workers: Box<[Worker]>,
     pool: Mutex<Pool>,
-    order: Mutex<Order>,
-    /// Items dispatched whose parts have not all run (a requeued item stays outstanding);
-    /// `quiesce` waits for 0.
-    outstanding: AtomicUsize,
-    /// How many threads sleep in `quiesce`, so completions only notify when someone waits.
-    quiescing: Mutex<usize>,
-    quiesced: Condvar,
-    dispatched: StatU64,
-    queued: StatU64,
-    queued_high_water: StatU64,
-    panics: StatU64,
+    /// Counts, catches, orders (`ordered=1`: every item takes a place in line) and waits.
+    tracker: Arc<Tracker>,
 }
 
 /// `struct btrfs_workers`: which threads exist and which one was fed last.
@@ -142,8 +122,6 @@ struct Worker {
     wake: Condvar,
     /// Items on the list plus the one running, read without the lock to pick a worker.
     num_pending: AtomicUsize,
-    busy: StatBool,
-    completed: StatU64,
 }
 
 struct List {
@@ -152,22 +130,6 @@ struct List {
     /// lock, right before it sleeps: while set, the worker will look at its list again.
     working: bool,
     stop: bool,
-}
-
-/// The order list of an ordered pool: one slot per item from `head` on, in dispatch order.
-struct Order {
-    head: u64,
-    slots: VecDeque<Slot>,
-    /// A worker is running ordered parts; others leave theirs for it (the barrier that
-    /// WORK_ORDER_DONE_BIT was in btrfs).
-    draining: bool,
-}
-
-enum Slot {
-    Running,
-    /// The run part is done; this is the ordered part still to run (none if it had none or
-    /// the run part panicked).
-    Done(Option<Thunk>),
 }
 
 impl KthreadPool {
@@ -190,10 +152,13 @@ impl KthreadPool {
                 }),
                 wake: Condvar::new(),
                 num_pending: AtomicUsize::new(0),
-                busy: StatBool::new(false),
-                completed: StatU64::new(0),
             })
             .collect();
+        let order = if config.ordered {
+            Order::EveryItem
+        } else {
+            Order::Unordered
+        };
         let shared = Arc::new(Shared {
             config,
             workers,
@@ -202,18 +167,7 @@ impl KthreadPool {
                 last: 0,
                 handles: Vec::new(),
             }),
-            order: Mutex::new(Order {
-                head: 0,
-                slots: VecDeque::new(),
-                draining: false,
-            }),
-            outstanding: AtomicUsize::new(0),
-            quiescing: Mutex::new(0),
-            quiesced: Condvar::new(),
-            dispatched: StatU64::new(0),
-            queued: StatU64::new(0),
-            queued_high_water: StatU64::new(0),
-            panics: StatU64::new(0),
+            tracker: Arc::new(Tracker::new(order)),
         });
         Shared::start_worker(&shared, &mut shared.pool.lock().unwrap());
         KthreadPool { shared, name }
@@ -245,75 +199,29 @@ impl Strategy for KthreadPool {
 
     fn dispatch(&self, work: Work) {
         let shared = &self.shared;
-        shared.dispatched.fetch_add(1, Relaxed);
-        shared.outstanding.fetch_add(1, Ordering::Relaxed);
-        let seq = if shared.config.ordered {
-            let mut order = shared.order.lock().unwrap();
-            order.slots.push_back(Slot::Running);
-            order.head + order.slots.len() as u64 - 1
-        } else {
-            0
-        };
-        // Split even when unordered so that a requeued run part keeps its ordered part.
-        let (run, ordered) = work.into_parts();
+        let job = shared.tracker.begin(work);
         let worker = Shared::find_worker(shared);
-        shared.queue(worker, Job { run, ordered, seq });
+        shared.queue(worker, job);
     }
 
     fn quiesce(&self) {
-        let shared = &self.shared;
-        let mut waiting = shared.quiescing.lock().unwrap();
-        *waiting += 1;
-        // Waiting for zero (not for a ticket) also covers items that running items dispatch.
-        while shared.outstanding.load(Ordering::Acquire) != 0 {
-            waiting = shared.quiesced.wait(waiting).unwrap();
-        }
-        *waiting -= 1;
+        self.shared.tracker.wait_idle();
+    }
+
+    fn ordered(&self) -> bool {
+        self.shared.tracker.ordered()
     }
 
     fn stats(&self) -> PoolStats {
-        let shared = &self.shared;
-        let started = shared.pool.lock().unwrap().started;
-        let workers = &shared.workers[..started];
-        PoolStats {
-            dispatched: shared.dispatched.load(Relaxed),
-            completed: workers.iter().map(|w| w.completed.load(Relaxed)).sum(),
-            queued: shared.queued.load(Relaxed),
-            queued_high_water: shared.queued_high_water.load(Relaxed),
-            workers_started: started as u64,
-            workers_busy: workers.iter().filter(|w| w.busy.load(Relaxed)).count() as u64,
-            // A panicking run part's ordered part is dropped, unrun (`run_job`).
-            panics: shared.panics.load(Relaxed),
-        }
+        let started = self.shared.pool.lock().unwrap().started;
+        self.shared.tracker.stats(started as u64)
     }
 }
 
 impl Drop for KthreadPool {
     fn drop(&mut self) {
-        let shared = &self.shared;
-        let me = thread::current().id();
-        // The last handle can be dropped by an item on one of our own workers: that worker
-        // cannot wait for its own item or join itself, so it leaves the draining to the rest.
-        let on_worker = {
-            let pool = shared.pool.lock().unwrap();
-            pool.handles.iter().any(|h| h.thread().id() == me)
-        };
-        if !on_worker {
-            self.quiesce();
-        }
-        let (started, handles) = {
-            let mut pool = shared.pool.lock().unwrap();
-            (pool.started, std::mem::take(&mut pool.handles))
-        };
-        for worker in &shared.workers[..started] {
-            worker.list.lock().unwrap().stop = true;
-            worker.wake.notify_one();
-        }
-        for handle in handles {
-            if handle.thread().id() != me {
-                handle.join().expect("kthread worker thread panicked");
-            }
-        }
+        let shared = Arc::clone(&self.shared);
+        Tracker::shut_down(&self.shared.tracker, move || shared.stop_workers());
     }
 }
 
@@ -367,8 +275,6 @@ impl Shared {
     /// The tail of `btrfs_queue_worker`: append, and wake the worker unless it is already
     /// `working` (it then looks at its list again before it sleeps).
     fn queue(&self, w: usize, job: Job) {
-        let queued = self.queued.fetch_add(1, Relaxed) + 1;
-        self.queued_high_water.fetch_max(queued, Relaxed);
         let worker = &self.workers[w];
         let wake = {
             let mut list = worker.list.lock().unwrap();
@@ -391,7 +297,6 @@ impl Shared {
         loop {
             if let Some(job) = list.pending.pop_front() {
                 drop(list);
-                self.queued.fetch_sub(1, Relaxed);
                 self.run_job(me, job);
                 list = worker.list.lock().unwrap();
             } else if list.stop {
@@ -404,96 +309,30 @@ impl Shared {
     }
 
     fn run_job(&self, me: usize, job: Job) {
-        let worker = &self.workers[me];
-        worker.busy.store(true, Relaxed);
         REQUEUE.with(|r| *r.borrow_mut() = Some(None));
-        let ran = self.call(job.run);
-        let requeued = REQUEUE.with(|r| r.borrow_mut().take()).flatten();
-        let settled = match requeued {
-            Some(run) if ran => {
+        let requeued = || REQUEUE.with(|r| r.borrow_mut().take()).flatten();
+        self.tracker.run_with(job, requeued, |again| {
+            if let Some(job) = again {
                 // btrfs_requeue_work: the same item, back on the tail of this worker's list.
-                self.queue(me, Job { run, ..job });
-                0
+                self.queue(me, job);
             }
-            requeued => {
-                // Drop everything the item holds before it counts as done: a captured pool
-                // handle must not outlive the `quiesce` that waits for this item.
-                drop(requeued);
-                let ordered = job.ordered.filter(|_| ran);
-                if self.config.ordered {
-                    self.complete_in_order(me, job.seq, ordered)
-                } else {
-                    if let Some(ordered) = ordered {
-                        self.call(ordered);
-                    }
-                    1
-                }
-            }
+            // Before the item counts as done, so that right after `quiesce` no worker looks
+            // busy to `next_worker`.
+            self.workers[me].num_pending.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+
+    /// Once the pool is idle: every worker drains its (empty) list and exits.
+    fn stop_workers(&self) -> Vec<thread::JoinHandle<()>> {
+        let (started, handles) = {
+            let mut pool = self.pool.lock().unwrap();
+            (pool.started, std::mem::take(&mut pool.handles))
         };
-        worker.num_pending.fetch_sub(1, Ordering::Relaxed);
-        // Not busy before the last completion is counted, so stats after `quiesce` agree.
-        worker.busy.store(false, Relaxed);
-        self.settle(me, settled);
-    }
-
-    /// Marks `seq`'s run part done, and unless another worker is already at it, runs every
-    /// finished ordered part from the head of the order list on (`run_ordered_completions`).
-    /// Returns how many items this worker finished but has not yet counted as completed.
-    fn complete_in_order(&self, me: usize, seq: u64, ordered: Option<Thunk>) -> usize {
-        let mut order = self.order.lock().unwrap();
-        let index = (seq - order.head) as usize;
-        order.slots[index] = Slot::Done(ordered);
-        if order.draining {
-            // The draining worker looks at the head again before it stops.
-            return 0;
+        for worker in &self.workers[..started] {
+            worker.list.lock().unwrap().stop = true;
+            worker.wake.notify_one();
         }
-        order.draining = true;
-        let mut unsettled = 0;
-        loop {
-            let mut batch = Vec::new();
-            while let Some(Slot::Done(_)) = order.slots.front() {
-                if let Some(Slot::Done(ordered)) = order.slots.pop_front() {
-                    batch.push(ordered);
-                }
-            }
-            if batch.is_empty() {
-                order.draining = false;
-                return unsettled;
-            }
-            order.head += batch.len() as u64;
-            drop(order);
-            // The batch is still outstanding, so this cannot be the count that ends a quiesce.
-            self.settle(me, unsettled);
-            unsettled = batch.len();
-            for ordered in batch.into_iter().flatten() {
-                self.call(ordered);
-            }
-            order = self.order.lock().unwrap();
-        }
-    }
-
-    /// Runs one part of an item, counting a panic instead of losing the worker.
-    fn call(&self, part: Thunk) -> bool {
-        let ok = catch_unwind(AssertUnwindSafe(part)).is_ok();
-        if !ok {
-            self.panics.fetch_add(1, Relaxed);
-        }
-        ok
-    }
-
-    /// Counts `n` items as completed and wakes `quiesce` when that was the last.
-    fn settle(&self, me: usize, n: usize) {
-        if n == 0 {
-            return;
-        }
-        self.workers[me].completed.fetch_add(n as u64, Relaxed);
-        if self.outstanding.fetch_sub(n, Ordering::AcqRel) == n {
-            // Taking the lock orders this after a quiesce that saw a stale count and is
-            // about to wait (it holds the lock until it waits).
-            if *self.quiescing.lock().unwrap() > 0 {
-                self.quiesced.notify_all();
-            }
-        }
+        handles
     }
 }
 
@@ -650,5 +489,34 @@ mod tests {
             rx.recv_timeout(std::time::Duration::from_secs(60))
                 .unwrap_or_else(|e| panic!("message {i}: {e}"));
         }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod models {
+    use super::*;
+
+    fn kthread(max_workers: usize, idle_thresh: usize, ordered: bool) -> KthreadPool {
+        KthreadPool::new(KthreadConfig {
+            max_workers,
+            idle_thresh,
+            ordered,
+        })
+    }
+
+    crate::loom_models::pool_models! {
+        /// One worker racing the dispatcher on its `working` flag.
+        one_worker(3) = kthread(1, 64, false) => [
+            quiesce_sees_every_item(3),
+            drop_runs_everything_queued(2),
+            quiesce_covers_work_dispatched_by_work(),
+            dropped_by_its_own_item(),
+        ];
+        /// idle_thresh=1 makes the second dispatch start a second worker while the first
+        /// may be running, going to sleep, or not yet started; the third goes to a busy one
+        /// at the cap.
+        two_workers(3) = kthread(2, 1, false) => [quiesce_sees_every_item(3)];
+        /// Ordered: run parts finish in either order on two workers.
+        ordered_two_workers(3) = kthread(2, 1, true) => [ordered_parts_run_in_turn(3)];
     }
 }

@@ -7,6 +7,8 @@
 //! the work computes live in [`csum`].
 
 pub mod csum;
+#[cfg(all(test, loom))]
+mod loom_models;
 mod ordered;
 pub mod registry;
 pub mod spec;
@@ -14,22 +16,25 @@ mod sync;
 mod tracker;
 mod work;
 
-#[cfg(feature = "runtimes")]
-pub mod async_std_rt;
-pub mod btrfs_wq;
-pub mod inline;
-pub mod kthread;
-pub mod overlap;
-#[cfg(feature = "runtimes")]
-pub mod rayon_pool;
-#[cfg(feature = "runtimes")]
-pub mod smol_rt;
-pub mod steal;
-#[cfg(feature = "runtimes")]
-pub mod tokio_blocking;
-#[cfg(feature = "runtimes")]
-pub mod tokio_rt;
-pub mod workqueue;
+registry::backends! {
+    // In the order `harness list` prints them. Adding a backend is its file and a line here.
+    inline,
+    kthread,
+    steal,
+    workqueue,
+    btrfs_wq,
+    #[cfg(feature = "runtimes")]
+    rayon_pool,
+    #[cfg(feature = "runtimes")]
+    tokio_rt,
+    #[cfg(feature = "runtimes")]
+    tokio_blocking,
+    #[cfg(feature = "runtimes")]
+    async_std_rt,
+    #[cfg(feature = "runtimes")]
+    smol_rt,
+    overlap,
+}
 
 pub use registry::{build, descriptors, Descriptor, Knob};
 pub use spec::{Knobs, Spec, SpecError};
@@ -41,8 +46,9 @@ use serde::Serialize;
 ///
 /// Contract, shared by every backend and checked by the conformance tests:
 /// - `dispatch` runs the work's `run` part exactly once, on some thread, and then its
-///   `ordered` part exactly once. Backends that offer ordering (`kthread:ordered=1`) run the
-///   ordered parts in dispatch order; the others run it right after `run`.
+///   `ordered` part exactly once. Backends whose [`Strategy::ordered`] is true
+///   (`kthread:ordered=1`, `btrfs-wq`) run the ordered parts in dispatch order; the others
+///   run it right after `run`.
 /// - `dispatch` may block (back-pressure) but never waits for the work itself, except
 ///   `inline`, which runs it in the caller.
 /// - `quiesce` returns once everything dispatched before the call has fully run.
@@ -64,6 +70,12 @@ pub trait Strategy: Send + Sync {
     /// the csum work, and endio waits for both. Safe because the buffer does not change
     /// while either runs.
     fn overlaps_io(&self) -> bool {
+        false
+    }
+
+    /// True when ordered parts run one at a time in dispatch order (btrfs's ordered pools),
+    /// false when each runs right after its own run part.
+    fn ordered(&self) -> bool {
         false
     }
 

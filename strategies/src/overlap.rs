@@ -52,4 +52,8 @@ impl Strategy for Overlap {
     fn overlaps_io(&self) -> bool {
         true
     }
+
+    fn ordered(&self) -> bool {
+        self.inner.ordered()
+    }
 }

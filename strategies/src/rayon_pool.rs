@@ -5,23 +5,15 @@
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crate::registry::{online_cpus, Descriptor, Knob};
+use crate::registry::{threads_knob, Descriptor};
 use crate::tracker::Tracker;
 use crate::{PoolStats, Strategy, Work};
 
 pub const DESCRIPTOR: Descriptor = Descriptor {
     name: "rayon",
     summary: "a dedicated rayon::ThreadPool, dispatch = pool.spawn (rayon's work stealing)",
-    knobs: &[Knob {
-        name: "threads",
-        default: || online_cpus().to_string(),
-        help: "rayon worker threads (default: online CPUs)",
-    }],
-    build: |knobs| {
-        let pool = RayonPool::new(knobs.count("threads", 1, 1024)?);
-        debug_assert_eq!(pool.name, knobs.spec_string());
-        Ok(Arc::new(pool))
-    },
+    knobs: &[threads_knob("rayon worker threads (default: online CPUs)")],
+    build: |knobs| Ok(Arc::new(RayonPool::new(knobs.count("threads", 1, 1024)?))),
 };
 
 pub struct RayonPool {
@@ -65,12 +57,8 @@ impl Strategy for RayonPool {
     }
 
     fn dispatch(&self, work: Work) {
-        self.tracker.begin();
-        let tracker = self.tracker.clone();
         let pool = self.pool.as_ref().expect("pool lives until drop");
-        // `Tracker::run` catches a panicking item: one escaping into rayon's `spawn` would
-        // abort the process.
-        pool.spawn(move || tracker.run(work));
+        pool.spawn(Tracker::task(&self.tracker, work));
     }
 
     fn quiesce(&self) {
@@ -84,15 +72,12 @@ impl Strategy for RayonPool {
 
 impl Drop for RayonPool {
     fn drop(&mut self) {
-        let (tracker, pool) = (self.tracker.clone(), self.pool.take());
+        let pool = self.pool.take();
         let threads = std::mem::take(&mut self.threads);
-        self.tracker.shut_down(move || {
-            tracker.wait_idle();
+        Tracker::shut_down(&self.tracker, move || {
             // Dropping the pool is what tells rayon's workers to exit.
             drop(pool);
-            for t in threads {
-                t.join().expect("a rayon worker panicked outside an item");
-            }
+            threads
         });
     }
 }

@@ -1,4 +1,5 @@
-//! Every backend, by name. Adding a backend is one file and one line in [`descriptors`].
+//! Every backend, by name. Adding a backend is one file and one line in `lib.rs`'s
+//! `backends!` list.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,6 +15,16 @@ pub struct Knob {
     pub help: &'static str,
 }
 
+/// The `threads` knob of a pool that starts a fixed number of threads, by default one per
+/// online CPU.
+pub const fn threads_knob(help: &'static str) -> Knob {
+    Knob {
+        name: "threads",
+        default: || online_cpus().to_string(),
+        help,
+    }
+}
+
 /// How to build one backend, and what `harness list` says about it.
 pub struct Descriptor {
     pub name: &'static str,
@@ -24,26 +35,19 @@ pub struct Descriptor {
 
 /// Every registered backend, in the order `harness list` prints them.
 pub fn descriptors() -> &'static [Descriptor] {
-    &[
-        crate::inline::DESCRIPTOR,
-        crate::kthread::DESCRIPTOR,
-        crate::steal::DESCRIPTOR,
-        crate::workqueue::DESCRIPTOR,
-        crate::btrfs_wq::DESCRIPTOR,
-        #[cfg(feature = "runtimes")]
-        crate::rayon_pool::DESCRIPTOR,
-        #[cfg(feature = "runtimes")]
-        crate::tokio_rt::DESCRIPTOR,
-        #[cfg(feature = "runtimes")]
-        crate::tokio_blocking::DESCRIPTOR,
-        #[cfg(feature = "runtimes")]
-        crate::async_std_rt::DESCRIPTOR,
-        #[cfg(feature = "runtimes")]
-        crate::smol_rt::DESCRIPTOR,
-        crate::overlap::DESCRIPTOR,
-    ]
+    crate::BACKENDS
 }
 
+/// Declares every backend's module (one file each, exporting its `DESCRIPTOR`) and
+/// registers it in [`descriptors`], one line per backend, attributes such as `#[cfg]` kept.
+macro_rules! backends {
+    ($($(#[$attr:meta])* $module:ident,)+) => {
+        $($(#[$attr])* pub mod $module;)+
+
+        const BACKENDS: &[$crate::registry::Descriptor] = &[$($(#[$attr])* $module::DESCRIPTOR,)+];
+    };
+}
+pub(crate) use backends;
 /// Looks a backend up by name.
 pub fn descriptor(name: &str) -> Result<&'static Descriptor, SpecError> {
     descriptors()
@@ -88,7 +92,10 @@ pub fn resolve(spec: &str) -> Result<(&'static Descriptor, Knobs), SpecError> {
 /// Builds a strategy from a spec string such as `kthread:max_workers=4,ordered=1`.
 pub fn build(spec: &str) -> Result<Arc<dyn Strategy>, SpecError> {
     let (desc, knobs) = resolve(spec)?;
-    (desc.build)(&knobs)
+    let strategy = (desc.build)(&knobs)?;
+    // One configuration, one name: results are grouped by it.
+    debug_assert_eq!(strategy.name(), knobs.spec_string(), "a backend's name");
+    Ok(strategy)
 }
 
 /// Online CPUs, for defaults like "2 x CPUs".
@@ -98,7 +105,8 @@ pub fn online_cpus() -> usize {
         .unwrap_or(1)
 }
 
-#[cfg(test)]
+// Under loom the pools' primitives only work inside a model.
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
@@ -124,5 +132,19 @@ mod tests {
         assert!(s.name().contains("max_workers=3"), "{}", s.name());
         assert!(s.name().contains("idle_thresh=64"), "{}", s.name());
         assert_eq!(build("inline").unwrap().name(), "inline");
+    }
+
+    #[test]
+    fn ordered_is_said_by_the_pools_that_order() {
+        for (spec, ordered) in [
+            ("kthread:ordered=1", true),
+            ("kthread", false),
+            ("btrfs-wq", true),
+            ("workqueue", false),
+            ("overlap", false),
+            ("inline", false),
+        ] {
+            assert_eq!(build(spec).unwrap().ordered(), ordered, "{spec}");
+        }
     }
 }

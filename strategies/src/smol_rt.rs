@@ -7,23 +7,15 @@ use std::thread::JoinHandle;
 use smol::channel::{Receiver, Sender};
 use smol::Executor;
 
-use crate::registry::{online_cpus, Descriptor, Knob};
+use crate::registry::{threads_knob, Descriptor};
 use crate::tracker::Tracker;
 use crate::{PoolStats, Strategy, Work};
 
 pub const DESCRIPTOR: Descriptor = Descriptor {
     name: "smol",
     summary: "a smol Executor driven by N threads; dispatch = executor.spawn(..).detach()",
-    knobs: &[Knob {
-        name: "threads",
-        default: || online_cpus().to_string(),
-        help: "threads running the executor (default: online CPUs)",
-    }],
-    build: |knobs| {
-        let pool = SmolRt::new(knobs.count("threads", 1, 1024)?);
-        debug_assert_eq!(pool.name, knobs.spec_string());
-        Ok(Arc::new(pool))
-    },
+    knobs: &[threads_knob("threads running the executor (default: online CPUs)")],
+    build: |knobs| Ok(Arc::new(SmolRt::new(knobs.count("threads", 1, 1024)?))),
 };
 
 pub struct SmolRt {
@@ -67,13 +59,8 @@ impl Strategy for SmolRt {
     }
 
     fn dispatch(&self, work: Work) {
-        self.tracker.begin();
-        let tracker = self.tracker.clone();
-        // `Tracker::run` catches a panicking item first: the executor would only report it to
-        // the detached task, and `quiesce` would wait for the item forever.
-        self.executor
-            .spawn(async move { tracker.run(work) })
-            .detach();
+        let task = Tracker::task(&self.tracker, work);
+        self.executor.spawn(async move { task() }).detach();
     }
 
     fn quiesce(&self) {
@@ -87,14 +74,10 @@ impl Strategy for SmolRt {
 
 impl Drop for SmolRt {
     fn drop(&mut self) {
-        let (tracker, stop) = (self.tracker.clone(), self.stop.clone());
-        let threads = std::mem::take(&mut self.threads);
-        self.tracker.shut_down(move || {
-            tracker.wait_idle();
+        let (stop, threads) = (self.stop.clone(), std::mem::take(&mut self.threads));
+        Tracker::shut_down(&self.tracker, move || {
             stop.close();
-            for t in threads {
-                t.join().expect("a smol thread panicked outside an item");
-            }
+            threads
         });
     }
 }

@@ -30,27 +30,22 @@ use crossbeam_utils::Backoff;
 #[cfg(loom)]
 use loom_deque::{Injector, Stealer, Worker};
 
-use crate::registry::{online_cpus, Descriptor, Knob};
+use crate::registry::{threads_knob, Descriptor};
 use crate::sync::{
     thread, Arc, AtomicU64, Condvar, Mutex,
     Ordering::{AcqRel, Acquire, Relaxed},
 };
-use crate::tracker::Tracker;
+use crate::tracker::{Job, Tracker};
 use crate::{PoolStats, Strategy, Work};
 
 pub const DESCRIPTOR: Descriptor = Descriptor {
     name: "steal",
     summary: "our own work-stealing pool on crossbeam-deque: global injector, per-worker deques, \
               idle workers steal batches",
-    knobs: &[Knob {
-        name: "threads",
-        default: || online_cpus().to_string(),
-        help: "worker threads, all started up front (default: online CPUs)",
-    }],
+    knobs: &[threads_knob("worker threads, all started up front (default: online CPUs)")],
     build: |knobs| {
-        let pool = Steal::new(knobs.count("threads", 1, MAX_THREADS)?);
-        debug_assert_eq!(pool.name, knobs.spec_string());
-        Ok(std::sync::Arc::new(pool))
+        let threads = knobs.count("threads", 1, MAX_THREADS)?;
+        Ok(std::sync::Arc::new(Steal::new(threads)))
     },
 };
 
@@ -66,21 +61,21 @@ pub struct Steal {
 }
 
 struct Shared {
-    injector: Injector<Work>,
-    stealers: Vec<Stealer<Work>>,
+    injector: Injector<Job>,
+    stealers: Vec<Stealer<Job>>,
     /// Jobs announced (`<< JOB_SHIFT`) plus sleeping workers; see the module comment.
     state: AtomicU64,
     /// True once the pool shuts down; sleepers register and wait under this lock.
     sleep: Mutex<bool>,
     wake: Condvar,
     steals: AtomicU64,
-    tracker: Tracker,
+    tracker: Arc<Tracker>,
 }
 
 /// A worker's own deque, reachable from the items it runs so their dispatches stay local.
 struct Local {
     pool: usize,
-    deque: Rc<Worker<Work>>,
+    deque: Rc<Worker<Job>>,
 }
 
 // Loom needs its own thread locals, and its macro takes no `const` initialiser.
@@ -96,7 +91,7 @@ impl Steal {
             "steal: {threads} threads"
         );
         // FIFO deques: items run roughly in dispatch order, and thieves take the oldest.
-        let deques: Vec<Worker<Work>> = (0..threads).map(|_| Worker::new_fifo()).collect();
+        let deques: Vec<Worker<Job>> = (0..threads).map(|_| Worker::new_fifo()).collect();
         let shared = Arc::new(Shared {
             injector: Injector::new(),
             stealers: deques.iter().map(Worker::stealer).collect(),
@@ -104,7 +99,7 @@ impl Steal {
             sleep: Mutex::new(false),
             wake: Condvar::new(),
             steals: AtomicU64::new(0),
-            tracker: Tracker::default(),
+            tracker: Arc::default(),
         });
         let threads = deques
             .into_iter()
@@ -140,7 +135,7 @@ impl Shared {
         self as *const Shared as usize
     }
 
-    fn work(&self, me: usize, deque: Worker<Work>) {
+    fn work(&self, me: usize, deque: Worker<Job>) {
         let deque = Rc::new(deque);
         LOCAL.with(|l| {
             *l.borrow_mut() = Some(Local {
@@ -148,23 +143,23 @@ impl Shared {
                 deque: deque.clone(),
             })
         });
-        while let Some(work) = self.next(me, &deque) {
-            self.tracker.run(work);
+        while let Some(job) = self.next(me, &deque) {
+            self.tracker.run(job);
         }
         LOCAL.with(|l| l.borrow_mut().take());
     }
 
     /// The next item for worker `me`, sleeping while there is none; `None` at shutdown.
-    fn next(&self, me: usize, deque: &Worker<Work>) -> Option<Work> {
-        if let Some(work) = deque.pop() {
-            return Some(work);
+    fn next(&self, me: usize, deque: &Worker<Job>) -> Option<Job> {
+        if let Some(job) = deque.pop() {
+            return Some(job);
         }
         let backoff = Backoff::new();
         loop {
             // Read before the scan: a job announced after this makes `sleep` rescan.
             let seen = self.state.load(Acquire) >> JOB_SHIFT;
-            if let Some(work) = self.find(me, deque) {
-                return Some(work);
+            if let Some(job) = self.find(me, deque) {
+                return Some(job);
             }
             if !cfg!(loom) && !backoff.is_completed() {
                 backoff.snooze();
@@ -175,20 +170,20 @@ impl Shared {
     }
 
     /// The injector, then every other worker's deque; `Retry` means look again.
-    fn find(&self, me: usize, deque: &Worker<Work>) -> Option<Work> {
+    fn find(&self, me: usize, deque: &Worker<Job>) -> Option<Job> {
         loop {
             let mut retry = false;
             match self.injector.steal_batch_and_pop(deque) {
-                Stolen::Success(work) => return Some(self.share(deque, work)),
+                Stolen::Success(job) => return Some(self.share(deque, job)),
                 Stolen::Retry => retry = true,
                 Stolen::Empty => {}
             }
             let n = self.stealers.len();
             for other in (1..n).map(|i| (me + i) % n) {
                 match self.stealers[other].steal_batch_and_pop(deque) {
-                    Stolen::Success(work) => {
+                    Stolen::Success(job) => {
                         self.steals.fetch_add(1, Relaxed);
-                        return Some(self.share(deque, work));
+                        return Some(self.share(deque, job));
                     }
                     Stolen::Retry => retry = true,
                     Stolen::Empty => {}
@@ -202,11 +197,11 @@ impl Shared {
 
     /// After taking a batch, wake a sleeper to steal part of it: the batch would otherwise
     /// run serially here. Only parallelism depends on this, not progress.
-    fn share(&self, deque: &Worker<Work>, work: Work) -> Work {
+    fn share(&self, deque: &Worker<Job>, job: Job) -> Job {
         if !deque.is_empty() && self.state.load(Relaxed) & SLEEPERS != 0 {
             self.notify();
         }
-        work
+        job
     }
 
     /// Announces queued work; wakes a sleeper if the RMW saw one. Call after queueing.
@@ -243,16 +238,16 @@ impl Strategy for Steal {
 
     fn dispatch(&self, work: Work) {
         let shared = &*self.shared;
-        shared.tracker.begin();
-        let work = LOCAL.with(|l| match &*l.borrow() {
+        let job = shared.tracker.begin(work);
+        let job = LOCAL.with(|l| match &*l.borrow() {
             Some(local) if local.pool == shared.id() => {
-                local.deque.push(work);
+                local.deque.push(job);
                 None
             }
-            _ => Some(work),
+            _ => Some(job),
         });
-        if let Some(work) = work {
-            shared.injector.push(work);
+        if let Some(job) = job {
+            shared.injector.push(job);
         }
         shared.notify();
     }
@@ -269,13 +264,10 @@ impl Strategy for Steal {
 impl Drop for Steal {
     fn drop(&mut self) {
         let (shared, threads) = (self.shared.clone(), std::mem::take(&mut self.threads));
-        self.shared.tracker.shut_down(move || {
-            shared.tracker.wait_idle();
+        Tracker::shut_down(&self.shared.tracker, move || {
             *shared.sleep.lock().unwrap() = true;
             shared.wake.notify_all();
-            for t in threads {
-                t.join().expect("a steal worker panicked outside an item");
-            }
+            threads
         });
     }
 }
@@ -346,5 +338,27 @@ mod loom_deque {
         pub(super) fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
             steal_batch_and_pop(&self.0, dest)
         }
+    }
+}
+
+// The job-counter/sleeper word, the lock, the condvar, the tracker and the shutdown are the
+// real code under loom. crossbeam-deque is not loom-instrumented (it keys on
+// `crossbeam_loom`, not `loom`), so under loom the mutex-protected `loom_deque` stands in
+// for it: these models check our sleep/wake protocol, not crossbeam's deque.
+#[cfg(all(test, loom))]
+mod models {
+    use super::*;
+
+    crate::loom_models::pool_models! {
+        /// One worker racing to sleep while two items arrive: the plainest lost wake-up,
+        /// with nobody else to pick the item up.
+        one_worker(3) = Steal::new(1) => [quiesce_sees_every_item(2)];
+        /// Two workers racing to sleep; an item dispatched from a worker lands in its own
+        /// deque, and the notify must reach the other or the owner must run it.
+        two_workers(2) = Steal::new(2) => [
+            quiesce_sees_every_item(2),
+            drop_runs_everything_queued(2),
+            quiesce_covers_work_dispatched_by_work(),
+        ];
     }
 }

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use tokio::runtime::Builder;
 
 use crate::registry::{Descriptor, Knob};
-use crate::tokio_rt::OwnedRuntime;
-use crate::{PoolStats, Strategy, Work};
+use crate::tokio_rt::{Spawn, TokioRt};
 
 pub const DESCRIPTOR: Descriptor = Descriptor {
     name: "tokio-blocking",
@@ -21,50 +20,19 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
                ~512 threads",
     }],
     build: |knobs| {
-        let pool = TokioBlocking::new(knobs.count("max_blocking", 1, 4096)?);
-        debug_assert_eq!(pool.name, knobs.spec_string());
-        Ok(Arc::new(pool))
+        let max_blocking = knobs.count("max_blocking", 1, 4096)?;
+        Ok(Arc::new(TokioRt::blocking(max_blocking)))
     },
 };
 
-pub struct TokioBlocking {
-    name: String,
-    rt: OwnedRuntime,
-}
-
-impl TokioBlocking {
-    pub fn new(max_blocking: usize) -> Self {
-        TokioBlocking {
-            name: format!("{}:max_blocking={max_blocking}", DESCRIPTOR.name),
-            // A current-thread runtime starts no threads of its own, so every thread counted
-            // in `workers_started` is a blocking-pool thread.
-            rt: OwnedRuntime::new(
-                Builder::new_current_thread().max_blocking_threads(max_blocking),
-                "csum-tokio-blocking",
-            ),
-        }
-    }
-}
-
-impl Strategy for TokioBlocking {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn dispatch(&self, work: Work) {
-        self.rt.tracker.begin();
-        let tracker = self.rt.tracker.clone();
-        // Dropping the JoinHandle detaches the task. `Tracker::run` catches a panicking item
-        // first: the runtime would only report it to that handle, and `quiesce` would wait
-        // for the item forever.
-        drop(self.rt.runtime().spawn_blocking(move || tracker.run(work)));
-    }
-
-    fn quiesce(&self) {
-        self.rt.tracker.wait_idle();
-    }
-
-    fn stats(&self) -> PoolStats {
-        self.rt.stats()
+impl TokioRt {
+    /// A runtime used only for its blocking pool.
+    pub fn blocking(max_blocking: usize) -> Self {
+        let name = format!("{}:max_blocking={max_blocking}", DESCRIPTOR.name);
+        // A current-thread runtime starts no threads of its own, so every thread counted in
+        // `workers_started` is a blocking-pool thread.
+        let mut builder = Builder::new_current_thread();
+        let builder = builder.max_blocking_threads(max_blocking);
+        Self::start(name, builder, "csum-tokio-blocking", Spawn::Blocking)
     }
 }

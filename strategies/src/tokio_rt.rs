@@ -1,13 +1,13 @@
 //! `tokio`: a multi-thread tokio runtime owned by the strategy; dispatch spawns an async
-//! task that runs the (blocking, CPU-bound) work on a worker thread. Also home of
-//! [`OwnedRuntime`], shared with `tokio-blocking`.
+//! task that runs the (blocking, CPU-bound) work on a worker thread. [`TokioRt`] also
+//! serves `tokio-blocking`, which hands each item to the runtime's blocking pool instead.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use tokio::runtime::{Builder, Runtime};
 
-use crate::registry::{online_cpus, Descriptor, Knob};
+use crate::registry::{threads_knob, Descriptor};
 use crate::tracker::Tracker;
 use crate::{PoolStats, Strategy, Work};
 
@@ -15,31 +15,53 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
     name: "tokio",
     summary:
         "a multi-thread tokio runtime; dispatch = runtime.spawn of an async task running the work",
-    knobs: &[Knob {
-        name: "threads",
-        default: || online_cpus().to_string(),
-        help: "tokio worker_threads (default: online CPUs)",
-    }],
-    build: |knobs| {
-        let pool = TokioRt::new(knobs.count("threads", 1, 1024)?);
-        debug_assert_eq!(pool.name, knobs.spec_string());
-        Ok(Arc::new(pool))
-    },
+    knobs: &[threads_knob("tokio worker_threads (default: online CPUs)")],
+    build: |knobs| Ok(Arc::new(TokioRt::new(knobs.count("threads", 1, 1024)?))),
 };
 
+/// A tokio runtime owned by the strategy. Counts the threads the runtime starts; dropping it
+/// waits for the work, then shuts the runtime down and joins its threads.
 pub struct TokioRt {
     name: String,
-    rt: OwnedRuntime,
+    /// Taken in `drop`: shutting down consumes the runtime.
+    runtime: Option<Runtime>,
+    spawn: Spawn,
+    threads_started: Arc<AtomicU64>,
+    tracker: Arc<Tracker>,
+}
+
+/// Where in the runtime an item runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Spawn {
+    /// An async task on a worker thread (`spawn`).
+    Task,
+    /// The blocking pool (`spawn_blocking`).
+    Blocking,
 }
 
 impl TokioRt {
     pub fn new(threads: usize) -> Self {
+        let name = format!("{}:threads={threads}", DESCRIPTOR.name);
+        let mut builder = Builder::new_multi_thread();
+        Self::start(name, builder.worker_threads(threads), "csum-tokio", Spawn::Task)
+    }
+
+    pub(crate) fn start(name: String, builder: &mut Builder, thread: &str, spawn: Spawn) -> Self {
+        let threads_started = Arc::new(AtomicU64::new(0));
+        let counter = threads_started.clone();
+        let runtime = builder
+            .thread_name(thread)
+            .on_thread_start(move || {
+                counter.fetch_add(1, Relaxed);
+            })
+            .build()
+            .expect("building a tokio runtime");
         TokioRt {
-            name: format!("{}:threads={threads}", DESCRIPTOR.name),
-            rt: OwnedRuntime::new(
-                Builder::new_multi_thread().worker_threads(threads),
-                "csum-tokio",
-            ),
+            name,
+            runtime: Some(runtime),
+            spawn,
+            threads_started,
+            tracker: Arc::default(),
         }
     }
 }
@@ -50,66 +72,31 @@ impl Strategy for TokioRt {
     }
 
     fn dispatch(&self, work: Work) {
-        self.rt.tracker.begin();
-        let tracker = self.rt.tracker.clone();
-        // Dropping the JoinHandle detaches the task. `Tracker::run` catches a panicking item
-        // first: the runtime would only report it to that handle, and `quiesce` would wait
-        // for the item forever.
-        drop(self.rt.runtime().spawn(async move { tracker.run(work) }));
-    }
-
-    fn quiesce(&self) {
-        self.rt.tracker.wait_idle();
-    }
-
-    fn stats(&self) -> PoolStats {
-        self.rt.stats()
-    }
-}
-
-/// A tokio runtime owned by a strategy, with its tracker. Counts the threads the runtime
-/// starts; dropping it waits for the work, then shuts the runtime down and joins its threads.
-pub(crate) struct OwnedRuntime {
-    /// Taken in `drop`: shutting down consumes the runtime.
-    runtime: Option<Runtime>,
-    threads_started: Arc<AtomicU64>,
-    pub(crate) tracker: Arc<Tracker>,
-}
-
-impl OwnedRuntime {
-    pub(crate) fn new(builder: &mut Builder, thread_name: &str) -> Self {
-        let threads_started = Arc::new(AtomicU64::new(0));
-        let counter = threads_started.clone();
-        let runtime = builder
-            .thread_name(thread_name)
-            .on_thread_start(move || {
-                counter.fetch_add(1, Relaxed);
-            })
-            .build()
-            .expect("building a tokio runtime");
-        OwnedRuntime {
-            runtime: Some(runtime),
-            threads_started,
-            tracker: Arc::default(),
+        let task = Tracker::task(&self.tracker, work);
+        let runtime = self.runtime.as_ref().expect("the runtime lives until drop");
+        // Dropping the JoinHandle detaches the task.
+        match self.spawn {
+            Spawn::Task => drop(runtime.spawn(async move { task() })),
+            Spawn::Blocking => drop(runtime.spawn_blocking(task)),
         }
     }
 
-    pub(crate) fn runtime(&self) -> &Runtime {
-        self.runtime.as_ref().expect("the runtime lives until drop")
+    fn quiesce(&self) {
+        self.tracker.wait_idle();
     }
 
-    pub(crate) fn stats(&self) -> PoolStats {
+    fn stats(&self) -> PoolStats {
         self.tracker.stats(self.threads_started.load(Relaxed))
     }
 }
 
-impl Drop for OwnedRuntime {
+impl Drop for TokioRt {
     fn drop(&mut self) {
-        let (tracker, runtime) = (self.tracker.clone(), self.runtime.take());
-        self.tracker.shut_down(move || {
-            tracker.wait_idle();
+        let runtime = self.runtime.take();
+        Tracker::shut_down(&self.tracker, move || {
             // Outside async context, dropping a runtime shuts it down and joins its threads.
             drop(runtime);
+            Vec::new()
         });
     }
 }

@@ -30,11 +30,16 @@ impl Work {
         }
     }
 
-    /// Runs both parts back to back: what an unordered backend does.
-    pub fn execute(self) {
-        (self.run)();
-        if let Some(ordered) = self.ordered {
-            ordered();
+    /// The same item with `first` run just before its run part (btrfs-wq's
+    /// thresh_exec_hook).
+    pub(crate) fn with_prologue(self, first: impl FnOnce() + Send + 'static) -> Work {
+        let run = self.run;
+        Work {
+            run: Box::new(move || {
+                first();
+                run();
+            }),
+            ordered: self.ordered,
         }
     }
 

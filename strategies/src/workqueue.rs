@@ -21,13 +21,13 @@
 //! the kernel retires idle workers only after five minutes.
 
 use std::collections::VecDeque;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use core_affinity::CoreId;
 
 use crate::registry::{online_cpus, Descriptor, Knob};
 use crate::sync::{thread, Arc, Condvar, Mutex, MutexGuard};
+use crate::tracker::{Job, Order, Tracker};
 use crate::{PoolStats, Strategy, Work};
 
 /// The kernel's WQ_MAX_ACTIVE.
@@ -77,6 +77,8 @@ pub(crate) struct Inner {
     /// Pool index by CPU id (bound queues).
     by_cpu: Vec<Option<usize>>,
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
+    /// The whole queue's counts, panics, idle wait and (btrfs-wq) ordered line.
+    tracker: Arc<Tracker>,
 }
 
 struct Pool {
@@ -85,13 +87,11 @@ struct Pool {
     state: Mutex<PoolState>,
     /// Idle threads wait here for work, the watcher for its tick too.
     wake: Condvar,
-    /// `quiesce` waits here for the pool to drain.
-    drained: Condvar,
 }
 
 #[derive(Default)]
 struct PoolState {
-    pending: VecDeque<Work>,
+    pending: VecDeque<Job>,
     max_active: usize,
     /// Items executing.
     active: usize,
@@ -109,13 +109,11 @@ struct PoolState {
     /// kernel's manager).
     spawning: bool,
     watching: bool,
-    quiescers: usize,
     shutdown: bool,
-    dispatched: u64,
+    /// Where the work ran: items this pool finished, and its longest backlog.
     completed: u64,
     high_water: u64,
     workers_started: u64,
-    panics: u64,
 }
 
 impl PoolState {
@@ -142,19 +140,17 @@ impl PoolState {
         Some(self.workers_started)
     }
 
-    fn is_drained(&self) -> bool {
-        self.pending.is_empty() && self.active == 0
-    }
-
+    /// This pool's share of the queue's figures; panics are counted for the whole queue.
     fn stats(&self) -> PoolStats {
+        let (queued, busy) = (self.pending.len() as u64, self.active as u64);
         PoolStats {
-            dispatched: self.dispatched,
+            dispatched: self.completed + busy + queued,
             completed: self.completed,
-            queued: self.pending.len() as u64,
+            queued,
             queued_high_water: self.high_water,
             workers_started: self.workers_started,
-            workers_busy: self.active as u64,
-            panics: self.panics,
+            workers_busy: busy,
+            panics: 0,
         }
     }
 }
@@ -180,20 +176,27 @@ impl Workqueue {
             by_cpu[cpu] = Some(pool);
         }
         let pools = cpus.iter().map(|&cpu| Some(cpu)).collect();
-        Self::with_pools(pools, by_cpu, max_active, false)
+        Self::with_pools(pools, by_cpu, max_active, Order::Unordered)
     }
 
     /// An unbound queue: one pool, any CPU, `max_active` for the whole queue.
     pub fn unbound(max_active: usize) -> Self {
-        Self::with_pools(vec![None], Vec::new(), max_active, true)
+        Self::with_pools(vec![None], Vec::new(), max_active, Order::Unordered)
+    }
+
+    /// An unbound queue whose items with an ordered part run it in submission order
+    /// (btrfs-wq).
+    pub(crate) fn unbound_ordered(max_active: usize) -> Self {
+        Self::with_pools(vec![None], Vec::new(), max_active, Order::OrderedPartsOnly)
     }
 
     fn with_pools(
         cpus: Vec<Option<usize>>,
         by_cpu: Vec<Option<usize>>,
         max_active: usize,
-        unbound: bool,
+        order: Order,
     ) -> Self {
+        let unbound = cpus == [None];
         assert!(!cpus.is_empty() && (1..=MAX_ACTIVE).contains(&max_active));
         let pools = cpus
             .into_iter()
@@ -204,7 +207,6 @@ impl Workqueue {
                     ..PoolState::default()
                 }),
                 wake: Condvar::new(),
-                drained: Condvar::new(),
             })
             .collect();
         Workqueue {
@@ -216,6 +218,7 @@ impl Workqueue {
                 pools,
                 by_cpu,
                 threads: Mutex::new(Vec::new()),
+                tracker: Arc::new(Tracker::new(order)),
             }),
         }
     }
@@ -230,6 +233,7 @@ impl Workqueue {
     }
 
     /// Each pool's counters with its CPU (`None`: the unbound pool): where the work ran.
+    /// Panics are counted for the queue as a whole ([`Strategy::stats`]), not here.
     pub fn pool_stats(&self) -> Vec<(Option<usize>, PoolStats)> {
         self.inner
             .pools
@@ -255,12 +259,12 @@ impl Inner {
     }
 
     pub(crate) fn queue(this: &Arc<Self>, work: Work) {
+        let job = this.tracker.begin(work);
         let index = this.pool_here();
         let pool = &this.pools[index];
         let managed = pool.cpu.is_some();
         let mut st = pool.state.lock().unwrap();
-        st.pending.push_back(work);
-        st.dispatched += 1;
+        st.pending.push_back(job);
         st.high_water = st.high_water.max(st.pending.len() as u64);
         let startable = st.may_start(managed);
         let kick = if st.idle > 0 && (startable || !st.watching && st.needs_watch()) {
@@ -356,7 +360,7 @@ impl Inner {
         mut st: MutexGuard<'a, PoolState>,
     ) -> MutexGuard<'a, PoolState> {
         let pool = &this.pools[index];
-        let work = st.pending.pop_front().expect("may_start saw pending work");
+        let job = st.pending.pop_front().expect("may_start saw pending work");
         st.active += 1;
         st.running += 1;
         st.progress += 1;
@@ -366,60 +370,33 @@ impl Inner {
         if let Some(n) = spare {
             Inner::start_thread(this, index, n);
         }
-        // The work owns what it touches; a panic leaves nothing of ours half-updated. Its
-        // captures are dropped before it counts as completed, so a pool handle it holds
-        // cannot outlive the `quiesce` that waits for it.
-        let panicked = catch_unwind(AssertUnwindSafe(|| work.execute())).is_err();
-        let mut st = pool.state.lock().unwrap();
-        st.active -= 1;
-        if st.epoch == epoch {
-            st.running -= 1;
-        }
-        st.progress += 1;
-        st.completed += 1;
-        st.panics += u64::from(panicked);
-        if st.quiescers > 0 && st.is_drained() {
-            pool.drained.notify_all();
-        }
-        st
-    }
-
-    /// Returns once every pool has drained. A pass that had to wait is repeated, for work
-    /// queued onto one pool by an item of another (an unpinnable thread). Concurrent
-    /// dispatchers can keep it waiting.
-    pub(crate) fn quiesce(&self) {
-        let mut waited = true;
-        while waited {
-            waited = false;
-            for pool in &self.pools {
-                let mut st = pool.state.lock().unwrap();
-                if st.is_drained() {
-                    continue;
-                }
-                waited = true;
-                st.quiescers += 1;
-                while !st.is_drained() {
-                    st = pool.drained.wait(st).unwrap();
-                }
-                st.quiescers -= 1;
+        // The pool's own accounting happens before the item counts as completed, so that
+        // `pool_stats` agrees once `quiesce` returns.
+        this.tracker.run_with(job, || None, |_| {
+            let mut st = pool.state.lock().unwrap();
+            st.active -= 1;
+            if st.epoch == epoch {
+                st.running -= 1;
             }
-        }
+            st.progress += 1;
+            st.completed += 1;
+            st
+        })
     }
 
     pub(crate) fn stats(&self) -> PoolStats {
-        // Per-pool high-water marks add up to a bound on the queue's.
-        self.pools.iter().fold(PoolStats::default(), |sum, pool| {
-            let p = pool.state.lock().unwrap().stats();
-            PoolStats {
-                dispatched: sum.dispatched + p.dispatched,
-                completed: sum.completed + p.completed,
-                queued: sum.queued + p.queued,
-                queued_high_water: sum.queued_high_water + p.queued_high_water,
-                workers_started: sum.workers_started + p.workers_started,
-                workers_busy: sum.workers_busy + p.workers_busy,
-                panics: sum.panics + p.panics,
-            }
-        })
+        let pools = self.pools.iter();
+        let threads_started = pools.map(|p| p.state.lock().unwrap().workers_started);
+        self.tracker.stats(threads_started.sum())
+    }
+
+    /// Once the queue is idle: every thread, idle or watching, exits.
+    fn stop_threads(&self) -> Vec<thread::JoinHandle<()>> {
+        for pool in &self.pools {
+            pool.state.lock().unwrap().shutdown = true;
+            pool.wake.notify_all();
+        }
+        std::mem::take(&mut *self.threads.lock().unwrap())
     }
 }
 
@@ -462,7 +439,11 @@ impl Strategy for Workqueue {
     }
 
     fn quiesce(&self) {
-        self.inner.quiesce();
+        self.inner.tracker.wait_idle();
+    }
+
+    fn ordered(&self) -> bool {
+        self.inner.tracker.ordered()
     }
 
     fn stats(&self) -> PoolStats {
@@ -472,35 +453,8 @@ impl Strategy for Workqueue {
 
 impl Drop for Workqueue {
     fn drop(&mut self) {
-        // Dropped inside one of its own items (which held the last handle): that item cannot
-        // wait for itself, and its thread cannot be joined. The threads still drain the
-        // pending work before they stop.
-        let me = thread::current().id();
-        let on_worker = self
-            .inner
-            .threads
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|h| h.thread().id() == me);
-        if !on_worker {
-            self.inner.quiesce();
-        }
-        for pool in &self.inner.pools {
-            pool.state.lock().unwrap().shutdown = true;
-            pool.wake.notify_all();
-        }
-        let threads = std::mem::take(&mut *self.inner.threads.lock().unwrap());
-        for handle in threads {
-            if handle.thread().id() != me {
-                let joined = handle.join();
-                // Items run under catch_unwind; only a bug in the pool itself lands here.
-                assert!(
-                    joined.is_ok() || std::thread::panicking(),
-                    "workqueue worker panicked"
-                );
-            }
-        }
+        let inner = Arc::clone(&self.inner);
+        Tracker::shut_down(&self.inner.tracker, move || inner.stop_threads());
     }
 }
 
@@ -556,5 +510,34 @@ mod tests {
             Workqueue::unbound(3).name(),
             "workqueue:max_active=3,unbound=1"
         );
+    }
+}
+
+// One bound pool, its threads pinned to the first allowed CPU (under loom that only pins
+// the model's host thread). loom's `wait_timeout` never times out, so these models show the
+// queue needs no watcher tick to make progress when nothing blocks.
+#[cfg(all(test, loom))]
+mod models {
+    use super::*;
+
+    fn bound(max_active: usize) -> Workqueue {
+        let cpu = core_affinity::get_core_ids().expect("affinity mask")[0].id;
+        Workqueue::on_cpus(&[cpu], max_active)
+    }
+
+    crate::loom_models::pool_models! {
+        /// max_active=1 caps the pool at one thread: the dispatcher races it going idle.
+        bound_one_thread(3) = bound(1) => [quiesce_sees_every_item(2)];
+        /// max_active=2: taking the first item starts a spare thread, which the second
+        /// dispatch may wake to watch, while the first thread finishes and takes the second
+        /// item itself.
+        bound_two_threads(3) = bound(2) => [
+            quiesce_sees_every_item(2),
+            drop_runs_everything_queued(2),
+            quiesce_covers_work_dispatched_by_work(),
+            two_submitters(),
+        ];
+        /// Unbound (not concurrency-managed): both items may start at once on two threads.
+        unbound_two_threads(3) = Workqueue::unbound(2) => [quiesce_sees_every_item(2)];
     }
 }

@@ -223,12 +223,6 @@ fn drop_within(s: Arc<dyn Strategy>) {
     bounded("drop", move || drop(s));
 }
 
-/// Whether the backend runs ordered parts in dispatch order (the others run each right
-/// after its run part).
-fn is_ordered(s: &dyn Strategy) -> bool {
-    s.name().contains("ordered=1") || s.name().starts_with("btrfs-wq")
-}
-
 /// How a test item ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fate {
@@ -337,7 +331,7 @@ fn check_panicking_items(s: &Arc<dyn Strategy>, fates: &[Fate]) {
     let before = s.stats();
     let log = dispatch_items(s, fates);
     quiesce_within(s);
-    log.check(is_ordered(&**s));
+    log.check(s.ordered());
     let st = s.stats();
     assert_eq!(st.panics - before.panics, log.panics(), "{st:?}");
     assert_eq!(
@@ -390,7 +384,7 @@ conformance!(a_panic_in_the_first_item_stops_nothing, |s| {
     assert_eq!(s.stats().panics, 2);
     // Straight into drop, which quiesces: the panicking first item must not stall it.
     let log = dispatch_items(&s, &fates(100, &[(0, Fate::RunPanics)]));
-    let ordered = is_ordered(&*s);
+    let ordered = s.ordered();
     drop_within(s);
     log.check(ordered);
 });

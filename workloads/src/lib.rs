@@ -9,6 +9,8 @@ pub mod engine;
 pub mod job;
 pub mod jobfile;
 pub mod offsets;
+pub mod plan;
+pub mod steady;
 pub mod store;
 pub mod target;
 pub mod units;

@@ -7,7 +7,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::store::CsumStore;
+use crate::store::{CsumStore, StoreError};
 use crate::units::{format_size, format_size_approx};
 
 /// What the caller intends, and what it allows.
@@ -79,6 +79,9 @@ pub enum TargetError {
         others: u64,
         free: u64,
     },
+    /// The checksum store beside the file cannot be read.
+    #[error(transparent)]
+    Store(StoreError),
     /// The message includes the OS error (not a `source`, so a chain prints it once).
     #[error("{path}: {what}: {error}")]
     Io {
@@ -226,7 +229,8 @@ pub fn check_room(
         if meta.as_ref().is_some_and(|m| !m.is_file()) {
             continue;
         }
-        if !write && meta.is_some() && CsumStore::exists(&CsumStore::path_for(&path, false)) {
+        let ours = || matches!(CsumStore::exists(&CsumStore::beside(&path)), Ok(true));
+        if !write && meta.is_some() && ours() {
             continue;
         }
         let dir = fs_dir(&path, meta.is_some());
@@ -424,7 +428,7 @@ fn check_before_open(
         && !is_device
         && access.write
         && !access.overwrite
-        && !CsumStore::exists(&CsumStore::path_for(path, false))
+        && !CsumStore::exists(&CsumStore::beside(path)).map_err(TargetError::Store)?
     {
         return Err(TargetError::NotOurs(path.to_path_buf()));
     }
@@ -700,7 +704,13 @@ mod tests {
         std::fs::write(&ours, b"").unwrap();
         let read = || check_room([(ours.clone(), u64::MAX, false)]);
         assert!(read().is_err());
-        CsumStore::create(&CsumStore::path_for(&ours, false), "crc32c", 4, 4096).unwrap();
+        let crc32c = crate::store::Algorithm {
+            name: "crc32c",
+            csum_len: 4,
+        };
+        let id = crate::store::Identity::of(&ours).unwrap();
+        let stores_only = crate::store::Overwrite::StoresOnly;
+        CsumStore::create(&CsumStore::beside(&ours), crc32c, 4096, &id, stores_only).unwrap();
         read().unwrap();
         assert!(check_room([(ours.clone(), u64::MAX, true)]).is_err());
     }

@@ -9,6 +9,7 @@ use anyhow::Result;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2DeflateSerializer;
 use strategies::PoolStats;
+use workloads::steady::{Detector, SteadyReport, SteadyState};
 
 use super::jobs::{RunningJobs, GIVE_UP};
 use super::result::{Interval, PoolReport, StallCause, StallKind, StallReport};
@@ -27,6 +28,8 @@ pub(super) struct Collected {
     pub interrupted: bool,
     /// Job threads that did not stop when told to.
     pub left_behind: usize,
+    /// Steady-state detection, when a job asked for it.
+    pub steady: Option<SteadyReport>,
 }
 
 /// Declares a stall when a counter of activity stops moving for `timeout`.
@@ -91,7 +94,9 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
         stall: None,
         interrupted: false,
         left_behind: 0,
+        steady: None,
     };
+    let mut steady = steady_detector(&ctx.spec.jobs);
     let (mut interval, mut spare) = (StageHists::default(), StageCounts::default());
     let (mut last_flush, mut last_moved) = (ctx.start, (0, 0));
     let mut watchdog = Watchdog::new(ctx.opts.stall_timeout);
@@ -131,6 +136,11 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
         (last_flush, last_moved) = (now, moved);
         ctx.live.update(moved.0);
         c.interrupted |= ctx.interrupted.load(Ordering::Relaxed);
+        if let Some(detector) = &mut steady {
+            if detector.observe(now - ctx.start, moved.0, moved.1) {
+                ctx.case.end_early();
+            }
+        }
 
         let activity = activity(&jobs.progress, moved.1);
         if let Some(still) = watchdog.check(activity, now).filter(|_| c.stall.is_none()) {
@@ -145,6 +155,7 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
     }
     drop(log);
     c.hlog = hlog;
+    c.steady = steady.map(|d| d.report());
     Ok(c)
 }
 
@@ -176,6 +187,14 @@ fn gather(
     for p in progress {
         p.hists.take_into(into, spare);
     }
+}
+
+/// One detector over the case's totals (fio's `group_reporting` meaning), with the first
+/// job's settings that enable steady state.
+fn steady_detector(jobs: &[workloads::JobSpec]) -> Option<Detector> {
+    jobs.iter()
+        .find_map(|j| SteadyState::of(&j.steady).ok().flatten())
+        .map(Detector::new)
 }
 
 /// What counts as progress: I/O completions, and, while a job is in fsync, pages written

@@ -122,6 +122,26 @@ impl RunningJobs {
             .collect()
     }
 
+    /// Waits, at most [`GIVE_UP`], until every pool has finished what it was given, so that
+    /// its counters are final when read (a panicking item is counted by the pool that
+    /// catches it, after the item has already told its job it is gone). Not for pools that
+    /// still hold work they cannot finish.
+    pub fn settle(&self) {
+        let pools = self.pools.clone();
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        let spawned = std::thread::Builder::new()
+            .name("settle".into())
+            .spawn(move || {
+                for (_, pool) in pools.roles() {
+                    pool.quiesce();
+                }
+                let _ = done_tx.send(());
+            });
+        if spawned.is_ok() {
+            let _ = done_rx.recv_timeout(GIVE_UP);
+        }
+    }
+
     /// Shuts the pools down (each quiesces and joins its threads) on a thread of its own,
     /// so that a backend that cannot stop costs the run a grace period, not a hang. With
     /// work still held somewhere (`stuck`), joining would hang: the pools are left alone.

@@ -114,6 +114,11 @@ pub fn run_case(
     let mut collected = collect::collect(&mut jobs, &ctx)?;
     note_left_behind(&mut collected, &case);
     let outcomes = jobs.outcomes();
+    let abandoned: u64 = outcomes.iter().map(|o| o.abandoned).sum();
+    let stuck = abandoned > 0 || collected.left_behind > 0;
+    if !stuck {
+        jobs.settle();
+    }
     let usage = Usage::now().since(usage_before);
     let noise = noise.stop();
     let ran = Ran {
@@ -129,8 +134,7 @@ pub fn run_case(
         // Read-only stores are untouched; persisting them again is harmless.
         prepared.persist()?;
     }
-    let abandoned: u64 = outcomes.iter().map(|o| o.abandoned).sum();
-    if let Err(e) = jobs.shut_down(abandoned > 0 || collected.left_behind > 0) {
+    if let Err(e) = jobs.shut_down(stuck) {
         result.status = Status::Error;
         result.error.get_or_insert(e);
     }
@@ -246,6 +250,6 @@ fn summarize(
         bw_csv: format!("{}.bw.csv", spec.id),
         warmup: spec.warmup,
         noise: None,
-        steady: None,
+        steady: collected.steady.clone(),
     })
 }

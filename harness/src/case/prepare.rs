@@ -11,6 +11,8 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 use strategies::csum::Algo;
 use workloads::engine::FaultyEngine;
+use workloads::plan::{self, Allowed, Plan, Use};
+use workloads::store::{Algorithm, Mode, Overwrite, StoreError};
 use workloads::target::{self, Access, Target};
 use workloads::{CsumStore, JobSpec};
 
@@ -74,7 +76,12 @@ pub(super) fn prepare(
     for (job, algo) in spec.jobs.iter().zip(case.algos.clone()) {
         let mut mine = Vec::new();
         for jobnum in 0..job.numjobs {
-            mine.push(case.file_for(job, file_index(job, jobnum), algo, opts, interrupted)?);
+            let file = FileJob {
+                job,
+                jobnum: file_index(job, jobnum),
+                algo,
+            };
+            mine.push(case.file_for(&file, &spec.jobs, opts, interrupted)?);
         }
         case.file_of.push(mine);
     }
@@ -152,29 +159,82 @@ fn file_id(path: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
+/// A job's clone and the file it uses.
+struct FileJob<'a> {
+    job: &'a JobSpec,
+    /// Which of the job's files (clones share one with `filename`).
+    jobnum: u32,
+    algo: Algo,
+}
+
+/// What the case's jobs do with one path, all together.
+struct Sharing {
+    writes: bool,
+    reads: bool,
+    /// The bytes the jobs touch: `[offset, io_end)` over all of them.
+    start: u64,
+    end: u64,
+}
+
+impl Sharing {
+    fn of(path: &Path, jobs: &[JobSpec], opts: &RunOptions) -> Sharing {
+        let mut s = Sharing {
+            writes: false,
+            reads: false,
+            start: u64::MAX,
+            end: 0,
+        };
+        for job in jobs {
+            let uses = (0..job.numjobs)
+                .any(|n| job_path(job, file_index(job, n), opts).is_ok_and(|p| p == path));
+            if uses {
+                s.writes |= job.rw.is_write();
+                s.reads |= job.rw.is_read();
+                s.start = s.start.min(job.offset);
+                s.end = s.end.max(job.io_end());
+            }
+        }
+        s
+    }
+}
+
 impl PreparedCase {
     /// The index of the file a job's clone uses, preparing it unless another job of the case
-    /// already did (under this or another path to the same file).
+    /// already did (under this or another path to the same file): what the plan says must be
+    /// done to it first (workloads::plan), done and recorded, then it and its store opened.
     fn file_for(
         &mut self,
-        job: &JobSpec,
-        jobnum: u32,
-        algo: Algo,
+        file: &FileJob,
+        jobs: &[JobSpec],
         opts: &RunOptions,
         interrupted: &Arc<AtomicBool>,
     ) -> Result<usize> {
-        let path = job_path(job, jobnum, opts)?;
+        let path = job_path(file.job, file.jobnum, opts)?;
         let known = |id| self.files.iter().position(|f| f.id == id);
         if let Some(i) = file_id(&path).and_then(known) {
             return Ok(i);
         }
-        if let Some(why) = lay_out_if_needed(job, jobnum, algo, opts, interrupted)? {
-            self.preparation.push(Preparation {
-                file: path.display().to_string(),
-                action: format!("laid out: {why}"),
-            });
+        let sharing = Sharing::of(&path, jobs, opts);
+        let plan =
+            plan_for(&path, &sharing, file.algo, opts).with_context(|| match sharing.writes {
+                true => format!("cannot use {}", path.display()),
+                false => format!(
+                    "cannot lay out {} for the read, which needs data it can verify",
+                    path.display()
+                ),
+            })?;
+        let note = |action: String| Preparation {
+            file: path.display().to_string(),
+            action,
+        };
+        if let Some(why) = &plan.lay_out {
+            lay_out(file, &sharing, why, opts, interrupted)?;
+            self.preparation.push(note(format!("laid out: {why}")));
+        } else if let Some(why) = &plan.replace_store {
+            self.preparation
+                .push(note(format!("checksum store replaced: {why}")));
         }
-        let (target, store) = open(job, jobnum, algo, opts)?;
+        let (target, store) = open(file, &sharing, opts)?;
         let meta = target
             .file
             .metadata()
@@ -279,57 +339,96 @@ impl PreparedCase {
     pub fn persist(&self) -> Result<()> {
         for f in &self.files {
             f.store
-                .persist()
+                .persist(&f.target.file)
                 .with_context(|| format!("cannot save {}", f.store.path().display()))?;
         }
         Ok(())
     }
 }
 
+/// The algorithm a store is checked against, by `name` (`algo.name()`, which it borrows).
+fn algorithm(algo: Algo, name: &str) -> Algorithm<'_> {
+    Algorithm {
+        name,
+        csum_len: algo.len(),
+    }
+}
+
+/// The one place that decides about a store that cannot be used: `Ok(why)` when the data
+/// may be laid out again (a new store replaces it), an error when csumbench must refuse
+/// (another run holds it, it cannot be read, a newer csumbench wrote it).
+fn why_lay_out(e: StoreError) -> Result<String> {
+    match e {
+        StoreError::NotFound { .. } => Ok("no checksum store".into()),
+        StoreError::OtherAlgorithm {
+            found, expected, ..
+        } => Ok(format!(
+            "its checksums are {found}, the job asks for {expected}"
+        )),
+        StoreError::NotAStore { .. }
+        | StoreError::Invalid { .. }
+        | StoreError::Dirty { .. }
+        | StoreError::OldFormat { .. }
+        | StoreError::Stale(_) => Ok(e.to_string()),
+        e => Err(e.into()),
+    }
+}
+
 /// The checksum store a write job updates: the existing one if it is clean, of this very
-/// file or device (not another that took its name since), and matches; else a fresh one.
-fn store_for_write(path: &Path, data: &Path, algo: Algo, size: u64) -> Result<CsumStore> {
-    if let Ok(store) = CsumStore::open_for(path, data) {
-        if store.algo() == algo.name() && store.data_size() >= size {
-            store.begin_update()?;
-            return Ok(store);
+/// file or device (not another that took its name since), and matches; else a fresh one,
+/// which replaces a store of ours, and anything else only with `overwrite`.
+fn store_for_write(
+    path: &Path,
+    data: &Path,
+    algo: Algo,
+    size: u64,
+    overwrite: bool,
+) -> Result<CsumStore> {
+    let name = algo.name();
+    match CsumStore::open_for(path, data, algorithm(algo, &name), Mode::Update) {
+        Ok(store) if store.data_size() >= size => return Ok(store),
+        // Closed (and unlocked) before a new one replaces it.
+        Ok(smaller) => drop(smaller),
+        Err(e @ StoreError::Invalid { .. }) => eprintln!("replacing a damaged {e}"),
+        Err(e) => {
+            why_lay_out(e)?;
         }
     }
     let identity = workloads::store::Identity::of(data)
         .with_context(|| format!("cannot tell which file or device {} is", data.display()))?;
-    CsumStore::create_for(path, &algo.name(), algo.len(), size, &identity)
+    let overwrite = match overwrite {
+        true => Overwrite::AnyFile,
+        false => Overwrite::StoresOnly,
+    };
+    CsumStore::create(path, algorithm(algo, &name), size, &identity, overwrite)
         .with_context(|| format!("cannot create checksum store {}", path.display()))
 }
 
-/// Why a read job's file needs laying out first, if it does: no usable store of its data
-/// (one written for another device under the same name is none), or sectors of the job's
-/// range `[start, end)` without a checksum.
-fn layout_reason(
-    data: &Path,
-    store_path: &Path,
-    algo: Algo,
-    start: u64,
-    end: u64,
-) -> Option<String> {
-    match CsumStore::open_for(store_path, data) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("no checksum store".into()),
-        Err(e) => Some(e.to_string()),
-        Ok(s) if s.algo() != algo.name() => Some(format!(
-            "its checksums are {}, the job asks for {}",
-            s.algo(),
-            algo
-        )),
-        Ok(s) if !s.covers(start, end) => Some("the checksum store does not cover the job".into()),
-        Ok(_) => None,
-    }
+/// What must be done to `path` before the case, from the one place that decides.
+fn plan_for(path: &Path, sharing: &Sharing, algo: Algo, opts: &RunOptions) -> Result<Plan> {
+    let name = algo.name();
+    let scratch = opts.preallocate_scratch && path.starts_with(&opts.scratch_dir);
+    let allowed = Allowed {
+        overwrite: opts.overwrite,
+        allow_device_write: opts.allow_device_write,
+        relayout: opts.relayout,
+    };
+    let file = Use {
+        path,
+        writes: sharing.writes,
+        reads: sharing.reads,
+        read_range: (sharing.start, sharing.end),
+        algorithm: algorithm(algo, &name),
+        scratch,
+    };
+    Ok(plan::plan(&file, &allowed)?)
 }
 
-/// Opens a job's file and its store.
-fn open(job: &JobSpec, jobnum: u32, algo: Algo, opts: &RunOptions) -> Result<(Target, CsumStore)> {
-    let path = job_path(job, jobnum, opts)?;
-    let span = job.io_end();
-    let write = job.rw.is_write();
-    let target = target::open(&path, span, access(job, write, opts))?;
+/// Opens a job's file and its store: for writing if any job of the case writes it.
+fn open(file: &FileJob, sharing: &Sharing, opts: &RunOptions) -> Result<(Target, CsumStore)> {
+    let path = job_path(file.job, file.jobnum, opts)?;
+    let (span, write) = (sharing.end, sharing.writes);
+    let target = target::open(&path, span, access(file.job, write, opts))?;
     if target.is_device && span > target.size {
         bail!(
             "{}: the job needs {} bytes but the device holds {}",
@@ -338,47 +437,46 @@ fn open(job: &JobSpec, jobnum: u32, algo: Algo, opts: &RunOptions) -> Result<(Ta
             target.size
         );
     }
-    let store_path = CsumStore::path_for(&path, target.is_device);
+    let store_path = CsumStore::path_for(&path, target.is_device)?;
+    let algo = file.algo;
     let store = if write {
-        store_for_write(&store_path, &path, algo, span)?
+        store_for_write(&store_path, &path, algo, span, opts.overwrite)?
     } else {
-        CsumStore::open_for(&store_path, &path)
-            .with_context(|| format!("cannot open checksum store {}", store_path.display()))?
+        CsumStore::open_for(
+            &store_path,
+            &path,
+            algorithm(algo, &algo.name()),
+            Mode::Read,
+        )
+        .with_context(|| format!("cannot open checksum store {}", store_path.display()))?
     };
     Ok((target, store))
 }
 
-/// Lays out a job's file if it must be, as fio does for reads: writes it once, unmeasured,
-/// inline, recording checksums, so a read has something to verify and a write overwrites
-/// allocated blocks. Says so on stderr, and returns why it did.
-fn lay_out_if_needed(
-    job: &JobSpec,
-    jobnum: u32,
-    algo: Algo,
+/// Lays out a file as the plan says, as fio does for reads: writes the case's range of it
+/// once, unmeasured, inline, recording checksums, so a read has something to verify and a
+/// write overwrites allocated blocks. Says so on stderr.
+fn lay_out(
+    file: &FileJob,
+    sharing: &Sharing,
+    why: &str,
     opts: &RunOptions,
     interrupted: &Arc<AtomicBool>,
-) -> Result<Option<String>> {
-    let path = job_path(job, jobnum, opts)?;
-    let is_device = std::fs::metadata(&path)
-        .map(|m| std::os::unix::fs::FileTypeExt::is_block_device(&m.file_type()))
-        .unwrap_or(false);
-    let span = job.io_end();
-    let why = if !job.rw.is_read() {
-        (opts.preallocate_scratch && !path.exists()).then(|| {
-            "a scratch file, allocated once so every case overwrites the same blocks".into()
-        })
-    } else {
-        let store = CsumStore::path_for(&path, is_device);
-        layout_reason(&path, &store, algo, job.offset, span)
+) -> Result<()> {
+    let path = job_path(file.job, file.jobnum, opts)?;
+    let layout = layout_job(file.job, sharing.start, sharing.end);
+    let writing = Sharing {
+        writes: true,
+        ..*sharing
     };
-    let Some(why) = why else {
-        return Ok(None);
+    let layout_file = FileJob {
+        job: &layout,
+        ..*file
     };
-    let layout = layout_job(job);
-    let (target, store) = open(&layout, jobnum, algo, opts)
+    let (target, store) = open(&layout_file, &writing, opts)
         .with_context(|| format!("cannot lay out {} ({why})", path.display()))?;
-    let size = workloads::units::format_size(span - job.offset.min(span));
-    let from = match job.offset {
+    let size = workloads::units::format_size(sharing.end - sharing.start);
+    let from = match sharing.start {
         0 => String::new(),
         at => format!(" at offset {}", workloads::units::format_size(at)),
     };
@@ -389,12 +487,12 @@ fn lay_out_if_needed(
         data_end: target.size,
         engine: layout.open_engine(Some(target.file.clone()))?,
         job: layout,
-        jobnum,
+        jobnum: file.jobnum,
         store: store.clone(),
         extents: None,
         file_label: path.display().to_string(),
-        algo,
-        seed: 0x5EED ^ jobnum as u64,
+        algo: file.algo,
+        seed: 0x5EED ^ file.jobnum as u64,
         deadline: None,
         ramp_end: None,
     };
@@ -406,13 +504,22 @@ fn lay_out_if_needed(
     if let Some(e) = case.errors().first() {
         bail!("laying out {} failed: {e}", path.display());
     }
-    store.persist()?;
-    Ok(Some(why))
+    store.persist(&target.file)?;
+    Ok(())
 }
 
-/// The job that lays out `job`'s range: one sequential pass of writes, as fast as it goes.
-fn layout_job(job: &JobSpec) -> JobSpec {
+/// The job that lays out `[start, end)` of `job`'s file: one sequential pass of writes, as
+/// fast as it goes.
+fn layout_job(job: &JobSpec, start: u64, end: u64) -> JobSpec {
     let mut layout = job.clone();
+    layout.offset = start;
+    layout.size = end - start;
+    // Whole blocks over the range (jobs sharing the file may differ in bs): the largest
+    // power of two up to a bio that divides it (sizes are whole sectors).
+    layout.bs = workloads::MAX_BIO;
+    while !layout.size.is_multiple_of(layout.bs) {
+        layout.bs /= 2;
+    }
     layout.rw = workloads::RwMode::Write;
     layout.time_based = false;
     layout.runtime = None;

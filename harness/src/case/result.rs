@@ -187,7 +187,7 @@ pub struct CaseResult {
     pub noise: Option<crate::noise::Noise>,
     /// Steady-state detection, when the job asked for it (`ss_dur`).
     #[serde(default)]
-    pub steady: Option<crate::steady::SteadyReport>,
+    pub steady: Option<workloads::steady::SteadyReport>,
 }
 
 /// Bytes and bios moved in one interval of the case.

@@ -11,7 +11,7 @@ pub struct Csv;
 
 /// Full precision: Rust prints the shortest text that parses back to the same f64, and
 /// never in exponent form.
-fn num(x: f64) -> String {
+pub(crate) fn num(x: f64) -> String {
     if x.is_finite() {
         x.to_string()
     } else {
@@ -81,7 +81,7 @@ fn columns() -> Vec<(String, Cell)> {
     columns
 }
 
-fn quote(field: &str) -> Cow<'_, str> {
+pub(crate) fn quote(field: &str) -> Cow<'_, str> {
     if field.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", field.replace('"', "\"\"")).into()
     } else {

@@ -1,6 +1,6 @@
 //! Exporters: one trait, one file per format (as hyperfine does).
 
-mod csv;
+pub(crate) mod csv;
 mod json;
 mod markdown;
 mod table;

@@ -153,17 +153,20 @@ impl StageCtx {
     /// one shared, bounded pool this wait can be for an item queued behind ourselves.
     fn finish_ordered_extent(&self, bio: &Bio) {
         let first = bio.first_sector();
-        if self.algo.len() == 0 {
-            self.store.record_unsummed(first, bio.sectors());
-            return;
-        }
-        self.store.record(first, &bio.sums);
-        if let Err(e) = self.store.write_meta(first, &bio.sums) {
+        let unsummed = self.algo.len() == 0;
+        let recorded = match unsummed {
+            true => self.store.record_unsummed(first, bio.sectors()),
+            false => self.store.record(first, &bio.sums),
+        };
+        if let Err(e) = recorded {
             self.case.fail(format!(
                 "metadata write to {} for offset {} failed: {e}",
                 self.store.path().display(),
                 bio.offset
             ));
+            return;
+        }
+        if unsummed {
             return;
         }
         // The metadata I/O's own endio: in place when it runs inline, nothing to wait for.

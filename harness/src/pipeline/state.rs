@@ -52,6 +52,9 @@ const MISMATCHES_KEPT: usize = 1000;
 pub struct CaseState {
     /// Set to stop the case: an error or the watchdog.
     pub abort: AtomicBool,
+    /// Set when the case has measured what it must before its jobs are done (fio's steady
+    /// state): the jobs stop issuing as at the end of their runtime.
+    done_early: AtomicBool,
     /// The run's SIGINT/SIGTERM flag: stops the case too.
     interrupted: Arc<AtomicBool>,
     /// `--inject panic@N`: the Nth csum or endio work item panics.
@@ -79,6 +82,15 @@ impl CaseState {
 
     pub fn errors(&self) -> Vec<String> {
         self.errors.lock().unwrap().clone()
+    }
+
+    /// Ends the case's jobs as their runtime would: not an error.
+    pub fn end_early(&self) {
+        self.done_early.store(true, Ordering::SeqCst);
+    }
+
+    pub fn ended_early(&self) -> bool {
+        self.done_early.load(Ordering::Relaxed)
     }
 
     pub fn aborted(&self) -> bool {

@@ -263,10 +263,12 @@ impl<'a> Submitter<'a> {
         self.now
     }
 
-    /// Notes when the job was told to stop: an abort, a signal, or its deadline.
+    /// Notes when the job was told to stop: an abort, a signal, its deadline, or the case
+    /// having measured enough (steady state).
     pub fn note_stop(&mut self) {
         let deadline = self.deadline.is_some_and(|d| self.now >= d);
-        if self.stopping_since.is_none() && (self.case.aborted() || deadline) {
+        let told = self.case.aborted() || self.case.ended_early();
+        if self.stopping_since.is_none() && (told || deadline) {
             self.stopping_since = Some(Instant::now());
         }
     }

@@ -17,6 +17,7 @@ pub use csum::CsumName;
 pub use options::{JobOption, OPTIONS};
 
 use crate::engine::{registry, EngineKind, EngineOptions, Op};
+use crate::steady::{SteadyOptions, SteadyState};
 use crate::units::{format_size, format_size_approx};
 use crate::{MAX_BIO, SECTOR_SIZE};
 use values::alternatives;
@@ -153,6 +154,8 @@ pub struct JobSpec {
     /// Run this long before measuring; as in fio, it adds to `runtime`.
     #[serde(with = "opt_secs")]
     pub ramp_time: Option<Duration>,
+    /// fio's steady state: end the job once its IOPS or bandwidth settles.
+    pub steady: SteadyOptions,
     /// Bandwidth cap in bytes/s per direction (0: none).
     pub rate: PerDir,
     /// IOPS cap per direction (0: none); a direction's `rate` takes precedence, as in fio.
@@ -192,6 +195,7 @@ impl Default for JobSpec {
             rwmixread: 50,
             offset: 0,
             ramp_time: None,
+            steady: SteadyOptions::default(),
             rate: PerDir::default(),
             rate_iops: PerDir::default(),
             cpus_allowed: Vec::new(),
@@ -204,7 +208,7 @@ impl Default for JobSpec {
 }
 
 /// The machine's physical memory in bytes (`u64::MAX` if the kernel will not say).
-fn physical_memory() -> u64 {
+pub fn physical_memory() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let (pages, page) = unsafe {
         (
@@ -227,6 +231,15 @@ pub(crate) fn mix64(mut z: u64) -> u64 {
 }
 
 impl JobSpec {
+    /// The default job with `options` set in order, as a job file's lines would be.
+    pub fn with(options: &[(&str, &str)]) -> Result<JobSpec, String> {
+        let mut job = JobSpec::default();
+        for (key, value) in options {
+            job.set(key, value)?;
+        }
+        Ok(job)
+    }
+
     /// Sets one option by its fio name or alias. Errors name the option and the value.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         let key = key.trim();
@@ -301,7 +314,7 @@ impl JobSpec {
                 self.rwmixread
             ));
         }
-        Ok(())
+        SteadyState::of(&self.steady).map(drop)
     }
 
     fn check_span(&self) -> Result<(), String> {
@@ -477,6 +490,10 @@ mod tests {
             ("rwmixwrite", "20"),
             ("offset", "1m"),
             ("ramp_time", "2"),
+            ("steadystate", "bw_slope:1%"),
+            ("steadystate_duration", "10"),
+            ("steadystate_ramp_time", "1"),
+            ("steadystate_check_interval", "500ms"),
             ("rate", "1m,2m"),
             ("rate_iops", "100"),
             ("cpus_allowed", "0-1"),

@@ -12,6 +12,7 @@ use super::values::{
 };
 use super::{JobSpec, RwMode, MAX_IODEPTH, MAX_NUMJOBS};
 use crate::engine::{registry, EngineKind};
+use crate::steady::Criterion;
 
 /// Where an option may be given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -373,6 +374,35 @@ pub static OPTIONS: &[JobOption] = &[
         "run this long before measuring; adds to runtime, as in fio",
         store!(ramp_time = duration),
     ),
+    JobOption::set(
+        "steadystate",
+        ValueKind::Text,
+        "end the job once steady over ss_dur: iops, iops_slope, bw or bw_slope, then :LIMIT or \
+         :LIMIT% (default iops_slope:0.01%)",
+        store!(steady.criterion = Criterion::parse),
+    )
+    .aliases(&["ss"]),
+    JobOption::set(
+        "steadystate_duration",
+        ValueKind::Time,
+        "the window steady state is judged over; more than 0 turns steady state on",
+        store!(steady.dur = |k, v| duration(k, v).map(Option::unwrap_or_default)),
+    )
+    .aliases(&["ss_dur"]),
+    JobOption::set(
+        "steadystate_ramp_time",
+        ValueKind::Time,
+        "how long to run before collecting steady-state samples",
+        store!(steady.ramp = |k, v| duration(k, v).map(Option::unwrap_or_default)),
+    )
+    .aliases(&["ss_ramp"]),
+    JobOption::set(
+        "steadystate_check_interval",
+        ValueKind::Time,
+        "one steady-state sample per this long (default 1s)",
+        store!(steady.interval = |k, v| duration(k, v).map(Option::unwrap_or_default)),
+    )
+    .aliases(&["ss_interval"]),
     JobOption::set(
         "filename",
         ValueKind::Path,
