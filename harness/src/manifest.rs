@@ -7,6 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use strategies::csum::{self, Algo, CostCalibration, Crc32cCalibration};
 
+use crate::measure::clock::{self, ClockReport};
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Machine {
     pub hostname: String,
@@ -31,6 +33,8 @@ pub struct Software {
     pub crc32c: Crc32cCalibration,
     /// For each `cost:` checksum the jobs use: requested against achieved ns per sector.
     pub synthetic_costs: Vec<CostCalibration>,
+    /// The clock the latencies were measured with (TSC or CLOCK_MONOTONIC, and why).
+    pub latency_clock: ClockReport,
 }
 
 fn read(path: &str) -> String {
@@ -138,6 +142,7 @@ pub fn software(algos: &[Algo]) -> Software {
                 _ => None,
             })
             .collect(),
+        latency_clock: clock::clock().report().clone(),
     }
 }
 
@@ -217,5 +222,10 @@ mod tests {
         );
         assert_eq!(s.synthetic_costs.len(), 1);
         assert_eq!(s.synthetic_costs[0].requested_ns, 5_000);
+        let clock = serde_json::to_value(&s.latency_clock).unwrap();
+        let source = clock["source"].as_str().unwrap();
+        assert!(["tsc", "clock_monotonic"].contains(&source), "{clock}");
+        assert_eq!(clock["tsc_hz"].is_null(), source != "tsc", "{clock}");
+        assert_eq!(clock["fallback"].is_null(), source == "tsc", "{clock}");
     }
 }

@@ -78,6 +78,12 @@ pub trait Strategy: Send + Sync {
     fn ordered(&self) -> bool {
         false
     }
+
+    /// The `inline` strategy itself, for a caller that runs the work in place without
+    /// boxing it into a [`Work`] ([`inline::Inline::run`]); `None` for every pool.
+    fn as_inline(&self) -> Option<&inline::Inline> {
+        None
+    }
 }
 
 /// A snapshot of a pool's counters. Backends fill what they know; zero means "not tracked".

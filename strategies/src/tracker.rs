@@ -121,6 +121,24 @@ impl Tracker {
         self.run(job);
     }
 
+    /// Runs `f` in the calling thread as one item, as [`Tracker::run_here`] runs a [`Work`]
+    /// but without boxing it (the pipeline's inline stages): counted, caught and completed
+    /// alike; `None` if it panicked.
+    pub(crate) fn run_in_place<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+        self.dispatched.fetch_add(1, AcqRel);
+        self.started.fetch_add(1, Relaxed);
+        let outer = RUNNING.with(|r| r.replace(self.id()));
+        // What `f` touches it owns or borrows mutably from the caller, who is told of the
+        // panic and gives up what `f` was working on.
+        let result = catch_unwind(AssertUnwindSafe(f)).ok();
+        RUNNING.with(|r| r.set(outer));
+        if result.is_none() {
+            self.panics.fetch_add(1, Relaxed);
+        }
+        self.count_completed(1);
+        result
+    }
+
     /// Runs a begun job on this thread: its run part, then its ordered part, right away or,
     /// in an ordered pool, in its turn (maybe on another thread, while this one may run
     /// other items' ordered parts that are due).

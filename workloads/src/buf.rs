@@ -3,14 +3,27 @@
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub const ALIGN: usize = 4096;
+
+/// Numbers every buffer and every [`Filler`] of the process, so that neither can be
+/// mistaken for another that once had the same address.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
 
 pub struct AlignedBuf {
     ptr: NonNull<u8>,
     len: usize,
     /// Bytes allocated: `len` may shrink below it and grow back (bios of varying sizes).
     capacity: usize,
+    id: u64,
+    /// The filler whose base pattern the first `.1` bytes still hold, stamps aside: set by
+    /// [`Filler::fill`], forgotten at any other mutable access.
+    pattern: Option<(u64, usize)>,
 }
 
 // The buffer owns its memory exclusively; moving it between threads is fine.
@@ -28,7 +41,20 @@ impl AlignedBuf {
             ptr,
             len,
             capacity: len,
+            id: next_id(),
+            pattern: None,
         }
+    }
+
+    /// This allocation's number, unique in the process (an engine that registers buffers
+    /// with the kernel knows them by it: an address can come back for another buffer).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Bytes allocated, which `len` may grow back to.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Makes the buffer `len` bytes long, within what was allocated (the bytes a shorter
@@ -59,7 +85,18 @@ impl AlignedBuf {
         self.ptr.as_ptr()
     }
 
+    /// The bytes from `from` on, for a write's I/O, which only reads them (system calls take
+    /// the same mutable slice both ways): unlike `&mut buf[..]`, what the buffer holds stays
+    /// known to its [`Filler`].
+    pub fn for_write(&mut self, from: usize) -> &mut [u8] {
+        assert!(from <= self.len, "{from} past a {}-byte buffer", self.len);
+        // SAFETY: within the buffer's length, borrowed mutably.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(from), self.len - from) }
+    }
+
+    /// For writing into the buffer (a read's I/O): what it held is forgotten.
     pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.pattern = None;
         self.ptr.as_ptr()
     }
 }
@@ -74,6 +111,7 @@ impl std::ops::Deref for AlignedBuf {
 
 impl std::ops::DerefMut for AlignedBuf {
     fn deref_mut(&mut self) -> &mut [u8] {
+        self.pattern = None;
         // SAFETY: as above, and &mut self gives exclusive access.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
@@ -89,7 +127,11 @@ impl Drop for AlignedBuf {
 /// Write data as fio makes it: a random base pattern per job, with every 4 KiB sector
 /// stamped with its file offset and a generation count so each write is distinct (fio's
 /// scramble_buffers does the same job) without paying for fresh random bytes each time.
+///
+/// A buffer that comes back still holding the pattern (a write's, not a read's) gets only
+/// its stamps rewritten: 16 bytes a sector instead of a copy of the whole pattern.
 pub struct Filler {
+    id: u64,
     base: Vec<u8>,
     generation: u64,
 }
@@ -108,24 +150,35 @@ impl Filler {
             .take(len)
             .collect();
         Filler {
+            id: next_id(),
             base,
             generation: 0,
         }
     }
 
     /// Fills `buf` with the data for a write at `offset`.
-    pub fn fill(&mut self, buf: &mut [u8], offset: u64) {
+    pub fn fill(&mut self, buf: &mut AlignedBuf, offset: u64) {
         self.generation += 1;
         let n = buf.len().min(self.base.len());
-        buf[..n].copy_from_slice(&self.base[..n]);
+        let held = match buf.pattern {
+            Some((id, held)) if id == self.id => held,
+            _ => 0,
+        };
+        let kept = held.min(n);
+        let generation = self.generation;
+        // SAFETY: `buf` is valid for `len` bytes and borrowed mutably; going around DerefMut
+        // keeps the pattern's record, which the copy below brings up to date.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(buf.ptr.as_ptr(), buf.len) };
+        bytes[kept..n].copy_from_slice(&self.base[kept..n]);
         let sector = crate::SECTOR_SIZE as usize;
-        for (i, chunk) in buf.chunks_mut(sector).enumerate() {
+        for (i, chunk) in bytes.chunks_mut(sector).enumerate() {
             if chunk.len() >= 16 {
                 let at = offset + (i * sector) as u64;
                 chunk[..8].copy_from_slice(&at.to_le_bytes());
-                chunk[8..16].copy_from_slice(&self.generation.to_le_bytes());
+                chunk[8..16].copy_from_slice(&generation.to_le_bytes());
             }
         }
+        buf.pattern = Some((self.id, n.max(held)));
     }
 }
 
@@ -146,12 +199,50 @@ mod tests {
     #[test]
     fn every_fill_is_distinct_per_sector_and_write() {
         let mut f = Filler::new(7, 8192);
-        let mut a = vec![0u8; 8192];
-        let mut b = vec![0u8; 8192];
+        let mut a = AlignedBuf::new(8192);
+        let mut b = AlignedBuf::new(8192);
         f.fill(&mut a, 0);
         f.fill(&mut b, 0);
-        assert_ne!(a, b);
+        assert_ne!(a[..], b[..]);
         assert_ne!(a[..4096], a[4096..]);
         assert_eq!(u64::from_le_bytes(a[4096..4104].try_into().unwrap()), 4096);
+    }
+
+    /// What a fresh buffer gets from a filler in the same state.
+    fn fresh(f: &mut Filler, len: usize, offset: u64) -> Vec<u8> {
+        let mut b = AlignedBuf::new(len);
+        f.fill(&mut b, offset);
+        b.to_vec()
+    }
+
+    #[test]
+    fn a_reused_buffer_gets_exactly_what_a_fresh_one_would() {
+        let (mut reusing, mut reference) = (Filler::new(3, 16384), Filler::new(3, 16384));
+        let mut buf = AlignedBuf::new(16384);
+        // Full, shorter (the tail keeps stale stamps, outside the buffer's length), full
+        // again, then after a read scribbled over it.
+        for (len, offset, scribble) in [
+            (16384, 0, false),
+            (8192, 40960, false),
+            (16384, 8192, false),
+            (16384, 4096, true),
+            (12288, 0, false),
+        ] {
+            buf.set_len(len);
+            if scribble {
+                buf[100..200].fill(0xEE);
+            }
+            reusing.fill(&mut buf, offset);
+            assert_eq!(
+                buf[..],
+                fresh(&mut reference, len, offset)[..],
+                "{len} at {offset}"
+            );
+        }
+        // Another filler's pattern is not this one's.
+        let mut other = Filler::new(4, 16384);
+        other.fill(&mut buf, 0);
+        reusing.fill(&mut buf, 0);
+        assert_eq!(buf[..], fresh(&mut reference, 12288, 0)[..]);
     }
 }

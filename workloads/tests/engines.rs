@@ -392,6 +392,8 @@ const OPTION_SETS: &[(&str, &[&str])] = &[
     ("io_uring", &["sqthread_poll=1"]),
     ("io_uring", &["sqthread_poll=1", "sqthread_poll_cpu=0"]),
     ("io_uring", &["hipri=1"]),
+    ("io_uring", &["fixedbufs=1"]),
+    ("io_uring", &["fixedbufs=1", "registerfiles=1"]),
     ("libaio", &["libaio_vectored=1"]),
 ];
 
@@ -409,6 +411,13 @@ fn every_implemented_engine_option_is_tried() {
             assert_eq!(tried, implemented, "{}: {}", engine.name, option.name);
         }
     }
+}
+
+/// `reqs`, their buffers registered with the engine (which only `fixedbufs` uses).
+fn registered(engine: &mut dyn Engine, reqs: Vec<IoReq>) -> Vec<IoReq> {
+    let bufs: Vec<&AlignedBuf> = reqs.iter().map(|r| &r.buf).collect();
+    engine.register_buffers(&bufs).unwrap();
+    reqs
 }
 
 /// Whether every I/O succeeded; `false` (said on stderr) when the kernel or device does not
@@ -436,7 +445,9 @@ conformance!(engine_options_move_the_same_bytes, |case| {
             continue;
         };
         let offsets = shuffled(16, 4096);
-        if !all_done(&run(e.as_mut(), writes(&offsets, 4096), 8), &what) {
+        let reqs = registered(e.as_mut(), writes(&offsets, 4096));
+        let writes_done = run(e.as_mut(), reqs, 8);
+        if !all_done(&writes_done, &what) {
             continue;
         }
         e.sync().unwrap_or_else(|err| panic!("{what}: sync: {err}"));
@@ -445,6 +456,7 @@ conformance!(engine_options_move_the_same_bytes, |case| {
             .enumerate()
             .map(|(tag, &o)| req(Op::Read, o, 4096, tag as u64))
             .collect();
+        let reads = registered(e.as_mut(), reads);
         let done = run(e.as_mut(), reads, 8);
         if !all_done(&done, &what) {
             continue;
@@ -498,3 +510,41 @@ fn libaio_warns_when_it_cannot_queue() {
     assert!(job.warnings().is_empty());
     job.validate().unwrap();
 }
+
+conformance!(an_engine_opened_on_one_thread_runs_on_another, |case| {
+    // Jobs open their engines before their threads start; io_uring's ring is bound to the
+    // thread that first uses it.
+    let file = case.file("moved", 64 << 10);
+    let Some(mut e) = case.open(&file, 4, &[]) else {
+        return;
+    };
+    let offsets = shuffled(16, 4096);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for d in run(e.as_mut(), writes(&offsets, 4096), 4) {
+                d.result.unwrap();
+            }
+            e.sync().unwrap();
+        });
+    });
+});
+
+conformance!(reaping_without_waiting_finds_every_completion, |case| {
+    // With deferred completions (DEFER_TASKRUN), a reap that does not wait must still ask
+    // the kernel to post them.
+    let file = case.file("poll", 64 << 10);
+    let Some(mut e) = case.open(&file, 8, &[]) else {
+        return;
+    };
+    for r in writes(&shuffled(8, 4096), 4096) {
+        e.queue(r).unwrap();
+    }
+    e.commit().unwrap();
+    let mut done = Vec::new();
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while done.len() < 8 && std::time::Instant::now() < give_up {
+        e.reap(0, &mut done).unwrap();
+    }
+    assert_eq!(done.len(), 8, "every completion found by reap(0)");
+    assert_eq!(e.in_flight(), 0);
+});

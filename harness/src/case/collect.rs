@@ -14,7 +14,7 @@ use workloads::steady::{Detector, SteadyReport, SteadyState};
 use super::jobs::{RunningJobs, GIVE_UP};
 use super::result::{Interval, PoolReport, StallCause, StallKind, StallReport};
 use super::{CaseSpec, RunOptions};
-use crate::measure::{pages_written, Stage, StageHists};
+use crate::measure::{pages_written, Stage, StageCounts, StageHists};
 use crate::pipeline::{CaseState, JobProgress, Pools};
 use crate::progress::Progress;
 
@@ -97,7 +97,7 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
         steady: None,
     };
     let mut steady = steady_detector(&ctx.spec.jobs);
-    let mut interval = StageHists::default();
+    let (mut interval, mut spare) = (StageHists::default(), StageCounts::default());
     let (mut last_flush, mut last_moved) = (ctx.start, (0, 0));
     let mut watchdog = Watchdog::new(ctx.opts.stall_timeout);
     let mut stopping_since: Option<Instant> = None;
@@ -109,9 +109,12 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
             continue;
         }
         // Close the interval [last_flush, now).
-        for p in jobs.progress.iter() {
-            interval.drain_from(&mut p.hists.lock().unwrap());
-        }
+        gather(
+            &jobs.progress,
+            &mut interval,
+            &mut spare,
+            patience(ctx.opts.interval),
+        );
         let (from, length) = (last_flush - ctx.start, now - last_flush);
         for stage in Stage::ALL {
             let h = interval.get(stage);
@@ -139,7 +142,7 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
             }
         }
 
-        let activity = activity(ctx.case, &jobs.progress, moved.1);
+        let activity = activity(&jobs.progress, moved.1);
         if let Some(still) = watchdog.check(activity, now).filter(|_| c.stall.is_none()) {
             c.stall = Some(diagnose(&jobs.pools, ctx.spec, still, &jobs.progress));
             ctx.case.abort.store(true, Ordering::SeqCst);
@@ -156,6 +159,36 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
     Ok(c)
 }
 
+/// How long the collector waits for the jobs to hand their latencies over.
+fn patience(interval: Duration) -> Duration {
+    (interval / 10).min(Duration::from_millis(5))
+}
+
+/// Asks every job for the latencies it recorded and adds what they hand over into `into`.
+/// A job that does not answer within `patience` (in fsync, waiting for a slow or stuck
+/// I/O, not scheduled) is not waited for: its samples land in a later interval.
+fn gather(
+    progress: &[JobProgress],
+    into: &mut StageHists,
+    spare: &mut StageCounts,
+    patience: Duration,
+) {
+    let epochs: Vec<u64> = progress.iter().map(|p| p.hists.ask()).collect();
+    let until = Instant::now() + patience;
+    let pending = || {
+        progress
+            .iter()
+            .zip(&epochs)
+            .any(|(p, &e)| !p.hists.answered(e) && !p.syncing.load(Ordering::Relaxed))
+    };
+    while pending() && Instant::now() < until {
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    for p in progress {
+        p.hists.take_into(into, spare);
+    }
+}
+
 /// One detector over the case's totals (fio's `group_reporting` meaning), with the first
 /// job's settings that enable steady state.
 fn steady_detector(jobs: &[workloads::JobSpec]) -> Option<Detector> {
@@ -166,10 +199,14 @@ fn steady_detector(jobs: &[workloads::JobSpec]) -> Option<Detector> {
 
 /// What counts as progress: I/O completions, and, while a job is in fsync, pages written
 /// back (a long fsync on a slow disk is no stall).
-fn activity(case: &CaseState, progress: &[JobProgress], bios: u64) -> u64 {
+fn activity(progress: &[JobProgress], bios: u64) -> u64 {
     let syncing = progress.iter().any(|p| p.syncing.load(Ordering::Relaxed));
     let writeback = if syncing { pages_written() } else { 0 };
-    case.io_completions.load(Ordering::Relaxed) + bios + writeback
+    let completions: u64 = progress
+        .iter()
+        .map(|p| p.io_completions.load(Ordering::Relaxed))
+        .sum();
+    completions + bios + writeback
 }
 
 /// Tells a deadlock (work queued in a pool whose workers are all stuck) from the other
@@ -253,6 +290,67 @@ fn diagnose(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::Stage;
+
+    fn io_count(h: &StageHists) -> u64 {
+        h.get(Stage::Io).len()
+    }
+
+    fn one_sample(ns: u64) -> StageCounts {
+        let mut counts = StageCounts::default();
+        counts.record(Stage::Io, ns);
+        counts
+    }
+
+    #[test]
+    fn the_collector_waits_for_running_jobs_to_answer() {
+        let jobs: Vec<JobProgress> = (0..2).map(|_| JobProgress::default()).collect();
+        let (mut into, mut spare) = (StageHists::default(), StageCounts::default());
+        std::thread::scope(|s| {
+            for job in &jobs {
+                s.spawn(move || {
+                    let mut mine = one_sample(5);
+                    while job.hists.epoch() == 0 {
+                        std::thread::yield_now();
+                    }
+                    job.hists.hand_over(&mut mine, job.hists.epoch());
+                });
+            }
+            // Returns as soon as both have answered, long before its patience runs out.
+            gather(&jobs, &mut into, &mut spare, Duration::from_secs(600));
+        });
+        assert_eq!(io_count(&into), 2);
+    }
+
+    #[test]
+    fn a_job_that_does_not_answer_is_not_waited_for() {
+        let jobs: Vec<JobProgress> = (0..2).map(|_| JobProgress::default()).collect();
+        let (mut into, mut spare) = (StageHists::default(), StageCounts::default());
+        // Job 0 handed over before (a late answer); job 1 is blocked and never answers.
+        jobs[0].hists.hand_over(&mut one_sample(5), 0);
+        gather(&jobs, &mut into, &mut spare, Duration::from_millis(1));
+        assert_eq!(
+            io_count(&into),
+            1,
+            "what was there, without waiting for job 1"
+        );
+        // Job 1 comes back and answers late: its samples land in the next interval.
+        let asked = jobs[1].hists.epoch();
+        jobs[1].hists.hand_over(&mut one_sample(7), asked);
+        let mut next = StageHists::default();
+        gather(&jobs, &mut next, &mut spare, Duration::from_millis(1));
+        assert_eq!(io_count(&next), 1);
+    }
+
+    #[test]
+    fn a_job_in_fsync_is_not_waited_for() {
+        let jobs = [JobProgress::default()];
+        jobs[0].syncing.store(true, Ordering::Relaxed);
+        let (mut into, mut spare) = (StageHists::default(), StageCounts::default());
+        // Its patience would outlast the test run.
+        gather(&jobs, &mut into, &mut spare, Duration::from_secs(600));
+        assert!(into.is_empty());
+    }
 
     #[test]
     fn the_watchdog_fires_only_after_a_still_timeout() {

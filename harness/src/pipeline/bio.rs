@@ -2,14 +2,14 @@
 //! that become its stage latencies, and what comes back to the submitter from the stages.
 
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Instant;
 
 use workloads::{AlignedBuf, Op, SECTOR_SIZE};
 
 use super::extent::ExtentLock;
 use super::state::CaseState;
 use super::POLL;
-use crate::measure::{Stage, StageHists};
+use crate::measure::clock::Stamp;
+use crate::measure::{Stage, StageCounts};
 
 /// What comes back to the submitter from the stages (and from other jobs).
 pub(super) enum Homecoming {
@@ -21,6 +21,8 @@ pub(super) enum Homecoming {
     Wake,
 }
 
+/// A bio's timestamps. Where one moment ends a stage and starts the next (inline work has
+/// no queue), both are the same reading.
 pub(super) struct Bio {
     pub op: Op,
     pub offset: u64,
@@ -31,15 +33,15 @@ pub(super) struct Bio {
     /// a truncated file).
     pub readable: u64,
     pub sums: Vec<u8>,
-    pub issued: Instant,
-    pub csum_queued: Instant,
-    pub csum_start: Instant,
-    pub csum_end: Instant,
-    pub submitted: Instant,
-    pub io_done: Instant,
-    pub endio_queued: Instant,
-    pub endio_start: Instant,
-    pub endio_end: Instant,
+    pub issued: Stamp,
+    pub csum_queued: Stamp,
+    pub csum_start: Stamp,
+    pub csum_end: Stamp,
+    pub submitted: Stamp,
+    pub io_done: Stamp,
+    pub endio_queued: Stamp,
+    pub endio_start: Stamp,
+    pub endio_end: Stamp,
     /// Set when the bio is coming home from endio (rather than from the csum stage).
     pub finished: bool,
     /// With an overlapping strategy: the checksums being computed while the write is in
@@ -48,27 +50,44 @@ pub(super) struct Bio {
 }
 
 impl Bio {
-    pub fn new(op: Op, offset: u64, buf: AlignedBuf, lock: Option<ExtentLock>) -> Box<Bio> {
-        let now = Instant::now();
+    /// A bio of the pool, with a buffer of `size` bytes, to be [`Bio::start`]ed.
+    pub fn new(size: usize) -> Box<Bio> {
         Box::new(Bio {
-            op,
-            offset,
-            readable: buf.len() as u64,
-            buf: Some(buf),
-            lock,
+            op: Op::Read,
+            offset: 0,
+            readable: 0,
+            buf: Some(AlignedBuf::new(size)),
+            lock: None,
             sums: Vec::new(),
-            issued: now,
-            csum_queued: now,
-            csum_start: now,
-            csum_end: now,
-            submitted: now,
-            io_done: now,
-            endio_queued: now,
-            endio_start: now,
-            endio_end: now,
+            issued: Stamp::default(),
+            csum_queued: Stamp::default(),
+            csum_start: Stamp::default(),
+            csum_end: Stamp::default(),
+            submitted: Stamp::default(),
+            io_done: Stamp::default(),
+            endio_queued: Stamp::default(),
+            endio_start: Stamp::default(),
+            endio_end: Stamp::default(),
             finished: false,
             overlap: None,
         })
+    }
+
+    /// Sets a bio from the pool off on a new I/O, issued at `issued`. Stamps not taken on
+    /// the way (a read has no csum stage) are not recorded.
+    pub fn start(
+        &mut self,
+        op: Op,
+        offset: u64,
+        len: u64,
+        lock: Option<ExtentLock>,
+        issued: Stamp,
+    ) {
+        let buf = self.buf.as_mut().expect("a pooled bio has its buffer");
+        buf.set_len(len as usize);
+        (self.op, self.offset, self.readable, self.lock) = (op, offset, len, lock);
+        self.issued = issued;
+        self.finished = false;
     }
 
     pub fn data(&self) -> &[u8] {
@@ -83,16 +102,24 @@ impl Bio {
         self.data().len() as u64 / SECTOR_SIZE
     }
 
-    pub fn record_into(&self, h: &mut StageHists) {
-        let d = |a: Instant, b: Instant| b.saturating_duration_since(a);
-        h.record(Stage::E2e, d(self.issued, self.endio_end));
+    pub fn record_into(&self, h: &mut StageCounts) {
+        h.record(Stage::E2e, self.endio_end.nanos_since(self.issued));
         if self.op == Op::Write {
-            h.record(Stage::CsumWait, d(self.csum_queued, self.csum_start));
-            h.record(Stage::CsumRun, d(self.csum_start, self.csum_end));
+            h.record(
+                Stage::CsumWait,
+                self.csum_start.nanos_since(self.csum_queued),
+            );
+            h.record(Stage::CsumRun, self.csum_end.nanos_since(self.csum_start));
         }
-        h.record(Stage::Io, d(self.submitted, self.io_done));
-        h.record(Stage::EndioWait, d(self.endio_queued, self.endio_start));
-        h.record(Stage::EndioRun, d(self.endio_start, self.endio_end));
+        h.record(Stage::Io, self.io_done.nanos_since(self.submitted));
+        h.record(
+            Stage::EndioWait,
+            self.endio_start.nanos_since(self.endio_queued),
+        );
+        h.record(
+            Stage::EndioRun,
+            self.endio_end.nanos_since(self.endio_start),
+        );
     }
 }
 
@@ -101,7 +128,7 @@ impl Bio {
 pub(super) struct OverlapCsum {
     pub done: Completion,
     /// Sums, and when the work started and ended.
-    pub result: Mutex<Option<(Vec<u8>, Instant, Instant)>>,
+    pub result: Mutex<Option<(Vec<u8>, Stamp, Stamp)>>,
 }
 
 impl OverlapCsum {

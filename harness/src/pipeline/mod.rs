@@ -6,20 +6,24 @@
 //! ```
 //!
 //! Each job has one submitter thread that owns its engine, as a fio job does. Its loop is
-//! fio's: take home what the stages finished, submit everything ready, reap when the queue
-//! is full (or the engine is synchronous, or the job is draining), issue the next bio while
-//! there is room, and when nothing moved, wait for whatever comes first.
+//! fio's: take home what the stages finished, issue bios while there is room (submitting
+//! them `iodepth_batch_submit` at a time), reap when the queue is full (down to
+//! `iodepth_low`, `iodepth_batch_complete_min/max` at a time) or the job is draining (a
+//! synchronous engine's I/O completes as it is submitted), and when nothing moved, wait for
+//! whatever comes first.
 //!
 //! ```text
-//!            issue_next                 submit_ready          reap
+//!            issue                      submit               reap
 //!   source ─────────────▶ [csum stage] ─────────────▶ engine ─────▶ [endio stage]
 //!     ▲      (reads skip the csum stage)                                 │
 //!     └──────────────────────── take_home / retire ◀─────────────────────┘
 //! ```
 //!
-//! Up to `iodepth` bios are in the pipeline at once. Every bio carries its own timestamps;
-//! the submitter turns them into stage latencies when the bio retires, so only that thread
-//! ever touches its histograms. A bio holds a lock on its sectors from issue to retirement
+//! With the `inline` strategy both stages run in the submitter, in place. Up to `iodepth`
+//! bios are in the pipeline at once, from a pool of that many. Every bio carries its own
+//! timestamps; the submitter turns them into stage latencies when the bio retires, into
+//! histograms of its own that it hands to the collector at each interval's end
+//! ([`crate::measure::HistHandover`]). A bio holds a lock on its sectors from issue to retirement
 //! ([`ExtentLocks`]), so no I/O overlaps a write still in flight: what the store records is
 //! always the sum of the data that landed.
 
@@ -59,9 +63,8 @@ pub fn run_job(
     loop {
         job.note_stop();
         let mut progressed = job.take_home();
-        progressed |= job.submit_ready();
+        progressed |= job.issue();
         progressed |= job.reap_if_due();
-        progressed |= job.issue_next();
         job.publish();
         if job.drained() || (!progressed && !job.wait()) {
             break;

@@ -2,28 +2,30 @@
 //! A paced bio's latency counts from its due time, not from when it was issued, so a job
 //! that falls behind shows it as latency (no coordinated omission).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use workloads::{JobSpec, Op};
+
+use crate::measure::clock::Stamp;
 
 pub(super) struct Pacer {
     /// Bytes per second, per direction (`Op as usize`); `None`: unlimited.
     limits: [Option<u64>; 2],
-    due: [Option<Instant>; 2],
+    due: [Option<Stamp>; 2],
     bio_size: u64,
-    start: Instant,
+    start: Stamp,
 }
 
 /// When a bio may be issued.
 pub(super) enum Due {
     /// Now; with its intended issue time when the direction is paced.
-    Now(Option<Instant>),
+    Now(Option<Stamp>),
     /// Not before this instant.
-    At(Instant),
+    At(Stamp),
 }
 
 impl Pacer {
-    pub fn new(job: &JobSpec, start: Instant) -> Pacer {
+    pub fn new(job: &JobSpec, start: Stamp) -> Pacer {
         Pacer {
             limits: [Op::Read, Op::Write].map(|op| job.rate_limit(op)),
             due: [None; 2],
@@ -37,7 +39,7 @@ impl Pacer {
         self.limits.iter().any(Option::is_some)
     }
 
-    pub fn check(&self, op: Op, now: Instant) -> Due {
+    pub fn check(&self, op: Op, now: Stamp) -> Due {
         let slot = op as usize;
         match self.limits[slot] {
             None => Due::Now(None),
@@ -54,10 +56,11 @@ impl Pacer {
 
     /// A bio of `op` due at `intended` was issued: the next is due one bio's worth of the
     /// rate later.
-    pub fn issued(&mut self, op: Op, intended: Option<Instant>) {
+    pub fn issued(&mut self, op: Op, intended: Option<Stamp>) {
         let slot = op as usize;
         if let (Some(t), Some(rate)) = (intended, self.limits[slot]) {
-            self.due[slot] = Some(t + Duration::from_secs_f64(self.bio_size as f64 / rate as f64));
+            self.due[slot] =
+                Some(t.after(Duration::from_secs_f64(self.bio_size as f64 / rate as f64)));
         }
     }
 }

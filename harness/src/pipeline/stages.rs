@@ -2,7 +2,6 @@
 //! flight), and endio (record a write's sums and its metadata I/O, or verify a read).
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
 
 use crossbeam_channel::Sender;
 use strategies::csum::Algo;
@@ -13,11 +12,12 @@ use workloads::{CsumStore, Op, SECTOR_SIZE};
 use super::bio::{Bio, Completion, Homecoming, OverlapCsum, SharedBuf};
 use super::panic::{take_last_panic, OnUnwind};
 use super::state::{CaseState, Mismatch, MismatchKind};
+use crate::measure::clock::Stamp;
 
 type BioCell = Mutex<Option<Box<Bio>>>;
 
-/// The parts of a job the stage closures need, cheap to clone into each work item.
-#[derive(Clone)]
+/// The parts of a job the stage work needs: the submitter's, shared (one `Arc`) by the work
+/// items it sends to pools.
 pub(super) struct StageCtx {
     pub case: Arc<CaseState>,
     pub store: Arc<CsumStore>,
@@ -33,8 +33,8 @@ pub(super) struct StageCtx {
 }
 
 impl StageCtx {
-    /// A work item of `stage` is unwinding: the case fails with the panic's message.
-    fn panicked(&self, stage: &str) {
+    /// A work item of `stage` panicked: the case fails with the panic's message.
+    pub fn panicked(&self, stage: &str) {
         self.case.fail(format!(
             "work item panicked in the {stage} stage on strategy {}: {}",
             self.strategy,
@@ -50,15 +50,44 @@ impl StageCtx {
         let _ = self.home.send(Homecoming::Lost(bio.and_then(|b| b.lock)));
     }
 
-    fn inject(at: Option<u64>) {
+    pub fn inject(at: Option<u64>) {
         if let Some(at) = at {
             panic!("injected by --inject panic@{at}");
         }
     }
 
-    /// The csum stage: checksum every sector of a write, then send the bio home for
-    /// submission. The send is the ordered part: ordered pools submit in issue order.
-    pub fn csum_work(&self, bio: Box<Bio>) -> Work {
+    /// Checksums every sector of a write, the stage starting at `start`.
+    pub fn checksum(&self, bio: &mut Bio, start: Stamp) {
+        bio.csum_start = start;
+        let mut sums = std::mem::take(&mut bio.sums);
+        sums.resize(bio.sectors() as usize * self.algo.len(), 0);
+        self.algo.sectors(bio.data(), &mut sums);
+        bio.sums = sums;
+        bio.csum_end = Stamp::now();
+    }
+
+    /// Endio, starting at `start`: a write's sums recorded (once its overlapping csum work
+    /// has finished), a read verified. `inject`: where `--inject panic@N` strikes.
+    pub fn endio(&self, bio: &mut Bio, start: Stamp, inject: Option<u64>) {
+        bio.endio_start = start;
+        // Before anything can panic: the buffer must outlive the overlapping csum work.
+        let summed = match bio.overlap.take() {
+            Some(overlap) => overlap.finish_into(bio),
+            None => true,
+        };
+        Self::inject(inject);
+        match bio.op {
+            Op::Write if summed => self.finish_ordered_extent(bio),
+            Op::Write => {}
+            Op::Read => self.verify(bio),
+        }
+        bio.endio_end = Stamp::now();
+        bio.finished = true;
+    }
+
+    /// The csum stage on a pool: checksum every sector of a write, then send the bio home
+    /// for submission. The send is the ordered part: ordered pools submit in issue order.
+    pub fn csum_work(self: &Arc<Self>, bio: Box<Bio>) -> Work {
         let cell: Arc<BioCell> = Arc::new(Mutex::new(Some(bio)));
         let inject = self.case.injects_panic();
         let (ctx, home) = (self.clone(), self.home.clone());
@@ -69,12 +98,7 @@ impl StageCtx {
                 Self::inject(inject);
                 let mut guard = run_cell.lock().unwrap();
                 let bio = guard.as_mut().expect("bio in cell");
-                bio.csum_start = Instant::now();
-                let mut sums = std::mem::take(&mut bio.sums);
-                sums.resize(bio.sectors() as usize * ctx.algo.len(), 0);
-                ctx.algo.sectors(bio.data(), &mut sums);
-                bio.sums = sums;
-                bio.csum_end = Instant::now();
+                ctx.checksum(bio, Stamp::now());
             },
             move || {
                 let bio = cell.lock().unwrap_or_else(PoisonError::into_inner).take();
@@ -86,7 +110,7 @@ impl StageCtx {
     }
 
     /// The overlapping csum stage: checksums the buffer while the write carries it.
-    pub fn overlap_csum_work(&self, bio: &mut Bio) -> Work {
+    pub fn overlap_csum_work(self: &Arc<Self>, bio: &mut Bio) -> Work {
         let overlap = Arc::new(OverlapCsum::default());
         bio.overlap = Some(overlap.clone());
         let shared = SharedBuf::of(bio.data());
@@ -99,18 +123,18 @@ impl StageCtx {
                 overlap.done.complete();
             });
             Self::inject(inject);
-            let start = Instant::now();
+            let start = Stamp::now();
             // SAFETY: see SharedBuf; the bio's owner waits for `done` before reuse.
             let data = unsafe { shared.bytes() };
             let mut sums = vec![0u8; data.len() / SECTOR_SIZE as usize * ctx.algo.len()];
             ctx.algo.sectors(data, &mut sums);
-            *overlap.result.lock().unwrap() = Some((sums, start, Instant::now()));
+            *overlap.result.lock().unwrap() = Some((sums, start, Stamp::now()));
             overlap.done.complete();
         })
     }
 
-    /// The endio stage.
-    pub fn endio_work(&self, mut bio: Box<Bio>) -> Work {
+    /// The endio stage on a pool; the bio goes home when done.
+    pub fn endio_work(self: &Arc<Self>, mut bio: Box<Bio>) -> Work {
         let inject = self.case.injects_panic();
         let ctx = self.clone();
         let lock = bio.lock;
@@ -119,20 +143,7 @@ impl StageCtx {
                 ctx.panicked("endio");
                 let _ = ctx.home.send(Homecoming::Lost(lock));
             });
-            bio.endio_start = Instant::now();
-            // Before anything can panic: the buffer must outlive the overlapping csum work.
-            let summed = match bio.overlap.take() {
-                Some(overlap) => overlap.finish_into(&mut bio),
-                None => true,
-            };
-            Self::inject(inject);
-            match bio.op {
-                Op::Write if summed => ctx.finish_ordered_extent(&bio),
-                Op::Write => {}
-                Op::Read => ctx.verify(&mut bio),
-            }
-            bio.endio_end = Instant::now();
-            bio.finished = true;
+            ctx.endio(&mut bio, Stamp::now(), inject);
             let _ = ctx.home.send(Homecoming::Bio(bio));
         })
     }
@@ -158,6 +169,11 @@ impl StageCtx {
         if unsummed {
             return;
         }
+        // The metadata I/O's own endio: in place when it runs inline, nothing to wait for.
+        if let Some(inline) = self.meta.as_inline() {
+            inline.run(|| ());
+            return;
+        }
         let meta_done = Arc::new(Completion::default());
         let signal = meta_done.clone();
         self.meta.dispatch(Work::new(move || signal.complete()));
@@ -171,8 +187,10 @@ impl StageCtx {
         let whole = (bio.readable / SECTOR_SIZE).min(sectors);
         let mut sums = std::mem::take(&mut bio.sums);
         sums.resize(whole as usize * self.algo.len(), 0);
-        self.algo
-            .sectors(&bio.data()[..(whole * SECTOR_SIZE) as usize], &mut sums);
+        if !sums.is_empty() {
+            self.algo
+                .sectors(&bio.data()[..(whole * SECTOR_SIZE) as usize], &mut sums);
+        }
         if self.verify {
             let first = bio.first_sector();
             let bad = self.store.verify(first, &sums, whole);

@@ -10,7 +10,7 @@ use strategies::csum::Algo;
 use workloads::{CsumStore, Engine, JobSpec};
 
 use super::ExtentLocks;
-use crate::measure::StageHists;
+use crate::measure::HistHandover;
 
 /// Why a sector failed read verification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -60,8 +60,6 @@ pub struct CaseState {
     /// `--inject panic@N`: the Nth csum or endio work item panics.
     panic_at: Option<u64>,
     work_items: AtomicU64,
-    /// Bios whose I/O completed, for the watchdog.
-    pub io_completions: AtomicU64,
     errors: Mutex<Vec<String>>,
     mismatches: Mutex<Vec<Mismatch>>,
     pub mismatch_count: AtomicU64,
@@ -120,12 +118,17 @@ impl CaseState {
     }
 }
 
-/// What the collector reads from a running job.
+/// What the collector reads from a running job. Only the job's thread writes the counters
+/// (plain stores of its own totals: no read-modify-write per bio).
 #[derive(Default)]
 pub struct JobProgress {
-    pub hists: Mutex<StageHists>,
+    /// The job's latencies, handed over at each interval's end.
+    pub hists: HistHandover,
+    /// Bytes and bios counted (after the ramp).
     pub bytes: AtomicU64,
     pub bios: AtomicU64,
+    /// I/Os the engine completed, for the watchdog.
+    pub io_completions: AtomicU64,
     /// Bios currently between issue and endio completion.
     pub in_pipeline: AtomicU64,
     /// I/Os at the engine (submitted, not reaped), for the watchdog.

@@ -1,4 +1,14 @@
-//! One job's submitter: the state of its loop ([`super::run_job`]) and one method per step.
+//! One job's submitter: the state of its loop ([`super::run_job`]) and one method per step;
+//! what happens to a bio once the engine completes it is in [`complete`].
+//!
+//! The hot path, for the `inline` strategy, is this thread alone: a bio comes from the
+//! job's pool, is checksummed and verified in place (no work item, no trip through the
+//! home channel), and its latencies go into the job's own histograms, handed to the
+//! collector once an interval. Stages run by pools still go by work items and come home.
+//! Each event is one clock reading ([`Stamp`]); inline work has no queue, so the reading
+//! that ends one stage starts the next.
+
+mod complete;
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -6,16 +16,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError};
+use strategies::inline::Inline;
 use workloads::buf::Filler;
 use workloads::offsets::{Io, IoPattern};
 use workloads::{AlignedBuf, IoDone, IoReq, JobSpec, Op};
 
 use super::bio::{Bio, Homecoming};
-use super::extent::ExtentLock;
 use super::pacer::{Due, Pacer};
 use super::stages::StageCtx;
 use super::state::{CaseState, JobInput, JobOutcome, JobProgress};
 use super::{Pools, DRAIN_GRACE, POLL};
+use crate::measure::clock::Stamp;
+use crate::measure::StageCounts;
+use complete::Batching;
 
 /// One bio to issue: where, how long, which way.
 #[derive(Clone, Copy)]
@@ -29,8 +42,9 @@ struct NextBio {
 /// most 1 MiB (as btrfs splits them).
 struct BioSource {
     pattern: IoPattern,
-    /// The bios of the current I/O not yet issued.
-    pending: VecDeque<NextBio>,
+    /// The current I/O and how far into it the next bio starts.
+    current: Option<Io>,
+    into: u64,
     bio_size: u64,
     exhausted: bool,
 }
@@ -40,7 +54,8 @@ impl BioSource {
     fn new(job: &JobSpec, jobnum: u32, file_size: u64, seed: u64) -> BioSource {
         BioSource {
             pattern: IoPattern::new(job, jobnum, file_size, seed),
-            pending: VecDeque::new(),
+            current: None,
+            into: 0,
             bio_size: job.bio_size(),
             exhausted: false,
         }
@@ -49,25 +64,25 @@ impl BioSource {
     /// The next bio to issue, left in place until [`BioSource::pop`]; `None` once the job
     /// has issued all its I/O.
     fn peek(&mut self) -> Option<NextBio> {
-        if self.pending.is_empty() && !self.exhausted {
+        if self.current.is_none() && !self.exhausted {
             match self.pattern.next() {
-                Some(Io { offset, len, op }) => {
-                    let most = self.bio_size;
-                    self.pending
-                        .extend((0..len).step_by(most as usize).map(|o| NextBio {
-                            offset: offset + o,
-                            len: most.min(len - o),
-                            op,
-                        }));
-                }
+                Some(io) => (self.current, self.into) = (Some(io), 0),
                 None => self.exhausted = true,
             }
         }
-        self.pending.front().copied()
+        let Io { offset, len, op } = self.current?;
+        Some(NextBio {
+            offset: offset + self.into,
+            len: self.bio_size.min(len - self.into),
+            op,
+        })
     }
 
     fn pop(&mut self) {
-        self.pending.pop_front();
+        self.into += self.bio_size;
+        if self.current.is_some_and(|io| self.into >= io.len) {
+            self.current = None;
+        }
     }
 }
 
@@ -100,35 +115,64 @@ impl AtEngine {
     }
 }
 
+/// Most bios one issue step starts (with inline work on a synchronous engine each runs its
+/// whole course within the step): the loop's other duties come round at least this often.
+const MOST_PER_STEP: usize = 64;
+
 pub(super) struct Submitter<'a> {
     input: JobInput,
     pools: &'a Pools,
     case: &'a CaseState,
     progress: &'a JobProgress,
-    ctx: StageCtx,
+    ctx: Arc<StageCtx>,
+    /// The csum and endio strategies when they are `inline`: their work runs right here.
+    csum_here: Option<&'a Inline>,
+    endio_here: Option<&'a Inline>,
     home: Receiver<Homecoming>,
     depth: usize,
     bio_size: usize,
-    free: Vec<AlignedBuf>,
+    /// Bios not in the pipeline, each with its buffer. Boxed: bios travel to the pools and
+    /// home again by pointer.
+    #[allow(clippy::vec_box)]
+    free: Vec<Box<Bio>>,
     at_engine: AtEngine,
     source: BioSource,
     filler: Filler,
     pacer: Pacer,
+    batch: Batching,
     /// Bios between issue and retirement.
     in_pipeline: usize,
-    completions: Vec<IoDone>,
-    /// Reads, and writes back from the csum stage, waiting to be queued at the engine.
-    to_submit: VecDeque<Box<Bio>>,
+    /// Bios a pool's work item holds: they come home.
+    away: usize,
+    /// Refused an extent lock since the last wake: a wake will come home.
+    refused: bool,
+    /// Queued at the engine since the last commit.
+    queued: usize,
+    /// Reaped from the engine, not handled yet, oldest first; `reaped` is where the engine
+    /// puts them.
+    completions: VecDeque<IoDone>,
+    reaped: Vec<IoDone>,
     /// A homecoming received while waiting, handled with the others at the next step.
     arrived: Option<Homecoming>,
-    /// The next bio is not due before this instant (rate limiting).
-    not_before: Option<Instant>,
+    /// The next bio is not due before this stamp (rate limiting).
+    not_before: Option<Stamp>,
     writes_since_fsync: u32,
     stopping_since: Option<Instant>,
     abandoned: u64,
     /// A synchronous engine completes in `queue`: reap after every submission.
     sync_engine: bool,
     start: Instant,
+    deadline: Option<Stamp>,
+    ramp_end: Option<Stamp>,
+    /// The latest clock reading of this thread's own.
+    now: Stamp,
+    /// Latencies recorded since the last handover, and what was counted, published as
+    /// totals.
+    hists: StageCounts,
+    epoch_seen: u64,
+    bytes: u64,
+    bios: u64,
+    io_completions: u64,
 }
 
 impl<'a> Submitter<'a> {
@@ -139,7 +183,7 @@ impl<'a> Submitter<'a> {
         progress: &'a JobProgress,
     ) -> Submitter<'a> {
         let (home_tx, home) = unbounded::<Homecoming>();
-        let ctx = StageCtx {
+        let ctx = Arc::new(StageCtx {
             case: case.clone(),
             store: input.store.clone(),
             meta: pools.meta.clone(),
@@ -148,43 +192,75 @@ impl<'a> Submitter<'a> {
             file_label: input.file_label.clone().into(),
             home: home_tx,
             verify: !input.engine.caps().diskless,
-        };
+        });
         let job = &input.job;
         let depth = job.iodepth.max(1) as usize;
         let bio_size = job.bio_size() as usize;
         pin_to(&job.cpus_allowed, case, &input.file_label);
-        let start = Instant::now();
-        Submitter {
+        let (start, now) = (Instant::now(), Stamp::now());
+        let mut submitter = Submitter {
             depth,
             bio_size,
-            free: (0..depth).map(|_| AlignedBuf::new(bio_size)).collect(),
+            free: (0..depth).map(|_| Bio::new(bio_size)).collect(),
             at_engine: AtEngine::new(depth),
             source: BioSource::new(job, input.jobnum, input.data_end, input.seed),
             filler: Filler::new(input.seed, bio_size),
-            pacer: Pacer::new(job, start),
+            pacer: Pacer::new(job, now),
+            batch: Batching::of(job),
             sync_engine: input.engine.caps().sync,
+            csum_here: pools.csum.as_inline().filter(|_| !pools.csum.overlaps_io()),
+            endio_here: pools.endio.as_inline(),
             in_pipeline: 0,
-            completions: Vec::new(),
-            to_submit: VecDeque::new(),
+            away: 0,
+            refused: false,
+            queued: 0,
+            completions: VecDeque::with_capacity(depth),
+            reaped: Vec::with_capacity(depth),
             arrived: None,
             not_before: None,
             writes_since_fsync: 0,
             stopping_since: None,
             abandoned: 0,
             start,
+            deadline: input.deadline.map(Stamp::of),
+            ramp_end: input.ramp_end.map(Stamp::of),
+            now,
+            hists: StageCounts::default(),
+            epoch_seen: progress.hists.epoch(),
+            bytes: 0,
+            bios: 0,
+            io_completions: 0,
             ctx,
             home,
             input,
             pools,
             case,
             progress,
+        };
+        submitter.register_buffers();
+        submitter
+    }
+
+    /// Hands the pool's buffers to an engine that registers them (`fixedbufs`), from the
+    /// job's own thread.
+    fn register_buffers(&mut self) {
+        let bufs: Vec<&AlignedBuf> = self.free.iter().filter_map(|b| b.buf.as_ref()).collect();
+        if let Err(e) = self.input.engine.register_buffers(&bufs) {
+            let label = &self.input.file_label;
+            self.case.fail(format!("setting up I/O on {label}: {e}"));
         }
+    }
+
+    /// A clock reading, kept as the latest.
+    fn clock(&mut self) -> Stamp {
+        self.now = Stamp::now();
+        self.now
     }
 
     /// Notes when the job was told to stop: an abort, a signal, its deadline, or the case
     /// having measured enough (steady state).
     pub fn note_stop(&mut self) {
-        let deadline = self.input.deadline.is_some_and(|d| Instant::now() >= d);
+        let deadline = self.deadline.is_some_and(|d| self.now >= d);
         let told = self.case.aborted() || self.case.ended_early();
         if self.stopping_since.is_none() && (told || deadline) {
             self.stopping_since = Some(Instant::now());
@@ -197,176 +273,61 @@ impl<'a> Submitter<'a> {
     }
 
     /// Everything the stages sent home: writes back from the csum stage go to the engine,
-    /// finished bios retire.
+    /// finished bios retire. Only looks when something can come.
     pub fn take_home(&mut self) -> bool {
+        if self.away == 0 && !self.refused && self.arrived.is_none() {
+            return false;
+        }
         let mut progressed = false;
         while let Some(homecoming) = self.arrived.take().or_else(|| self.home.try_recv().ok()) {
             progressed = true;
             match homecoming {
-                Homecoming::Bio(bio) if !bio.finished => self.to_submit.push_back(bio),
-                Homecoming::Bio(bio) => self.retire(bio),
-                Homecoming::Lost(lock) => self.give_up(lock, None),
-                Homecoming::Wake => {}
-            }
-        }
-        progressed
-    }
-
-    /// A bio that went all the way: counted (after the ramp), its buffer reused.
-    fn retire(&mut self, mut bio: Box<Bio>) {
-        if self.input.ramp_end.is_none_or(|r| bio.endio_end >= r) {
-            bio.record_into(&mut self.progress.hists.lock().unwrap());
-            let bytes = bio.data().len() as u64;
-            self.progress.bytes.fetch_add(bytes, Ordering::Relaxed);
-            self.progress.bios.fetch_add(1, Ordering::Relaxed);
-        }
-        let (lock, buf, op) = (bio.lock, bio.buf.take(), bio.op);
-        self.give_up(lock, buf);
-        if op == Op::Write {
-            self.count_write();
-        }
-    }
-
-    /// A bio leaves the pipeline, done or not: its lock is released and its buffer (or,
-    /// when the buffer went with it, a new one) goes back on the free list.
-    fn give_up(&mut self, lock: Option<ExtentLock>, buf: Option<AlignedBuf>) {
-        if let (Some(lock), Some(extents)) = (lock, &self.input.extents) {
-            extents.unlock(lock);
-        }
-        self.free
-            .push(buf.unwrap_or_else(|| AlignedBuf::new(self.bio_size)));
-        self.in_pipeline -= 1;
-    }
-
-    /// fio's `fsync=N`: an fsync after every N writes.
-    fn count_write(&mut self) {
-        let every = self.input.job.fsync;
-        if every == 0 {
-            return;
-        }
-        self.writes_since_fsync += 1;
-        if self.writes_since_fsync >= every {
-            self.writes_since_fsync = 0;
-            if let Err(e) = self.progress.sync(self.input.engine.as_mut()) {
-                let label = &self.input.file_label;
-                self.case.fail(format!("fsync of {label} failed: {e}"));
-            }
-        }
-    }
-
-    /// Queues every ready bio at the engine and submits them.
-    pub fn submit_ready(&mut self) -> bool {
-        let progressed = !self.to_submit.is_empty();
-        while let Some(mut bio) = self.to_submit.pop_front() {
-            bio.submitted = Instant::now();
-            let (op, offset, buf) = (bio.op, bio.offset, bio.buf.take().expect("buffer"));
-            let tag = self.at_engine.put(bio);
-            if let Err(e) = self.input.engine.queue(IoReq {
-                op,
-                offset,
-                buf,
-                tag,
-            }) {
-                self.submit_failed(e);
-                // The engine kept the buffer; the bio is given up without it.
-                let lock = self.at_engine.take(tag).lock;
-                self.give_up(lock, None);
-            }
-        }
-        if let Err(e) = self.input.engine.commit() {
-            self.submit_failed(e);
-        }
-        progressed
-    }
-
-    fn submit_failed(&self, e: std::io::Error) {
-        let label = &self.input.file_label;
-        self.case
-            .fail(format!("submitting I/O to {label} failed: {e}"));
-    }
-
-    /// Reaps completions when fio would: always for a synchronous engine or a paced job (so
-    /// no completion waits behind the pacing), else once the pipeline is full or nothing more
-    /// can be issued (reaping after every submit kept ~4 of 32 I/Os in flight). Then hands
-    /// every completion to the endio stage.
-    pub fn reap_if_due(&mut self) -> bool {
-        let mut progressed = false;
-        if self.sync_engine || !self.room() || self.pacer.paced() {
-            progressed = self.reap(0);
-        }
-        let mut completions = std::mem::take(&mut self.completions);
-        for done in completions.drain(..) {
-            self.completed(done);
-        }
-        self.completions = completions;
-        progressed
-    }
-
-    /// Reaps at least `min` completions into `completions`; whether any arrived. Errors
-    /// stop the case.
-    fn reap(&mut self, min: usize) -> bool {
-        let before = self.completions.len();
-        if let Err(e) = self.input.engine.reap(min, &mut self.completions) {
-            let label = &self.input.file_label;
-            self.case
-                .fail(format!("reaping I/O on {label} failed: {e}"));
-        }
-        self.completions.len() > before
-    }
-
-    /// One I/O came back from the engine: on to endio, or the case fails.
-    fn completed(&mut self, done: IoDone) {
-        let mut bio = self.at_engine.take(done.req.tag);
-        bio.io_done = Instant::now();
-        bio.buf = Some(done.req.buf);
-        self.case.io_completions.fetch_add(1, Ordering::Relaxed);
-        let end = bio.offset + bio.data().len() as u64;
-        let data_end = self.input.data_end;
-        let result = match done.result {
-            // A read that runs off the end of a truncated file: verification reports the
-            // sectors that are not there.
-            Err(e)
-                if bio.op == Op::Read
-                    && e.kind() == std::io::ErrorKind::UnexpectedEof
-                    && end > data_end =>
-            {
-                bio.readable = data_end.saturating_sub(bio.offset);
-                Ok(())
-            }
-            r => r,
-        };
-        match result {
-            Ok(()) => {
-                bio.endio_queued = Instant::now();
-                self.pools.endio.dispatch(self.ctx.endio_work(bio));
-            }
-            Err(e) => {
-                if let Some(overlap) = bio.overlap.take() {
-                    overlap.finish_into(&mut bio);
+                Homecoming::Bio(bio) if !bio.finished => {
+                    self.away -= 1;
+                    let at = self.clock();
+                    self.submit(bio, at);
                 }
-                let what = if bio.op == Op::Write { "write" } else { "read" };
-                self.case.fail(format!(
-                    "{what} error on {} at offset {} (strategy {}): {e}",
-                    self.input.file_label, bio.offset, self.ctx.strategy
-                ));
-                let (lock, buf) = (bio.lock, bio.buf.take());
-                self.give_up(lock, buf);
+                Homecoming::Bio(bio) => {
+                    self.away -= 1;
+                    self.retire(bio);
+                }
+                Homecoming::Lost(lock) => {
+                    self.away -= 1;
+                    self.give_up(lock, None);
+                }
+                Homecoming::Wake => self.refused = false,
             }
         }
+        self.commit();
+        progressed
     }
 
-    /// Issues the job's next bio if there is room, it is due, and no I/O in flight overlaps
-    /// its sectors in a way that forbids it. A write is filled and goes to the csum stage; a
-    /// read goes straight to the engine.
-    pub fn issue_next(&mut self) -> bool {
+    /// Issues bios while there is room (each due, and clear of in-flight I/O that
+    /// overlaps it in a way that forbids it), then submits what is queued. A write is
+    /// filled and goes to the csum stage; a read goes straight to the engine.
+    pub fn issue(&mut self) -> bool {
         self.not_before = None;
+        let mut issued = 0;
+        while issued < self.depth.max(MOST_PER_STEP) && self.issue_one() {
+            issued += 1;
+        }
+        self.commit();
+        issued > 0
+    }
+
+    fn issue_one(&mut self) -> bool {
         if !self.room() {
             return false;
         }
         let Some(NextBio { offset, len, op }) = self.source.peek() else {
             return false;
         };
-        let intended = match self.pacer.check(op, Instant::now()) {
+        let now = self.clock();
+        if self.deadline.is_some_and(|d| now >= d) {
+            self.note_stop();
+            return false;
+        }
+        let intended = match self.pacer.check(op, now) {
             Due::Now(intended) => intended,
             Due::At(t) => {
                 self.not_before = Some(t);
@@ -375,51 +336,131 @@ impl<'a> Submitter<'a> {
         };
         let lock = match &self.input.extents {
             None => None,
-            Some(extents) => {
-                match extents.try_lock(offset, len, op, &self.ctx.home) {
-                    Some(lock) => Some(lock),
-                    // Woken by the release; meanwhile the rest of the loop goes on.
-                    None => return false,
+            Some(extents) => match extents.try_lock(offset, len, op, &self.ctx.home) {
+                Some(lock) => Some(lock),
+                // Woken by the release; meanwhile the rest of the loop goes on.
+                None => {
+                    self.refused = true;
+                    return false;
                 }
-            }
+            },
         };
         self.source.pop();
         self.pacer.issued(op, intended);
-        let mut buf = self.free.pop().expect("a buffer per slot");
-        buf.set_len(len as usize);
-        let mut bio = Bio::new(op, offset, buf, lock);
-        bio.issued = intended.unwrap_or(bio.issued);
+        let mut bio = self.free.pop().expect("a bio per slot");
+        bio.start(op, offset, len, lock, intended.unwrap_or(now));
         self.in_pipeline += 1;
         match op {
             Op::Write => self.send_to_csum(bio),
-            Op::Read => self.to_submit.push_back(bio),
+            Op::Read => self.submit(bio, now),
         }
         true
     }
 
     fn send_to_csum(&mut self, mut bio: Box<Bio>) {
-        let buf = bio.buf.as_deref_mut().expect("buffer");
-        self.filler.fill(buf, bio.offset);
-        bio.csum_queued = Instant::now();
+        self.filler
+            .fill(bio.buf.as_mut().expect("buffer"), bio.offset);
+        bio.csum_queued = self.clock();
         if self.pools.csum.overlaps_io() {
             let work = self.ctx.overlap_csum_work(&mut bio);
             self.pools.csum.dispatch(work);
-            self.to_submit.push_back(bio);
-        } else {
+            let at = self.clock();
+            self.submit(bio, at);
+            return;
+        }
+        let Some(inline) = self.csum_here else {
+            self.away += 1;
             self.pools.csum.dispatch(self.ctx.csum_work(bio));
+            return;
+        };
+        let (ctx, inject) = (&self.ctx, self.case.injects_panic());
+        let start = bio.csum_queued;
+        let summed = inline.run(|| {
+            StageCtx::inject(inject);
+            ctx.checksum(&mut bio, start);
+        });
+        match summed {
+            Some(()) => {
+                let at = bio.csum_end;
+                self.submit(bio, at);
+            }
+            None => {
+                self.ctx.panicked("csum");
+                let lock = bio.lock.take();
+                self.give_up(lock, Some(bio));
+            }
         }
     }
 
-    /// Tells the collector and the watchdog where the job stands.
-    pub fn publish(&self) {
-        let (in_pipeline, at_engine) = (self.in_pipeline, self.input.engine.in_flight());
+    /// Queues a bio at the engine, submitted at `at`; commits once a batch is queued
+    /// (`iodepth_batch_submit`). A synchronous engine has done the I/O by then: its
+    /// completion is handled at once.
+    fn submit(&mut self, mut bio: Box<Bio>, at: Stamp) {
+        bio.submitted = at;
+        let (op, offset, buf) = (bio.op, bio.offset, bio.buf.take().expect("buffer"));
+        let tag = self.at_engine.put(bio);
+        if let Err(e) = self.input.engine.queue(IoReq {
+            op,
+            offset,
+            buf,
+            tag,
+        }) {
+            self.submit_failed(e);
+            // The engine kept the buffer; the bio is given up without it.
+            let mut bio = self.at_engine.take(tag);
+            let lock = bio.lock.take();
+            self.give_up(lock, Some(bio));
+            return;
+        }
+        if self.sync_engine {
+            self.reap(0);
+            self.complete_ready(usize::MAX);
+            return;
+        }
+        self.queued += 1;
+        if self.queued >= self.batch.submit {
+            self.commit();
+        }
+    }
+
+    /// Submits what is queued at the engine.
+    fn commit(&mut self) {
+        if self.queued == 0 {
+            return;
+        }
+        self.queued = 0;
+        if let Err(e) = self.input.engine.commit() {
+            self.submit_failed(e);
+        }
+    }
+
+    fn submit_failed(&self, e: std::io::Error) {
+        let label = &self.input.file_label;
+        self.case
+            .fail(format!("submitting I/O to {label} failed: {e}"));
+    }
+
+    /// Tells the collector and the watchdog where the job stands, and hands its latencies
+    /// over when the collector has asked.
+    pub fn publish(&mut self) {
         let progress = self.progress;
+        let at_engine = self.input.engine.in_flight();
         progress
             .in_pipeline
-            .store(in_pipeline as u64, Ordering::Relaxed);
+            .store(self.in_pipeline as u64, Ordering::Relaxed);
         progress
             .at_engine
             .store(at_engine as u64, Ordering::Relaxed);
+        progress.bytes.store(self.bytes, Ordering::Relaxed);
+        progress.bios.store(self.bios, Ordering::Relaxed);
+        progress
+            .io_completions
+            .store(self.io_completions, Ordering::Relaxed);
+        let epoch = progress.hists.epoch();
+        if epoch != self.epoch_seen {
+            self.epoch_seen = epoch;
+            progress.hists.hand_over(&mut self.hists, epoch);
+        }
     }
 
     /// Nothing in the pipeline, and nothing more to issue.
@@ -431,13 +472,17 @@ impl<'a> Submitter<'a> {
     /// time or a released lock. False when the job gives up on bios a stuck pool holds.
     pub fn wait(&mut self) -> bool {
         if self.input.engine.in_flight() > 0 {
-            self.reap(1);
+            self.commit();
+            self.reap(self.batch.least_to_wait_for());
+            self.clock();
             return true;
         }
         let timeout = self.not_before.map_or(POLL, |t| {
-            t.saturating_duration_since(Instant::now()).min(POLL)
+            t.saturating_duration_since(Stamp::now()).min(POLL)
         });
-        match self.home.recv_timeout(timeout) {
+        let received = self.home.recv_timeout(timeout);
+        self.clock();
+        match received {
             Ok(homecoming) => self.arrived = Some(homecoming),
             Err(RecvTimeoutError::Timeout) => {
                 let grace_over = self
@@ -454,8 +499,11 @@ impl<'a> Submitter<'a> {
         true
     }
 
-    /// Ends the job: its `end_fsync`, and what it reports.
+    /// Ends the job: everything counted handed over, then its `end_fsync`, and what it
+    /// reports.
     pub fn finish(mut self) -> JobOutcome {
+        self.publish();
+        self.progress.hists.hand_over_all(&mut self.hists);
         self.progress
             .in_pipeline
             .store(self.abandoned, Ordering::Relaxed);

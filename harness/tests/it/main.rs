@@ -4,6 +4,7 @@
 
 mod common;
 
+mod batching;
 mod cli;
 mod corruption;
 mod crossover;

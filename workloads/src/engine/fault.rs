@@ -182,6 +182,10 @@ impl Engine for FaultyEngine {
         }
         self.inner.sync()
     }
+
+    fn register_buffers(&mut self, bufs: &[&crate::AlignedBuf]) -> io::Result<()> {
+        self.inner.register_buffers(bufs)
+    }
 }
 
 #[cfg(test)]

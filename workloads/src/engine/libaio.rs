@@ -181,8 +181,13 @@ impl AioEngine {
         let (fd, vectored) = (self.file.as_raw_fd() as u32, self.vectored);
         let slot = self.slots.get_mut(idx);
         let len = slot.req.buf.len() - slot.done;
+        // Only a read writes the buffer (a write leaves what it holds for the next fill).
+        let base = match slot.req.op {
+            Op::Read => slot.req.buf.as_mut_ptr(),
+            Op::Write => slot.req.buf.as_ptr().cast_mut(),
+        };
         // SAFETY: `done` is within the buffer, so the pointer stays in bounds.
-        let at = unsafe { slot.req.buf.as_mut_ptr().add(slot.done) };
+        let at = unsafe { base.add(slot.done) };
         let (opcode, buf, nbytes) = match (vectored, slot.req.op) {
             (false, Op::Read) => (IOCB_CMD_PREAD, at as u64, len as u64),
             (false, Op::Write) => (IOCB_CMD_PWRITE, at as u64, len as u64),

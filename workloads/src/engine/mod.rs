@@ -73,6 +73,12 @@ pub trait Engine: Send {
     fn in_flight(&self) -> usize;
     /// fsync the file.
     fn sync(&mut self) -> io::Result<()>;
+    /// Pre-registers the caller's I/O buffers with the kernel where the engine can use that
+    /// (io_uring's `fixedbufs`), from the thread that will do the I/O. I/Os on other buffers
+    /// still work, unregistered. Nothing to do for the other engines.
+    fn register_buffers(&mut self, _bufs: &[&AlignedBuf]) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The error of an I/O that moved nothing more before its end: for a read, the end of the

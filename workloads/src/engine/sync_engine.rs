@@ -45,7 +45,11 @@ impl<T: Transfer> SyncEngine<T> {
         let mut moved = 0;
         while moved < req.buf.len() {
             let at = req.offset + moved as u64;
-            match self.io.step(req.op, at, &mut req.buf[moved..]) {
+            let rest = match req.op {
+                Op::Read => &mut req.buf[moved..],
+                Op::Write => req.buf.for_write(moved),
+            };
+            match self.io.step(req.op, at, rest) {
                 Ok(0) => return Err(ended_short(req.op, req.offset)),
                 Ok(n) => moved += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -72,7 +76,10 @@ impl<T: Transfer> Engine for SyncEngine<T> {
     }
 
     fn reap(&mut self, _min: usize, out: &mut Vec<IoDone>) -> io::Result<()> {
-        out.extend(self.done.drain(..));
+        // One at a time: usually there is one, and a drain costs more than the move.
+        while let Some(done) = self.done.pop_front() {
+            out.push(done);
+        }
         Ok(())
     }
 

@@ -536,31 +536,27 @@ pub static OPTIONS: &[JobOption] = &[
         "I/Os to submit at once (default 1: each as soon as it is ready; 0: iodepth)",
         store!(batch.submit = |k, v| count(k, v, 0, MAX_IODEPTH)),
     )
-    .aliases(&["iodepth_batch"])
-    .not_yet(BATCHING),
+    .aliases(&["iodepth_batch"]),
     JobOption::set(
         "iodepth_batch_complete_min",
         ValueKind::Int,
         "fewest completions to wait for at once (default 1; 0: poll without waiting)",
         store!(batch.complete_min = |k, v| count(k, v, 0, MAX_IODEPTH)),
     )
-    .aliases(&["iodepth_batch_complete"])
-    .not_yet(BATCHING),
+    .aliases(&["iodepth_batch_complete"]),
     JobOption::set(
         "iodepth_batch_complete_max",
         ValueKind::Int,
         "most completions to take at once (default: iodepth_batch_complete_min)",
         store!(batch.complete_max = |k, v| count(k, v, 0, MAX_IODEPTH)),
-    )
-    .not_yet(BATCHING),
+    ),
     JobOption::set(
         "iodepth_low",
         ValueKind::Int,
         "once the queue is full, let it drain to this depth before filling it again \
          (default: iodepth)",
         store!(batch.low = |k, v| count(k, v, 0, MAX_IODEPTH)),
-    )
-    .not_yet(BATCHING),
+    ),
     JobOption::set(
         "direct",
         ValueKind::Flag,
@@ -957,7 +953,6 @@ fn rate_iops(k: &str, v: &str) -> Result<super::PerDir, String> {
     })
 }
 
-const BATCHING: &str = "the pipeline decides its own batches for now";
 const PACING: &str = "the pipeline does not pace by it yet";
 const FILES: &str = "the case runner runs one file per clone for now";
 const VERIFY_PHASE: &str = "the case runner has no verify phase yet";
@@ -1152,14 +1147,16 @@ mod tests {
     #[test]
     fn not_yet_options_take_only_their_default() {
         let mut j = JobSpec::default();
-        j.set("iodepth_batch_submit", "1").unwrap();
-        let e = j.set("iodepth_batch", "8").unwrap_err();
+        j.set("ioengine", "libaio").unwrap();
+        let before = j.clone();
+        j.set("userspace_reap", "0").unwrap();
+        let e = j.set("userspace_reap", "1").unwrap_err();
         assert_eq!(
             e,
-            "iodepth_batch=8: not implemented yet (the pipeline decides its own batches for \
-             now); leave iodepth_batch out"
+            "userspace_reap=1: not implemented yet (completions are reaped with \
+             io_getevents); leave userspace_reap out"
         );
-        assert_eq!(j, JobSpec::default(), "a refused option changes nothing");
+        assert_eq!(j, before, "a refused option changes nothing");
         assert!(j
             .set("iodepth_low", "x")
             .unwrap_err()
