@@ -22,7 +22,7 @@ fn the_readme_option_table_is_the_generated_one() {
     assert!(
         readme_table("options") == markdown_table(),
         "README.md's option table is out of date: replace what stands between the markers \
-         with `cargo run -p harness -- list --options --format markdown`"
+         with `cargo run -p harness -- list --options --format markdown` (scripts/regen-readme-tables does both tables)"
     );
 }
 
@@ -31,7 +31,7 @@ fn the_readme_fio_option_table_is_the_generated_one() {
     assert!(
         readme_table("fio-options") == fio_markdown_table(),
         "README.md's table of fio's options is out of date: replace what stands between the \
-         markers with `cargo run -p harness -- list --fio --format markdown`"
+         markers with `cargo run -p harness -- list --fio --format markdown` (scripts/regen-readme-tables does both tables)"
     );
 }
 
