@@ -442,6 +442,13 @@ fn one_line(r: &CaseResult) -> String {
         "{}: {:?}, {:.0} MiB/s, {:.2}s",
         r.case, r.status, r.mib_s, r.elapsed_s
     );
+    if let Some(v) = &r.verify_phase {
+        s += &format!(
+            "; verify phase read back {} in {:.2}s",
+            workloads::units::format_size_approx(v.bytes),
+            v.elapsed_s
+        );
+    }
     if r.status != Status::Ok {
         s += &format!(" [strategy {}]", r.strategy);
     }

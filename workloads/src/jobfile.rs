@@ -544,7 +544,7 @@ fn expand(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::RwMode;
+    use crate::job::{PerDir, RwMode};
     use crate::EngineKind;
     use std::time::Duration;
 
@@ -735,7 +735,7 @@ verify=sha256
         ] {
             let e = parse(&format!("[a]\n{line}\n")).unwrap_err();
             let why = if line.starts_with("verify") {
-                "no verify phase"
+                "verify phase"
             } else {
                 "one file per clone"
             };
@@ -751,19 +751,47 @@ verify=sha256
         file.validate().unwrap();
         let j = file.jobs().next().unwrap();
         assert_eq!(j.filename.as_deref(), Some(Path::new("/only")));
-        let write = JobSpec {
-            rw: RwMode::Write,
-            ..JobSpec::default()
-        };
-        assert!(write
-            .warnings()
-            .iter()
-            .any(|w| w.contains("its verify phase")));
-        let quiet = JobSpec {
-            do_verify: false,
-            ..write
-        };
-        assert!(quiet.warnings().is_empty());
+    }
+
+    #[test]
+    fn fios_verify_on_a_write_job_asks_for_its_verify_phase() {
+        let phase = |options: &[(&str, &str)]| JobSpec::with(options).unwrap().verify_phase();
+        assert!(phase(&[("rw", "randwrite"), ("verify", "crc32c")]));
+        assert!(phase(&[
+            ("rw", "rw"),
+            ("verify", "sha256"),
+            ("do_verify", "1")
+        ]));
+        // csumbench's own csum= keeps the sums for a later read job and no more.
+        assert!(!phase(&[("rw", "write"), ("csum", "crc32c")]));
+        assert!(!phase(&[
+            ("rw", "write"),
+            ("verify", "crc32c"),
+            ("do_verify", "0")
+        ]));
+        assert!(!phase(&[("rw", "write"), ("verify", "0")]));
+        assert!(!phase(&[("rw", "read"), ("verify", "crc32c")]));
+        assert!(!phase(&[
+            ("rw", "write"),
+            ("verify", "crc32c"),
+            ("ioengine", "null")
+        ]));
+        let job = JobSpec::with(&[
+            ("rw", "randwrite"),
+            ("verify", "crc32c"),
+            ("runtime", "5s"),
+            ("time_based", "1"),
+            ("rate", "1m"),
+            ("end_fsync", "1"),
+        ])
+        .unwrap();
+        let pass = job.verify_pass();
+        assert_eq!(
+            (pass.rw, pass.runtime, pass.time_based),
+            (RwMode::Read, None, false)
+        );
+        assert_eq!((pass.rate, pass.end_fsync), (PerDir::default(), false));
+        assert_eq!((pass.iodepth, pass.blocks), (job.iodepth, job.blocks));
     }
 
     #[test]

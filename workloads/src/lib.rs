@@ -14,6 +14,7 @@ pub mod steady;
 pub mod store;
 pub mod target;
 pub mod units;
+pub mod verify;
 
 pub use buf::AlignedBuf;
 pub use device::DeviceInfo;

@@ -117,6 +117,8 @@ impl RunningJobs {
                     start,
                     end: now,
                     abandoned: p.in_pipeline.load(Ordering::Relaxed),
+                    bytes: p.bytes.load(Ordering::Relaxed),
+                    verified: None,
                 })
             })
             .collect()

@@ -14,6 +14,7 @@ mod result;
 pub use collect::Watchdog;
 pub use result::{
     Bandwidth, CaseResult, PoolReport, Preparation, StallCause, StallKind, StallReport, Status,
+    VerifyPhase,
 };
 
 use std::path::PathBuf;
@@ -257,5 +258,6 @@ fn summarize(
         warmup: spec.warmup,
         noise: None,
         steady: collected.steady.clone(),
+        verify_phase: VerifyPhase::of(outcomes),
     })
 }

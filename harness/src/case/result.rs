@@ -188,6 +188,38 @@ pub struct CaseResult {
     /// Steady-state detection, when the job asked for it (`ss_dur`).
     #[serde(default)]
     pub steady: Option<workloads::steady::SteadyReport>,
+    /// fio's verify phase, of the jobs that had one: read back after the measured part and
+    /// left out of its figures; its mismatches count as any others.
+    #[serde(default)]
+    pub verify_phase: Option<VerifyPhase>,
+}
+
+/// What a case's verify phases read back: bytes over all its jobs, in the longest phase's
+/// time.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct VerifyPhase {
+    pub jobs: usize,
+    pub bytes: u64,
+    pub elapsed_s: f64,
+    pub mib_s: f64,
+}
+
+impl VerifyPhase {
+    /// The phases of `outcomes`, or `None` where no job had one.
+    pub fn of(outcomes: &[crate::pipeline::JobOutcome]) -> Option<VerifyPhase> {
+        let phases: Vec<_> = outcomes.iter().filter_map(|o| o.verified).collect();
+        if phases.is_empty() {
+            return None;
+        }
+        let bytes = phases.iter().map(|v| v.bytes).sum();
+        let elapsed_s = phases.iter().map(|v| v.seconds).fold(0.0, f64::max);
+        Some(VerifyPhase {
+            jobs: phases.len(),
+            bytes,
+            elapsed_s,
+            mib_s: bytes as f64 / f64::from(1 << 20) / elapsed_s.max(1e-9),
+        })
+    }
 }
 
 /// Bytes and bios moved in one interval of the case.

@@ -19,6 +19,10 @@
 //!     └──────────────────────── take_home / retire ◀─────────────────────┘
 //! ```
 //!
+//! A job runs one measured pass and, for a write job with fio's `verify=`, a verify phase
+//! after it (`Pass::Verify`): the same loop, reading back what the job wrote, verified
+//! like any read and left out of the case's figures.
+//!
 //! With the `inline` strategy both stages run in the submitter, in place. Up to `iodepth`
 //! bios are in the pipeline at once, from a pool of that many. Every bio carries its own
 //! timestamps; the submitter turns them into stage latencies when the bio retires, into
@@ -39,12 +43,12 @@ mod submitter;
 pub use extent::ExtentLocks;
 pub use panic::capture_panic_messages;
 pub use pools::{Pools, Topology};
-pub use state::{CaseState, JobInput, JobOutcome, JobProgress, Mismatch, MismatchKind};
+pub use state::{CaseState, JobInput, JobOutcome, JobProgress, Mismatch, MismatchKind, Verified};
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use submitter::Submitter;
+use submitter::{Pass, Submitter};
 
 /// How long a stopping job waits for bios still in the pipeline before giving them up.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(3);
@@ -59,7 +63,23 @@ pub fn run_job(
     progress: &JobProgress,
 ) -> JobOutcome {
     capture_panic_messages();
-    let mut job = Submitter::new(input, pools, case, progress);
+    let verify = input.job.verify_phase().then(|| input.job.verify_pass());
+    let (mut outcome, mut input) =
+        run_pass(Submitter::new(input, Pass::Measured, pools, case, progress));
+    let stopped = case.aborted() || case.ended_early() || !case.errors().is_empty();
+    if let (Some(job), false) = (verify, stopped) {
+        (input.job, input.deadline, input.ramp_end) = (job, None, None);
+        let (pass, _) = run_pass(Submitter::new(input, Pass::Verify, pools, case, progress));
+        outcome.verified = Some(Verified {
+            bytes: pass.bytes,
+            seconds: (pass.end - pass.start).as_secs_f64(),
+        });
+    }
+    outcome
+}
+
+/// One pass of a job: fill, submit while there is room, reap when full or done.
+fn run_pass(mut job: Submitter) -> (JobOutcome, JobInput) {
     loop {
         job.note_stop();
         let mut progressed = job.take_home();

@@ -175,4 +175,15 @@ pub struct JobOutcome {
     pub end: Instant,
     /// Bios that never came back (a stuck pool after an abort).
     pub abandoned: u64,
+    /// Bytes the pass moved (counted ones only: after ramp_time).
+    pub bytes: u64,
+    /// The verify phase that followed, for a job that has one and was not stopped.
+    pub verified: Option<Verified>,
+}
+
+/// A job's verify phase (fio's): what it read back and checked, and how long that took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Verified {
+    pub bytes: u64,
+    pub seconds: f64,
 }

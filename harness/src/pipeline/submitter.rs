@@ -19,7 +19,8 @@ use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError};
 use strategies::inline::Inline;
 use workloads::buf::Filler;
 use workloads::offsets::{Io, IoPattern};
-use workloads::{AlignedBuf, IoDone, IoReq, JobSpec, Op};
+use workloads::verify::VerifyPass;
+use workloads::{AlignedBuf, IoDone, IoReq, Op};
 
 use super::bio::{Bio, Homecoming};
 use super::pacer::{Due, Pacer};
@@ -38,10 +39,37 @@ struct NextBio {
     op: Op,
 }
 
-/// The bios a job issues, in order: each I/O of its [`IoPattern`], split into bios of at
-/// most 1 MiB (as btrfs splits them).
+/// The I/Os of one pass of a job.
+// One per job, and the large variant is the one the hot path reads: not worth a box.
+#[allow(clippy::large_enum_variant)]
+enum Ios {
+    /// The measured pass: the job's own pattern.
+    Job(IoPattern),
+    /// The verify phase: what the job wrote, read back.
+    Verify(VerifyPass),
+}
+
+impl Ios {
+    fn next(&mut self) -> Option<Io> {
+        match self {
+            Ios::Job(pattern) => pattern.next(),
+            Ios::Verify(pass) => pass.next(),
+        }
+    }
+}
+
+/// Which of a job's passes a submitter runs: the measured one, or fio's verify phase after
+/// it, whose reads are verified but not counted in the case's figures.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    Measured,
+    Verify,
+}
+
+/// The bios a job issues, in order: each I/O of its pass, split into bios of at most
+/// 1 MiB (as btrfs splits them).
 struct BioSource {
-    pattern: IoPattern,
+    ios: Ios,
     /// The current I/O and how far into it the next bio starts.
     current: Option<Io>,
     into: u64,
@@ -50,10 +78,24 @@ struct BioSource {
 }
 
 impl BioSource {
-    /// Clone `jobnum`'s bios, on a file of `file_size` bytes.
-    fn new(job: &JobSpec, jobnum: u32, file_size: u64, seed: u64) -> BioSource {
+    /// The bios of `input`'s `pass`.
+    fn new(input: &JobInput, pass: Pass) -> BioSource {
+        let job = &input.job;
+        let ios = match pass {
+            Pass::Measured => Ios::Job(IoPattern::new(
+                job,
+                input.jobnum,
+                input.data_end,
+                input.seed,
+            )),
+            Pass::Verify => Ios::Verify(VerifyPass::new(
+                input.store.clone(),
+                job.region(input.jobnum, input.data_end),
+                job.bio_size(),
+            )),
+        };
         BioSource {
-            pattern: IoPattern::new(job, jobnum, file_size, seed),
+            ios,
             current: None,
             into: 0,
             bio_size: job.bio_size(),
@@ -65,7 +107,7 @@ impl BioSource {
     /// has issued all its I/O.
     fn peek(&mut self) -> Option<NextBio> {
         if self.current.is_none() && !self.exhausted {
-            match self.pattern.next() {
+            match self.ios.next() {
                 Some(io) => (self.current, self.into) = (Some(io), 0),
                 None => self.exhausted = true,
             }
@@ -137,6 +179,8 @@ pub(super) struct Submitter<'a> {
     free: Vec<Box<Bio>>,
     at_engine: AtEngine,
     source: BioSource,
+    /// Only the measured pass counts bytes and latencies into the case's figures.
+    pass: Pass,
     filler: Filler,
     pacer: Pacer,
     batch: Batching,
@@ -178,6 +222,7 @@ pub(super) struct Submitter<'a> {
 impl<'a> Submitter<'a> {
     pub fn new(
         input: JobInput,
+        pass: Pass,
         pools: &'a Pools,
         case: &'a Arc<CaseState>,
         progress: &'a JobProgress,
@@ -203,7 +248,8 @@ impl<'a> Submitter<'a> {
             bio_size,
             free: (0..depth).map(|_| Bio::new(bio_size)).collect(),
             at_engine: AtEngine::new(depth),
-            source: BioSource::new(job, input.jobnum, input.data_end, input.seed),
+            source: BioSource::new(&input, pass),
+            pass,
             filler: Filler::new(input.seed, bio_size),
             pacer: Pacer::new(job, now),
             batch: Batching::of(job),
@@ -229,7 +275,8 @@ impl<'a> Submitter<'a> {
             epoch_seen: progress.hists.epoch(),
             bytes: 0,
             bios: 0,
-            io_completions: 0,
+            // The watchdog sees completions go on across the passes.
+            io_completions: progress.io_completions.load(Ordering::Relaxed),
             ctx,
             home,
             input,
@@ -451,11 +498,14 @@ impl<'a> Submitter<'a> {
         progress
             .at_engine
             .store(at_engine as u64, Ordering::Relaxed);
-        progress.bytes.store(self.bytes, Ordering::Relaxed);
-        progress.bios.store(self.bios, Ordering::Relaxed);
         progress
             .io_completions
             .store(self.io_completions, Ordering::Relaxed);
+        if self.pass != Pass::Measured {
+            return;
+        }
+        progress.bytes.store(self.bytes, Ordering::Relaxed);
+        progress.bios.store(self.bios, Ordering::Relaxed);
         let epoch = progress.hists.epoch();
         if epoch != self.epoch_seen {
             self.epoch_seen = epoch;
@@ -501,9 +551,12 @@ impl<'a> Submitter<'a> {
 
     /// Ends the job: everything counted handed over, then its `end_fsync`, and what it
     /// reports.
-    pub fn finish(mut self) -> JobOutcome {
+    /// The pass's outcome, and the job's input for a pass after it.
+    pub fn finish(mut self) -> (JobOutcome, JobInput) {
         self.publish();
-        self.progress.hists.hand_over_all(&mut self.hists);
+        if self.pass == Pass::Measured {
+            self.progress.hists.hand_over_all(&mut self.hists);
+        }
         self.progress
             .in_pipeline
             .store(self.abandoned, Ordering::Relaxed);
@@ -514,14 +567,17 @@ impl<'a> Submitter<'a> {
                 self.case.fail(format!("end_fsync of {label} failed: {e}"));
             }
         }
-        JobOutcome {
+        let outcome = JobOutcome {
             start: self
                 .input
                 .ramp_end
                 .map_or(self.start, |r| r.max(self.start)),
             end: Instant::now(),
             abandoned: self.abandoned,
-        }
+            bytes: self.bytes,
+            verified: None,
+        };
+        (outcome, self.input)
     }
 }
 

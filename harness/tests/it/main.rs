@@ -19,3 +19,4 @@ mod results_full;
 mod stores;
 mod trust;
 mod verdicts;
+mod verify_phase;

@@ -222,6 +222,9 @@ pub struct JobSpec {
     pub directory: Option<PathBuf>,
     /// The job's files beyond one per clone: `nrfiles`, `filesize`, `filename` lists...
     pub files: Files,
+    /// fio's `verify=` was given (not `0`/`none`): what asks for fio's verify phase. Only
+    /// `csum=`, csumbench's own, does not.
+    pub verify: bool,
     /// fio's `do_verify`: a write job with `verify` reads its data back after the writes
     /// (fio's verify phase; default 1).
     pub do_verify: bool,
@@ -299,6 +302,7 @@ impl Default for JobSpec {
             filename: None,
             directory: None,
             files: Files::default(),
+            verify: false,
             do_verify: true,
             verify_only: false,
             verify_backlog: 0,
@@ -422,17 +426,37 @@ impl JobSpec {
     /// What the job's engine has to say about it that does not stop it, e.g. that it will
     /// not queue I/O the way the job asks. For the user to see before it runs.
     pub fn warnings(&self) -> Vec<String> {
-        let mut warnings = (self.ioengine.descriptor().check)(self).unwrap_or_default();
-        if self.rw.is_write() && self.do_verify && self.csum != "none" {
-            warnings.push(format!(
-                "verify={}: fio reads a write job's data back after its writes (its verify \
-                 phase); csumbench does not yet: every sector's checksum is kept, so run a \
-                 read job over the same file after this one (stonewall) to verify it, or \
-                 set do_verify=0",
-                self.csum
-            ));
+        (self.ioengine.descriptor().check)(self).unwrap_or_default()
+    }
+
+    /// Whether the job reads back and verifies what it wrote once its writes end (fio's
+    /// verify phase: `verify=` given, `do_verify=1`, a job that writes, an engine with a
+    /// disk).
+    pub fn verify_phase(&self) -> bool {
+        self.verify
+            && self.do_verify
+            && self.csum != "none"
+            && self.rw.is_write()
+            && !self.ioengine.descriptor().caps.diskless
+    }
+
+    /// The job of its verify phase: sequential reads of what it wrote, at its depth and
+    /// with its engine, unpaced and not timed.
+    pub fn verify_pass(&self) -> JobSpec {
+        JobSpec {
+            rw: RwMode::Read,
+            seq_skip: 0,
+            runtime: None,
+            time_based: false,
+            ramp_time: None,
+            fsync: 0,
+            end_fsync: false,
+            rate: PerDir::default(),
+            rate_iops: PerDir::default(),
+            timing: Timing::default(),
+            steady: SteadyOptions::default(),
+            ..self.clone()
         }
-        warnings
     }
 
     /// Opens the job's engine over an already opened file (`None` only for a diskless

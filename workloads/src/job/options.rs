@@ -709,11 +709,15 @@ pub static OPTIONS: &[JobOption] = &[
     JobOption::set(
         "verify",
         ValueKind::OneOf(|| VERIFY.iter().map(|(fio, _)| *fio).collect()),
-        "fio's checksum names, as csum: crc32c-intel is crc32c, 0 is none. fio checksums \
-         each block into a header and checks it in a verify phase; csumbench checksums \
-         every 4 KiB sector as it is written, keeps the sums in its store, and checks them \
-         when a read job reads the sector",
-        store!(csum = CsumName::from_verify),
+        "fio's checksum names, as csum: crc32c-intel is crc32c, 0 is none. csumbench \
+         checksums every 4 KiB sector as it is written and keeps the sums in its store; a \
+         write job reads its data back and verifies it after its writes (fio's verify \
+         phase, do_verify=1), a read job verifies what it reads",
+        |j: &mut JobSpec, k: &str, v: &str| {
+            j.csum = CsumName::from_verify(k, v)?;
+            j.verify = j.csum != "none";
+            Ok(())
+        },
     ),
     JobOption::set(
         "verify_async",
@@ -725,9 +729,9 @@ pub static OPTIONS: &[JobOption] = &[
     JobOption::set(
         "do_verify",
         ValueKind::Flag,
-        "with verify, 1 (the default) has fio read a write job's data back after it; \
-         csumbench keeps every sector's sum for a later read job instead, and warns (0 \
-         silences it)",
+        "with verify, 1 (the default): a write job reads back and verifies what it wrote \
+         once its writes end (fio's verify phase), apart from the measured figures; 0: no \
+         verify phase",
         store!(do_verify = flag),
     ),
     JobOption::set(
@@ -736,14 +740,14 @@ pub static OPTIONS: &[JobOption] = &[
         "1: only read back and verify what an earlier run wrote",
         store!(verify_only = flag),
     )
-    .not_yet(VERIFY_PHASE),
+    .not_yet("a verify phase follows only a job's own writes in the same run"),
     JobOption::set(
         "verify_backlog",
         ValueKind::Int,
         "verify after every N writes instead of after all of them",
         store!(verify_backlog = |k, v| int(k, v, 0, i64::MAX).map(|n| n as u64)),
     )
-    .not_yet(VERIFY_PHASE),
+    .not_yet("the verify phase runs once all of a job's writes have ended"),
     JobOption::set(
         "rwmixread",
         ValueKind::Percent,
@@ -955,7 +959,6 @@ fn rate_iops(k: &str, v: &str) -> Result<super::PerDir, String> {
 
 const PACING: &str = "the pipeline does not pace by it yet";
 const FILES: &str = "the case runner runs one file per clone for now";
-const VERIFY_PHASE: &str = "the case runner has no verify phase yet";
 /// The most files one clone may have (fio's limit is memory).
 const MAX_FILES: u32 = 1 << 20;
 const FLOW: &str = "jobs do not share flow tokens yet";

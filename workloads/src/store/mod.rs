@@ -660,6 +660,11 @@ impl CsumStore {
             .collect()
     }
 
+    /// True when sector `s` has a checksum.
+    pub fn recorded(&self, s: u64) -> bool {
+        s < self.header.sectors && self.regions.has(s)
+    }
+
     /// True when every sector touching the bytes `[start, end)` has a checksum (a job at
     /// `offset` covers `offset..io_end()`). An empty range is covered.
     pub fn covers(&self, start: u64, end: u64) -> bool {

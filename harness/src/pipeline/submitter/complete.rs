@@ -5,7 +5,7 @@ use workloads::{IoDone, JobSpec, Op};
 
 use super::super::bio::Bio;
 use super::super::extent::ExtentLock;
-use super::Submitter;
+use super::{Pass, Submitter};
 use crate::measure::clock::Stamp;
 
 /// fio's batching options, settled against the job's depth as fio's init.c settles them.
@@ -185,7 +185,9 @@ impl Submitter<'_> {
     /// A bio that went all the way: counted (after the ramp), back to the pool.
     pub(super) fn retire(&mut self, mut bio: Box<Bio>) {
         if self.ramp_end.is_none_or(|r| bio.endio_end >= r) {
-            bio.record_into(&mut self.hists);
+            if self.pass == Pass::Measured {
+                bio.record_into(&mut self.hists);
+            }
             self.bytes += bio.data().len() as u64;
             self.bios += 1;
         }
