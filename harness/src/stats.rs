@@ -153,6 +153,10 @@ pub struct Comparison {
     /// Pairs (baseline repeat i, candidate repeat i, both ok) that had this metric.
     pub pairs: usize,
     pub verdict: Verdict,
+    /// The θ the verdict was decided with (NaN where none was), so that a bound can be
+    /// shown with the digits that tell which side of the band it is on.
+    #[serde(skip)]
+    pub noise_threshold: f64,
 }
 
 impl Comparison {
@@ -164,6 +168,7 @@ impl Comparison {
             ci95_hi: f64::NAN,
             pairs,
             verdict: Verdict::Baseline,
+            noise_threshold: f64::NAN,
         }
     }
 
@@ -300,6 +305,7 @@ pub fn compare(
             ci95_hi: f64::NAN,
             pairs: n,
             verdict: Verdict::Unknown,
+            noise_threshold,
         };
     }
     let (t_lo, t_hi) = t_interval(&logs);
@@ -311,6 +317,7 @@ pub fn compare(
         ci95_hi: hi,
         pairs: n,
         verdict: verdict(lo, hi, polarity, noise_threshold),
+        noise_threshold,
     }
 }
 
@@ -755,6 +762,7 @@ mod tests {
             ci95_hi: 1.03,
             pairs: 5,
             verdict: Verdict::Same,
+            noise_threshold: 0.02,
         };
         assert!(close(c.relative_half_width(), 0.03, 1e-12));
         assert!(c.precise_enough(0.031) && !c.precise_enough(0.029));
@@ -776,6 +784,7 @@ mod tests {
             ci95_hi: 1.0 + half,
             pairs: 3,
             verdict: Verdict::Same,
+            noise_threshold: 0.02,
         };
         let (base, tight, loose) = (Comparison::baseline(3), with(0.02), with(0.05));
         let secs = Duration::from_secs;

@@ -321,6 +321,7 @@ pub(crate) mod tests {
             ci95_hi: ratio * (1.0 + spread),
             pairs: 3,
             verdict,
+            noise_threshold: 0.02,
         };
         let requested_ns = match algorithm {
             Algo::Cost { ns_per_sector } => Some(ns_per_sector),

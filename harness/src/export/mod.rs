@@ -165,6 +165,7 @@ pub(crate) mod tests {
             ci95_hi: hi,
             pairs: 3,
             verdict,
+            noise_threshold: 0.02,
         }
     }
 
@@ -220,6 +221,7 @@ pub(crate) mod tests {
             ci95_hi: f64::NAN,
             pairs: 0,
             verdict: Verdict::Unknown,
+            noise_threshold: 0.02,
         };
         let broken = Row {
             strategy: "workqueue:max_active=1".into(),

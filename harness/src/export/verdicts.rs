@@ -18,12 +18,34 @@ pub fn fmt_ratio(x: f64) -> String {
     }
 }
 
+/// An interval bound as [`fmt_ratio`] shows it, with more decimals where two would hide
+/// which side of the noise band the bound is on: against 1/1.02 = 0.9804, a bound of
+/// 0.9812 shows as 0.981, not as an ambiguous 0.98.
+pub fn fmt_bound(x: f64, c: &Comparison) -> String {
+    let band = 1.0 + c.noise_threshold;
+    let edges = [band, 1.0 / band];
+    let keeps_side = |shown: &str| {
+        let shown: f64 = shown.parse().unwrap_or(x);
+        edges
+            .iter()
+            .all(|&e| (shown > e) == (x > e) && (shown < e) == (x < e))
+    };
+    let plain = fmt_ratio(x);
+    if !x.is_finite() || !band.is_finite() || x >= 10.0 || keeps_side(&plain) {
+        return plain;
+    }
+    (3..=6)
+        .map(|d| format!("{x:.d$}"))
+        .find(|s| keeps_side(s))
+        .unwrap_or_else(|| format!("{x}"))
+}
+
 /// `lo–hi` of an interval, "-" without one.
 pub fn fmt_interval(c: &Comparison) -> String {
     if c.ci95_lo.is_nan() {
         "-".into()
     } else {
-        format!("{}–{}", fmt_ratio(c.ci95_lo), fmt_ratio(c.ci95_hi))
+        format!("{}–{}", fmt_bound(c.ci95_lo, c), fmt_bound(c.ci95_hi, c))
     }
 }
 
@@ -37,8 +59,8 @@ pub fn ratio_cell(row: &Row) -> String {
         v => format!(
             "{} [{}, {}] {}",
             fmt_ratio(c.ratio),
-            fmt_ratio(c.ci95_lo),
-            fmt_ratio(c.ci95_hi),
+            fmt_bound(c.ci95_lo, c),
+            fmt_bound(c.ci95_hi, c),
             v.name()
         ),
     }
@@ -161,6 +183,29 @@ mod tests {
     }
 
     #[test]
+    fn a_bound_near_the_noise_band_shows_which_side_it_is_on() {
+        let c = Comparison {
+            ratio: 0.92,
+            ci95_lo: 0.86,
+            ci95_hi: 0.9812,
+            pairs: 15,
+            verdict: Verdict::Same,
+            noise_threshold: 0.02,
+        };
+        // 1/1.02 = 0.98039: "0.98" would read as outside the band, against "same".
+        assert_eq!(fmt_interval(&c), "0.86–0.981");
+        assert_eq!(fmt_bound(0.9806, &c), "0.981");
+        assert_eq!(fmt_bound(0.9801, &c), "0.98", "below the band either way");
+        assert_eq!(fmt_bound(1.0199, &c), "1.0199");
+        assert_eq!(fmt_bound(1.25, &c), "1.25");
+        let far = Comparison {
+            noise_threshold: f64::NAN,
+            ..c
+        };
+        assert_eq!(fmt_interval(&far), "0.86–0.98");
+    }
+
+    #[test]
     fn cells_say_ratio_interval_and_verdict() {
         let rows = sample_rows();
         assert_eq!(ratio_cell(&rows[0]), "baseline");
@@ -195,6 +240,7 @@ mod tests {
             ci95_hi: 1.02,
             pairs: 3,
             verdict: Verdict::Same,
+            noise_threshold: 0.02,
         };
         assert!(sentence(&same, &rows[0])
             .contains(": throughput the same (1.00, 95 % CI 0.98–1.02); e2e p99"));
