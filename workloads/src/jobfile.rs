@@ -707,7 +707,6 @@ verify=sha256
             ("ratemin=1m", "pace"),
             ("rate_process=poisson", "pace"),
             ("flow=2", "flow tokens"),
-            ("exitall", "end a group's other jobs"),
         ] {
             let e = parse(&format!("[a]\n{line}\n")).unwrap_err();
             assert!(
@@ -715,6 +714,7 @@ verify=sha256
                 "{line}: {e}"
             );
         }
+        assert!(jobs(&parse("[a]\nexitall\n").unwrap())[0].timing.exitall);
         assert!(parse("[a]\nstartdelay=soon\n")
             .unwrap_err()
             .contains("startdelay=soon"));

@@ -63,6 +63,7 @@ pub fn run_job(
     progress: &JobProgress,
 ) -> JobOutcome {
     capture_panic_messages();
+    let exitall = input.job.timing.exitall;
     let verify = input.job.verify_phase().then(|| input.job.verify_pass());
     let (mut outcome, mut input) =
         run_pass(Submitter::new(input, Pass::Measured, pools, case, progress));
@@ -74,6 +75,10 @@ pub fn run_job(
             bytes: pass.bytes,
             seconds: (pass.end - pass.start).as_secs_f64(),
         });
+    }
+    if exitall {
+        // fio's exitall: this job's end ends its group's others, as a runtime would.
+        case.end_early();
     }
     outcome
 }

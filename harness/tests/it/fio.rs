@@ -489,3 +489,23 @@ fn every_registered_engine_writes_then_verifies_through_the_binary() {
         }
     }
 }
+
+#[test]
+fn exitall_ends_the_groups_other_jobs_when_its_job_ends() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("exitall.fio");
+    // Without exitall the second job would run its two minutes.
+    fs::write(
+        &file,
+        "[global]\nioengine=null\nbs=4k\n[short]\nrw=read\nsize=4m\nexitall\n\
+         [long]\nrw=read\nsize=1g\nruntime=120s\ntime_based=1\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let (code, stderr) = run_job_file(&file, &[], Some(&out));
+    assert_eq!(code, Some(0), "{stderr}");
+    let case = &cases(&out)[0];
+    assert_eq!(case["status"], "ok", "{case}");
+    let elapsed = case["elapsed_s"].as_f64().unwrap();
+    assert!(elapsed < 60.0, "the long job ran on: {elapsed} s");
+}

@@ -873,8 +873,7 @@ pub static OPTIONS: &[JobOption] = &[
         ValueKind::Flag,
         "1: when this job ends, end every other job of its group",
         store!(timing.exitall = timing::exitall),
-    )
-    .not_yet("the case runner does not end a group's other jobs yet"),
+    ),
     JobOption::set(
         "wait_for",
         ValueKind::Text,
