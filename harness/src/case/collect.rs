@@ -14,7 +14,7 @@ use workloads::steady::{Detector, SteadyReport, SteadyState};
 use super::jobs::{RunningJobs, GIVE_UP};
 use super::result::{Interval, PoolReport, StallCause, StallKind, StallReport};
 use super::{CaseSpec, RunOptions};
-use crate::measure::{pages_written, Stage, StageCounts, StageHists};
+use crate::measure::{pages_written, DirectionHists, Stage, StageCounts, StageHists};
 use crate::pipeline::{CaseState, JobProgress, Pools};
 use crate::progress::Progress;
 
@@ -24,12 +24,37 @@ pub(super) struct Collected {
     pub hlog: Vec<u8>,
     pub totals: StageHists,
     pub intervals: Vec<Interval>,
+    /// Each job's own, in the order of the case's job inputs.
+    pub jobs: Vec<JobTotals>,
     pub stall: Option<StallReport>,
     pub interrupted: bool,
     /// Job threads that did not stop when told to.
     pub left_behind: usize,
     /// Steady-state detection, when a job asked for it.
     pub steady: Option<SteadyReport>,
+}
+
+/// One job's latencies over the case, and what it moved in each of the case's intervals,
+/// both per direction: what fio reports per job.
+#[derive(Default)]
+pub(super) struct JobTotals {
+    pub latencies: DirectionHists,
+    /// Bytes and bios per interval (as [`Collected::intervals`]), per direction
+    /// ([`crate::measure::OPS`]'s order).
+    pub moved: [Vec<(u64, u64)>; 2],
+}
+
+impl JobTotals {
+    /// Notes what the job has moved by the end of an interval.
+    fn observe(&mut self, progress: &JobProgress, last: &mut [(u64, u64); 2]) {
+        for ((per_interval, published), last) in
+            self.moved.iter_mut().zip(&progress.by_direction).zip(last)
+        {
+            let now = published.load();
+            per_interval.push((now.0 - last.0, now.1 - last.1));
+            *last = now;
+        }
+    }
 }
 
 /// Declares a stall when a counter of activity stops moving for `timeout`.
@@ -91,6 +116,7 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
         hlog: Vec::new(),
         totals: StageHists::default(),
         intervals: Vec::new(),
+        jobs: jobs.progress.iter().map(|_| JobTotals::default()).collect(),
         stall: None,
         interrupted: false,
         left_behind: 0,
@@ -101,6 +127,7 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
     let (mut last_flush, mut last_moved) = (ctx.start, (0, 0));
     let mut watchdog = Watchdog::new(ctx.opts.stall_timeout);
     let mut stopping_since: Option<Instant> = None;
+    let mut jobs_moved = vec![[(0, 0); 2]; jobs.progress.len()];
     while !jobs.all_finished() {
         let next = last_flush + ctx.opts.interval;
         jobs.wait_until(next);
@@ -109,11 +136,15 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
             continue;
         }
         // Close the interval [last_flush, now).
+        let mut job_hists: Vec<&mut DirectionHists> =
+            c.jobs.iter_mut().map(|j| &mut j.latencies).collect();
+        let patience = patience(ctx.opts.interval);
         gather(
             &jobs.progress,
             &mut interval,
+            &mut job_hists,
             &mut spare,
-            patience(ctx.opts.interval),
+            patience,
         );
         let (from, length) = (last_flush - ctx.start, now - last_flush);
         for stage in Stage::ALL {
@@ -127,6 +158,14 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
         c.totals.add(&interval);
         interval.reset();
         let moved = jobs.moved();
+        for ((job, progress), last) in c
+            .jobs
+            .iter_mut()
+            .zip(jobs.progress.iter())
+            .zip(&mut jobs_moved)
+        {
+            job.observe(progress, last);
+        }
         c.intervals.push(Interval {
             start: from,
             length,
@@ -164,12 +203,14 @@ fn patience(interval: Duration) -> Duration {
     (interval / 10).min(Duration::from_millis(5))
 }
 
-/// Asks every job for the latencies it recorded and adds what they hand over into `into`.
+/// Asks every job for the latencies it recorded and adds what they hand over into `into`
+/// and the job's own `per_job`.
 /// A job that does not answer within `patience` (in fsync, waiting for a slow or stuck
 /// I/O, not scheduled) is not waited for: its samples land in a later interval.
 fn gather(
     progress: &[JobProgress],
     into: &mut StageHists,
+    per_job: &mut [&mut DirectionHists],
     spare: &mut StageCounts,
     patience: Duration,
 ) {
@@ -184,8 +225,8 @@ fn gather(
     while pending() && Instant::now() < until {
         std::thread::sleep(Duration::from_micros(50));
     }
-    for p in progress {
-        p.hists.take_into(into, spare);
+    for (p, job) in progress.iter().zip(per_job.iter_mut()) {
+        p.hists.take_into(into, job, spare);
     }
 }
 
@@ -296,9 +337,13 @@ mod tests {
         h.get(Stage::Io).len()
     }
 
+    fn own(per_job: &mut [DirectionHists]) -> Vec<&mut DirectionHists> {
+        per_job.iter_mut().collect()
+    }
+
     fn one_sample(ns: u64) -> StageCounts {
         let mut counts = StageCounts::default();
-        counts.record(Stage::Io, ns);
+        counts.record(workloads::Op::Read, Stage::Io, ns);
         counts
     }
 
@@ -306,6 +351,7 @@ mod tests {
     fn the_collector_waits_for_running_jobs_to_answer() {
         let jobs: Vec<JobProgress> = (0..2).map(|_| JobProgress::default()).collect();
         let (mut into, mut spare) = (StageHists::default(), StageCounts::default());
+        let mut per_job = vec![DirectionHists::default(); 2];
         std::thread::scope(|s| {
             for job in &jobs {
                 s.spawn(move || {
@@ -317,7 +363,13 @@ mod tests {
                 });
             }
             // Returns as soon as both have answered, long before its patience runs out.
-            gather(&jobs, &mut into, &mut spare, Duration::from_secs(600));
+            gather(
+                &jobs,
+                &mut into,
+                &mut own(&mut per_job),
+                &mut spare,
+                Duration::from_secs(600),
+            );
         });
         assert_eq!(io_count(&into), 2);
     }
@@ -326,19 +378,38 @@ mod tests {
     fn a_job_that_does_not_answer_is_not_waited_for() {
         let jobs: Vec<JobProgress> = (0..2).map(|_| JobProgress::default()).collect();
         let (mut into, mut spare) = (StageHists::default(), StageCounts::default());
+        let mut per_job = vec![DirectionHists::default(); 2];
         // Job 0 handed over before (a late answer); job 1 is blocked and never answers.
         jobs[0].hists.hand_over(&mut one_sample(5), 0);
-        gather(&jobs, &mut into, &mut spare, Duration::from_millis(1));
+        gather(
+            &jobs,
+            &mut into,
+            &mut own(&mut per_job),
+            &mut spare,
+            Duration::from_millis(1),
+        );
         assert_eq!(
             io_count(&into),
             1,
             "what was there, without waiting for job 1"
         );
+        let job_io = |j: &DirectionHists| j.get(workloads::Op::Read).get(Stage::Io).len();
+        assert_eq!(
+            (job_io(&per_job[0]), job_io(&per_job[1])),
+            (1, 0),
+            "each job its own"
+        );
         // Job 1 comes back and answers late: its samples land in the next interval.
         let asked = jobs[1].hists.epoch();
         jobs[1].hists.hand_over(&mut one_sample(7), asked);
         let mut next = StageHists::default();
-        gather(&jobs, &mut next, &mut spare, Duration::from_millis(1));
+        gather(
+            &jobs,
+            &mut next,
+            &mut own(&mut per_job),
+            &mut spare,
+            Duration::from_millis(1),
+        );
         assert_eq!(io_count(&next), 1);
     }
 
@@ -347,8 +418,15 @@ mod tests {
         let jobs = [JobProgress::default()];
         jobs[0].syncing.store(true, Ordering::Relaxed);
         let (mut into, mut spare) = (StageHists::default(), StageCounts::default());
+        let mut per_job = vec![DirectionHists::default(); 2];
         // Its patience would outlast the test run.
-        gather(&jobs, &mut into, &mut spare, Duration::from_secs(600));
+        gather(
+            &jobs,
+            &mut into,
+            &mut own(&mut per_job),
+            &mut spare,
+            Duration::from_secs(600),
+        );
         assert!(into.is_empty());
     }
 

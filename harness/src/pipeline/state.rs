@@ -127,6 +127,9 @@ pub struct JobProgress {
     /// Bytes and bios counted (after the ramp).
     pub bytes: AtomicU64,
     pub bios: AtomicU64,
+    /// The same, per direction ([`crate::measure::OPS`]'s order): fio reports reads and
+    /// writes apart.
+    pub by_direction: [Moved; 2],
     /// I/Os the engine completed, for the watchdog.
     pub io_completions: AtomicU64,
     /// Bios currently between issue and endio completion.
@@ -135,6 +138,22 @@ pub struct JobProgress {
     pub at_engine: AtomicU64,
     /// In fsync: no bio completes meanwhile, so the watchdog looks at writeback instead.
     pub syncing: AtomicBool,
+}
+
+/// One direction's bytes and bios counted (after the ramp).
+#[derive(Default)]
+pub struct Moved {
+    pub bytes: AtomicU64,
+    pub bios: AtomicU64,
+}
+
+impl Moved {
+    pub fn load(&self) -> (u64, u64) {
+        (
+            self.bytes.load(Ordering::Relaxed),
+            self.bios.load(Ordering::Relaxed),
+        )
+    }
 }
 
 impl JobProgress {

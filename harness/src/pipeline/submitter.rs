@@ -170,8 +170,8 @@ pub(super) struct Submitter<'a> {
     /// totals.
     hists: StageCounts,
     epoch_seen: u64,
-    bytes: u64,
-    bios: u64,
+    /// Bytes and bios counted, per direction (`op_index`).
+    moved: [(u64, u64); 2],
     io_completions: u64,
 }
 
@@ -227,8 +227,7 @@ impl<'a> Submitter<'a> {
             now,
             hists: StageCounts::default(),
             epoch_seen: progress.hists.epoch(),
-            bytes: 0,
-            bios: 0,
+            moved: [(0, 0); 2],
             io_completions: 0,
             ctx,
             home,
@@ -451,8 +450,14 @@ impl<'a> Submitter<'a> {
         progress
             .at_engine
             .store(at_engine as u64, Ordering::Relaxed);
-        progress.bytes.store(self.bytes, Ordering::Relaxed);
-        progress.bios.store(self.bios, Ordering::Relaxed);
+        for (&(bytes, bios), published) in self.moved.iter().zip(&progress.by_direction) {
+            published.bytes.store(bytes, Ordering::Relaxed);
+            published.bios.store(bios, Ordering::Relaxed);
+        }
+        let [(read_bytes, read_bios), (write_bytes, write_bios)] = self.moved;
+        let (bytes, bios) = (read_bytes + write_bytes, read_bios + write_bios);
+        progress.bytes.store(bytes, Ordering::Relaxed);
+        progress.bios.store(bios, Ordering::Relaxed);
         progress
             .io_completions
             .store(self.io_completions, Ordering::Relaxed);
