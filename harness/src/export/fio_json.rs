@@ -431,3 +431,153 @@ impl Summary {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::StageCounts;
+
+    #[test]
+    fn output_formats_read_as_fio_reads_them() {
+        let detail = |s: &str| parse_output_format(s).map(|f| f.fio_json);
+        assert_eq!(detail("normal"), Ok(None));
+        assert_eq!(detail("json"), Ok(Some(FioDetail::Json)));
+        assert_eq!(detail("normal,json"), Ok(Some(FioDetail::Json)));
+        assert_eq!(detail("json+,json"), Ok(Some(FioDetail::JsonPlus)));
+        assert!(detail("terse").unwrap_err().contains("json or json+"));
+        assert!(detail("json,xml").unwrap_err().contains("'xml'"));
+    }
+
+    #[test]
+    fn buckets_are_fios() {
+        // From fio 3.33's own output: a max of 12834 ns is reported as 12864.
+        assert_eq!(fio_bucket_value(fio_bucket(12834)), 12864);
+        assert_eq!(fio_bucket_value(fio_bucket(127)), 127, "exact below 128");
+        for index in 0..PLAT_NR {
+            assert_eq!(fio_bucket(fio_bucket_value(index)), index, "{index}");
+        }
+        assert_eq!(
+            fio_bucket(u64::MAX),
+            PLAT_NR - 1,
+            "the last bucket takes the rest"
+        );
+    }
+
+    const FIO_JOB_KEYS: [&str; 26] = [
+        "jobname",
+        "groupid",
+        "error",
+        "eta",
+        "elapsed",
+        "job options",
+        "read",
+        "write",
+        "trim",
+        "sync",
+        "job_runtime",
+        "usr_cpu",
+        "sys_cpu",
+        "ctx",
+        "majf",
+        "minf",
+        "iodepth_level",
+        "iodepth_submit",
+        "iodepth_complete",
+        "latency_ns",
+        "latency_us",
+        "latency_ms",
+        "latency_depth",
+        "latency_target",
+        "latency_percentile",
+        "latency_window",
+    ];
+
+    /// A read-only job of 100 reads: 90 of 500 ns, 10 of 2 ms, over two 100 ms intervals.
+    fn render_reads(detail: FioDetail) -> Value {
+        let mut counts = StageCounts::default();
+        for i in 0..100 {
+            let ns = if i < 90 { 500 } else { 2_000_000 };
+            counts.record(Op::Read, Stage::Io, ns);
+            counts.record(Op::Read, Stage::E2e, ns + 100);
+        }
+        let (mut all, mut latencies) = (Default::default(), DirectionHists::default());
+        counts.drain_into(&mut all, &mut latencies);
+        let spec = JobSpec::default();
+        let per_interval = [vec![(40 * 4096, 40), (60 * 4096, 60)], vec![(0, 0), (0, 0)]];
+        let case = FioCase {
+            detail,
+            ended: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
+            status: Status::Ok,
+            strategy: "inline",
+            topology: "separate".into(),
+            usage: Usage::default(),
+            elapsed: Duration::from_millis(200),
+            interval: Duration::from_millis(100),
+            interval_lengths: vec![Duration::from_millis(100); 2],
+            jobs: vec![FioJob {
+                spec: &spec,
+                runtime: Duration::from_millis(200),
+                latencies: &latencies,
+                moved: [(100 * 4096, 100), (0, 0)],
+                per_interval: &per_interval,
+            }],
+        };
+        render(&case)
+    }
+
+    #[test]
+    fn a_case_renders_in_fios_shape() {
+        let fio = render_reads(FioDetail::Json);
+        assert_eq!(fio["timestamp"], 1_700_000_000);
+        assert_eq!(fio["timestamp_ms"], 1_700_000_000_123u64);
+        let job = &fio["jobs"][0];
+        let keys: Vec<&str> = job
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut expected = FIO_JOB_KEYS.to_vec();
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
+        let read = &job["read"];
+        assert_eq!(
+            (read["io_bytes"].as_u64(), read["total_ios"].as_u64()),
+            (Some(409600), Some(100))
+        );
+        assert_eq!(read["bw_bytes"], 2_048_000, "409600 bytes in 200 ms");
+        assert_eq!(read["bw"], 2000);
+        assert_eq!(read["runtime"], 200);
+        assert_eq!(
+            (read["bw_min"].as_u64(), read["bw_max"].as_u64()),
+            (Some(1600), Some(2400))
+        );
+        assert_eq!(read["iops_samples"], 2);
+        assert_eq!(read["clat_ns"]["N"], 100);
+        assert_eq!(read["lat_ns"]["min"], 600);
+        let percentile = read["clat_ns"]["percentile"].as_object().unwrap();
+        assert_eq!(percentile.len(), PERCENTILES.len());
+        assert_eq!(percentile["50.000000"], 500);
+        assert!(percentile.contains_key("99.990000") && percentile.contains_key("1.000000"));
+        assert!(read["clat_ns"].get("bins").is_none(), "bins are json+'s");
+        assert_eq!(job["write"]["total_ios"], 0);
+        assert!(
+            job["write"]["clat_ns"].get("percentile").is_none(),
+            "none without I/O"
+        );
+        assert_eq!(job["latency_ns"]["750"], 90.0, "500 ns falls in [500, 750)");
+        assert_eq!(job["latency_ms"]["4"], 10.0, "2 ms falls in [2, 4)");
+        assert_eq!(job["job options"]["rw"], "read");
+    }
+
+    #[test]
+    fn json_plus_bins_count_every_io() {
+        let fio = render_reads(FioDetail::JsonPlus);
+        let bins = fio["jobs"][0]["read"]["clat_ns"]["bins"]
+            .as_object()
+            .unwrap();
+        assert_eq!(bins.values().map(|n| n.as_u64().unwrap()).sum::<u64>(), 100);
+        // fio's bucket [500, 504) is named by its middle.
+        assert_eq!(bins["502"], 90, "{bins:?}");
+    }
+}
