@@ -6,8 +6,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Result;
-use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
-use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::serialization::interval_log::{
+    IntervalLogWriter, IntervalLogWriterBuilder, IntervalLogWriterError, Tag,
+};
+use hdrhistogram::serialization::{V2DeflateSerializeError, V2DeflateSerializer};
 use strategies::PoolStats;
 use workloads::steady::{Detector, SteadyReport, SteadyState};
 
@@ -42,18 +44,40 @@ pub(super) struct JobTotals {
     /// Bytes and bios per interval (as [`Collected::intervals`]), per direction
     /// ([`crate::measure::OPS`]'s order).
     pub moved: [Vec<(u64, u64)>; 2],
+    /// What the job had moved by the end of the last interval.
+    seen: [(u64, u64); 2],
 }
 
 impl JobTotals {
     /// Notes what the job has moved by the end of an interval.
-    fn observe(&mut self, progress: &JobProgress, last: &mut [(u64, u64); 2]) {
-        for ((per_interval, published), last) in
-            self.moved.iter_mut().zip(&progress.by_direction).zip(last)
+    fn observe(&mut self, progress: &JobProgress) {
+        for ((per_interval, published), seen) in self
+            .moved
+            .iter_mut()
+            .zip(&progress.by_direction)
+            .zip(&mut self.seen)
         {
             let now = published.load();
-            per_interval.push((now.0 - last.0, now.1 - last.1));
-            *last = now;
+            per_interval.push((now.0 - seen.0, now.1 - seen.1));
+            *seen = now;
         }
+    }
+}
+
+/// Ends an interval for every job: their latencies into `interval` and each job's own
+/// totals, and what each moved in it.
+fn close_interval(
+    jobs: &mut [JobTotals],
+    progress: &[JobProgress],
+    interval: &mut StageHists,
+    spare: &mut StageCounts,
+    patience: Duration,
+) {
+    let mut job_hists: Vec<&mut DirectionHists> =
+        jobs.iter_mut().map(|j| &mut j.latencies).collect();
+    gather(progress, interval, &mut job_hists, spare, patience);
+    for (job, progress) in jobs.iter_mut().zip(progress) {
+        job.observe(progress);
     }
 }
 
@@ -127,7 +151,6 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
     let (mut last_flush, mut last_moved) = (ctx.start, (0, 0));
     let mut watchdog = Watchdog::new(ctx.opts.stall_timeout);
     let mut stopping_since: Option<Instant> = None;
-    let mut jobs_moved = vec![[(0, 0); 2]; jobs.progress.len()];
     while !jobs.all_finished() {
         let next = last_flush + ctx.opts.interval;
         jobs.wait_until(next);
@@ -136,36 +159,21 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
             continue;
         }
         // Close the interval [last_flush, now).
-        let mut job_hists: Vec<&mut DirectionHists> =
-            c.jobs.iter_mut().map(|j| &mut j.latencies).collect();
         let patience = patience(ctx.opts.interval);
-        gather(
+        close_interval(
+            &mut c.jobs,
             &jobs.progress,
             &mut interval,
-            &mut job_hists,
             &mut spare,
             patience,
         );
         let (from, length) = (last_flush - ctx.start, now - last_flush);
-        for stage in Stage::ALL {
-            let h = interval.get(stage);
-            if !h.is_empty() {
-                if let Err(e) = log.write_histogram(h, from, length, Tag::new(stage.tag())) {
-                    ctx.case.fail(format!("writing the interval log: {e}"));
-                }
-            }
+        if let Err(e) = write_interval(&mut log, &interval, from, length) {
+            ctx.case.fail(format!("writing the interval log: {e}"));
         }
         c.totals.add(&interval);
         interval.reset();
         let moved = jobs.moved();
-        for ((job, progress), last) in c
-            .jobs
-            .iter_mut()
-            .zip(jobs.progress.iter())
-            .zip(&mut jobs_moved)
-        {
-            job.observe(progress, last);
-        }
         c.intervals.push(Interval {
             start: from,
             length,
@@ -196,6 +204,22 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
     c.hlog = hlog;
     c.steady = steady.map(|d| d.report());
     Ok(c)
+}
+
+/// One interval's histograms into the interval log, a tagged line per stage that has any.
+fn write_interval(
+    log: &mut IntervalLogWriter<Vec<u8>, V2DeflateSerializer>,
+    interval: &StageHists,
+    from: Duration,
+    length: Duration,
+) -> Result<(), IntervalLogWriterError<V2DeflateSerializeError>> {
+    for stage in Stage::ALL {
+        let h = interval.get(stage);
+        if !h.is_empty() {
+            log.write_histogram(h, from, length, Tag::new(stage.tag()))?;
+        }
+    }
+    Ok(())
 }
 
 /// How long the collector waits for the jobs to hand their latencies over.
