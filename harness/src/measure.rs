@@ -364,6 +364,12 @@ pub struct Usage {
     pub sys_s: f64,
     pub voluntary_csw: u64,
     pub involuntary_csw: u64,
+    /// Page faults that did and did not need I/O (fio's `majf`, `minf`); absent in older
+    /// results.
+    #[serde(default)]
+    pub major_faults: u64,
+    #[serde(default)]
+    pub minor_faults: u64,
 }
 
 impl Usage {
@@ -377,6 +383,8 @@ impl Usage {
             sys_s: secs(ru.ru_stime),
             voluntary_csw: ru.ru_nvcsw as u64,
             involuntary_csw: ru.ru_nivcsw as u64,
+            major_faults: ru.ru_majflt as u64,
+            minor_faults: ru.ru_minflt as u64,
         }
     }
 
@@ -386,6 +394,8 @@ impl Usage {
             sys_s: self.sys_s - earlier.sys_s,
             voluntary_csw: self.voluntary_csw.saturating_sub(earlier.voluntary_csw),
             involuntary_csw: self.involuntary_csw.saturating_sub(earlier.involuntary_csw),
+            major_faults: self.major_faults.saturating_sub(earlier.major_faults),
+            minor_faults: self.minor_faults.saturating_sub(earlier.minor_faults),
         }
     }
 }

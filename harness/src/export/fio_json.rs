@@ -65,7 +65,7 @@ pub struct FioCase<'a> {
     /// The strategy spec and the endio topology: csumbench's, shown as global options.
     pub strategy: &'a str,
     pub topology: String,
-    /// Whole-process CPU over the case's elapsed time (fio's is per job).
+    /// Whole-process CPU, context switches and faults over the case (fio's are per job).
     pub usage: Usage,
     pub elapsed: Duration,
     /// The collector's interval: the bandwidth and IOPS samples are taken over it.
@@ -161,8 +161,8 @@ fn job(case: &FioCase, job: &FioJob, group_bw: &[f64]) -> Value {
         "usr_cpu": cpu(case.usage.user_s),
         "sys_cpu": cpu(case.usage.sys_s),
         "ctx": case.usage.voluntary_csw + case.usage.involuntary_csw,
-        "majf": 0,
-        "minf": 0,
+        "majf": case.usage.major_faults,
+        "minf": case.usage.minor_faults,
         "iodepth_level": depths(&["1", "2", "4", "8", "16", "32", ">=64"]),
         "iodepth_submit": depths(&["0", "4", "8", "16", "32", "64", ">=64"]),
         "iodepth_complete": depths(&["0", "4", "8", "16", "32", "64", ">=64"]),
@@ -212,7 +212,7 @@ fn direction(case: &FioCase, job: &FioJob, op: Op, group_bw: f64) -> Value {
     if case.detail == FioDetail::JsonPlus {
         clat.insert("bins".into(), bins(hists.get(Stage::Io)));
     }
-    let mut value = json!({
+    let mut value = fields(json!({
         "io_bytes": bytes,
         "io_kbytes": bytes / 1024,
         "bw_bytes": bw_bytes.round() as u64,
@@ -225,22 +225,28 @@ fn direction(case: &FioCase, job: &FioJob, op: Op, group_bw: f64) -> Value {
         "slat_ns": empty_latency(),
         "clat_ns": clat,
         "lat_ns": latency(hists.get(Stage::E2e)),
-    });
-    let fields = value.as_object_mut().expect("an object");
-    fields.extend(samples.fields(group_bw / 1024.0));
-    value
+    }));
+    value.extend(samples.fields(group_bw / 1024.0));
+    Value::Object(value)
 }
 
 /// A direction the job did not go: what fio prints for it.
 fn idle_direction() -> Value {
-    let mut value = json!({
+    let mut value = fields(json!({
         "io_bytes": 0, "io_kbytes": 0, "bw_bytes": 0, "bw": 0, "iops": 0.0, "runtime": 0,
         "total_ios": 0, "short_ios": 0, "drop_ios": 0,
         "slat_ns": empty_latency(), "clat_ns": empty_latency(), "lat_ns": empty_latency(),
-    });
-    let fields = value.as_object_mut().expect("an object");
-    fields.extend(Samples::default().fields(0.0));
-    value
+    }));
+    value.extend(Samples::default().fields(0.0));
+    Value::Object(value)
+}
+
+/// The fields of a `json!({...})`.
+fn fields(object: Value) -> Map<String, Value> {
+    match object {
+        Value::Object(fields) => fields,
+        _ => unreachable!("json! of an object"),
+    }
 }
 
 fn empty_latency() -> Value {
@@ -248,16 +254,13 @@ fn empty_latency() -> Value {
 }
 
 fn latency(h: &Histogram<u64>) -> Map<String, Value> {
-    let Value::Object(fields) = (match h.is_empty() {
+    fields(match h.is_empty() {
         true => empty_latency(),
         false => json!({
             "min": h.min(), "max": h.max(), "mean": h.mean(), "stddev": h.stdev(),
             "N": h.len(),
         }),
-    }) else {
-        unreachable!("json! of an object")
-    };
-    fields
+    })
 }
 
 /// fio's default percentiles, keyed as fio prints them ("99.990000").
@@ -384,15 +387,12 @@ impl Samples {
             true => (bw.mean / group_kib_s * 100.0).min(100.0),
             false => 0.0,
         };
-        let Value::Object(fields) = json!({
+        fields(json!({
             "bw_min": bw.min, "bw_max": bw.max, "bw_agg": agg, "bw_mean": bw.mean,
             "bw_dev": bw.dev, "bw_samples": bw.n,
             "iops_min": iops.min, "iops_max": iops.max, "iops_mean": iops.mean,
             "iops_stddev": iops.dev, "iops_samples": iops.n,
-        }) else {
-            unreachable!("json! of an object")
-        };
-        fields
+        }))
     }
 }
 

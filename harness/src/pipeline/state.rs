@@ -129,7 +129,7 @@ pub struct JobProgress {
     pub bios: AtomicU64,
     /// The same, per direction ([`crate::measure::OPS`]'s order): fio reports reads and
     /// writes apart.
-    pub by_direction: [Moved; 2],
+    pub by_direction: [DirectionCounters; 2],
     /// I/Os the engine completed, for the watchdog.
     pub io_completions: AtomicU64,
     /// Bios currently between issue and endio completion.
@@ -142,12 +142,12 @@ pub struct JobProgress {
 
 /// One direction's bytes and bios counted (after the ramp).
 #[derive(Default)]
-pub struct Moved {
+pub struct DirectionCounters {
     pub bytes: AtomicU64,
     pub bios: AtomicU64,
 }
 
-impl Moved {
+impl DirectionCounters {
     pub fn load(&self) -> (u64, u64) {
         (
             self.bytes.load(Ordering::Relaxed),
