@@ -252,3 +252,34 @@ fn compare_writes_one_per_case() {
         assert_eq!(fio["global options"]["strategy"], case["strategy"]);
     }
 }
+
+#[test]
+fn each_clone_of_numjobs_is_a_job_of_its_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "--ioengine",
+        "null",
+        "--rw",
+        "write",
+        "--size",
+        "1m",
+        "--numjobs",
+        "2",
+        "--output-format",
+        "json",
+    ];
+    let (case, fio) = run(&tmp.path().join("o"), &args);
+    let jobs = fio["jobs"].as_array().unwrap();
+    assert_eq!(
+        jobs.len(),
+        2,
+        "one per clone, as fio without group_reporting"
+    );
+    for job in jobs {
+        assert_eq!(u64_at(job, &["write", "io_bytes"]), 1 << 20);
+        assert_eq!(u64_at(job, &["read", "total_ios"]), 0);
+    }
+    let written: u64 = jobs.iter().map(|j| u64_at(j, &["write", "io_bytes"])).sum();
+    assert_eq!(written, u64_at(&case, &["by_direction", "write", "bytes"]));
+    assert_eq!(written, u64_at(&case, &["bytes"]));
+}
