@@ -18,7 +18,7 @@ pub use result::{
 };
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -29,7 +29,7 @@ use workloads::JobSpec;
 use crate::export::fio_json::{self, FioCase, FioDetail, FioJob};
 use crate::inject::{self, Injection};
 use crate::measure::{Percentiles, Stage, Usage};
-use crate::pipeline::{CaseState, JobOutcome, Pools, Topology};
+use crate::pipeline::{CaseState, JobOutcome, Pools, Topology, DEPTH_LEVELS};
 use crate::progress::Progress;
 use crate::results::RunDir;
 use collect::{CollectCtx, Collected};
@@ -150,6 +150,11 @@ pub fn run_case(
         .iter()
         .map(|p| p.by_direction.each_ref().map(|m| m.load()))
         .collect();
+    let depth_levels: Vec<[u64; DEPTH_LEVELS]> = jobs
+        .progress
+        .iter()
+        .map(|p| p.depth_levels.each_ref().map(|n| n.load(Ordering::Relaxed)))
+        .collect();
     if let Err(e) = jobs.shut_down(stuck) {
         result.status = Status::Error;
         result.error.get_or_insert(e);
@@ -162,6 +167,7 @@ pub fn run_case(
             collected: &collected,
             outcomes: &outcomes,
             moved: &job_moved,
+            depth_levels: &depth_levels,
         };
         let fio = fio_case(spec, opts, &threads, &result, detail);
         out.write_json(&format!("{}.fio.json", spec.id), &fio_json::render(&fio))?;
@@ -187,16 +193,20 @@ fn fio_case<'a>(
         .jobs
         .iter()
         .zip(threads.outcomes)
-        .zip(threads.moved);
+        .zip(threads.moved)
+        .zip(threads.depth_levels);
     let jobs = clones
         .zip(per_thread)
-        .map(|(job, ((totals, outcome), &moved))| FioJob {
-            spec: job,
-            runtime: outcome.end - outcome.start,
-            latencies: &totals.latencies,
-            moved,
-            per_interval: &totals.moved,
-        })
+        .map(
+            |(job, (((totals, outcome), &moved), &depth_levels))| FioJob {
+                spec: job,
+                runtime: outcome.end - outcome.start,
+                latencies: &totals.latencies,
+                moved,
+                per_interval: &totals.moved,
+                depth_levels,
+            },
+        )
         .collect();
     FioCase {
         detail,
@@ -240,6 +250,7 @@ struct Threads<'a> {
     outcomes: &'a [JobOutcome],
     /// Bytes and bios per direction.
     moved: &'a [[(u64, u64); 2]],
+    depth_levels: &'a [[u64; DEPTH_LEVELS]],
 }
 
 /// What the measured run left: its jobs, what the collector gathered, the CPU it used.

@@ -11,6 +11,7 @@ use workloads::{JobSpec, Op};
 
 use crate::case::Status;
 use crate::measure::{op_index, DirectionHists, Stage, Usage, OPS};
+use crate::pipeline::DEPTH_LEVELS;
 
 /// How much fio's JSON says: `json`, or `json+` (clat histogram bins as well).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -84,6 +85,8 @@ pub struct FioJob<'a> {
     pub moved: [(u64, u64); 2],
     /// Bytes and bios per interval, per direction.
     pub per_interval: &'a [Vec<(u64, u64)>; 2],
+    /// Submissions by the pipeline's depth at the time, in `iodepth_level`'s ranges.
+    pub depth_levels: [u64; DEPTH_LEVELS],
 }
 
 /// The errno fio would report for a case that ended so.
@@ -143,7 +146,7 @@ fn job(case: &FioCase, job: &FioJob, group_bw: &[f64]) -> Value {
     let cpu = |s: f64| s / secs * 100.0;
     let per_op = |op: Op| direction(case, job, op, group_bw[op_index(op)]);
     let latencies = latency_maps(job);
-    let depths = |keys: &[&str]| -> Map<String, Value> {
+    let unmeasured = |keys: &[&str]| -> Map<String, Value> {
         keys.iter().map(|k| (k.to_string(), json!(0.0))).collect()
     };
     json!({
@@ -163,9 +166,9 @@ fn job(case: &FioCase, job: &FioJob, group_bw: &[f64]) -> Value {
         "ctx": case.usage.voluntary_csw + case.usage.involuntary_csw,
         "majf": case.usage.major_faults,
         "minf": case.usage.minor_faults,
-        "iodepth_level": depths(&["1", "2", "4", "8", "16", "32", ">=64"]),
-        "iodepth_submit": depths(&["0", "4", "8", "16", "32", "64", ">=64"]),
-        "iodepth_complete": depths(&["0", "4", "8", "16", "32", "64", ">=64"]),
+        "iodepth_level": depth_levels(&job.depth_levels),
+        "iodepth_submit": unmeasured(&["0", "4", "8", "16", "32", "64", ">=64"]),
+        "iodepth_complete": unmeasured(&["0", "4", "8", "16", "32", "64", ">=64"]),
         "latency_ns": latencies[0],
         "latency_us": latencies[1],
         "latency_ms": latencies[2],
@@ -174,6 +177,19 @@ fn job(case: &FioCase, job: &FioJob, group_bw: &[f64]) -> Value {
         "latency_percentile": 100.0,
         "latency_window": 0,
     })
+}
+
+/// fio's `iodepth_level`: the share of submissions made at each depth range.
+fn depth_levels(counts: &[u64; DEPTH_LEVELS]) -> Map<String, Value> {
+    const KEYS: [&str; DEPTH_LEVELS] = ["1", "2", "4", "8", "16", "32", ">=64"];
+    let total: u64 = counts.iter().sum();
+    let share = |n: u64| match total {
+        0 => 0.0,
+        t => n as f64 / t as f64 * 100.0,
+    };
+    let each = KEYS.iter().zip(counts);
+    each.map(|(k, &n)| (k.to_string(), json!(share(n))))
+        .collect()
 }
 
 /// fio's `job options` are strings: every option csumbench holds as one value (not only
@@ -520,6 +536,7 @@ mod tests {
                 latencies: &latencies,
                 moved: [(100 * 4096, 100), (0, 0)],
                 per_interval: &per_interval,
+                depth_levels: [0, 0, 75, 25, 0, 0, 0],
             }],
         };
         render(&case)
@@ -568,6 +585,13 @@ mod tests {
         assert_eq!(job["latency_ns"]["750"], 90.0, "500 ns falls in [500, 750)");
         assert_eq!(job["latency_ms"]["4"], 10.0, "2 ms falls in [2, 4)");
         assert_eq!(job["job options"]["rw"], "read");
+        assert_eq!(
+            (
+                job["iodepth_level"]["4"].as_f64(),
+                job["iodepth_level"]["8"].as_f64()
+            ),
+            (Some(75.0), Some(25.0))
+        );
     }
 
     #[test]

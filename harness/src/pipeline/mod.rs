@@ -39,7 +39,9 @@ mod submitter;
 pub use extent::ExtentLocks;
 pub use panic::capture_panic_messages;
 pub use pools::{Pools, Topology};
-pub use state::{CaseState, JobInput, JobOutcome, JobProgress, Mismatch, MismatchKind};
+pub use state::{
+    CaseState, JobInput, JobOutcome, JobProgress, Mismatch, MismatchKind, DEPTH_LEVELS,
+};
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -130,6 +130,9 @@ pub struct JobProgress {
     /// The same, per direction ([`crate::measure::OPS`]'s order): fio reports reads and
     /// writes apart.
     pub by_direction: [DirectionCounters; 2],
+    /// Submissions by the pipeline's depth at the time ([`depth_level`]), counted after
+    /// the ramp; stored as the job finishes.
+    pub depth_levels: [AtomicU64; DEPTH_LEVELS],
     /// I/Os the engine completed, for the watchdog.
     pub io_completions: AtomicU64,
     /// Bios currently between issue and endio completion.
@@ -138,6 +141,15 @@ pub struct JobProgress {
     pub at_engine: AtomicU64,
     /// In fsync: no bio completes meanwhile, so the watchdog looks at writeback instead.
     pub syncing: AtomicBool,
+}
+
+/// fio's `iodepth_level` ranges: 1, 2-3, 4-7, 8-15, 16-31, 32-63, 64 and more.
+pub const DEPTH_LEVELS: usize = 7;
+
+/// The `iodepth_level` range of `depth` bios in the pipeline.
+#[inline]
+pub fn depth_level(depth: usize) -> usize {
+    ((usize::BITS - 1 - depth.max(1).leading_zeros()) as usize).min(DEPTH_LEVELS - 1)
 }
 
 /// One direction's bytes and bios counted (after the ramp).
@@ -194,4 +206,18 @@ pub struct JobOutcome {
     pub end: Instant,
     /// Bios that never came back (a stuck pool after an abort).
     pub abandoned: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depths_fall_in_fios_iodepth_level_ranges() {
+        let levels: Vec<usize> = [0, 1, 2, 3, 4, 7, 8, 15, 16, 31, 32, 63, 64, 4096]
+            .into_iter()
+            .map(depth_level)
+            .collect();
+        assert_eq!(levels, [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6]);
+    }
 }

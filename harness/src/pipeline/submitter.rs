@@ -24,7 +24,7 @@ use workloads::{AlignedBuf, IoDone, IoReq, JobSpec, Op};
 use super::bio::{Bio, Homecoming};
 use super::pacer::{Due, Pacer};
 use super::stages::StageCtx;
-use super::state::{CaseState, JobInput, JobOutcome, JobProgress};
+use super::state::{depth_level, CaseState, JobInput, JobOutcome, JobProgress, DEPTH_LEVELS};
 use super::{Pools, DRAIN_GRACE, POLL};
 use crate::measure::clock::Stamp;
 use crate::measure::StageCounts;
@@ -172,6 +172,8 @@ pub(super) struct Submitter<'a> {
     epoch_seen: u64,
     /// Bytes and bios counted, per direction (`op_index`).
     moved: [(u64, u64); 2],
+    /// Submissions by the depth of the pipeline at the time (fio's `iodepth_level`).
+    depth_levels: [u64; DEPTH_LEVELS],
     io_completions: u64,
 }
 
@@ -228,6 +230,7 @@ impl<'a> Submitter<'a> {
             hists: StageCounts::default(),
             epoch_seen: progress.hists.epoch(),
             moved: [(0, 0); 2],
+            depth_levels: [0; DEPTH_LEVELS],
             io_completions: 0,
             ctx,
             home,
@@ -396,6 +399,9 @@ impl<'a> Submitter<'a> {
     /// completion is handled at once.
     fn submit(&mut self, mut bio: Box<Bio>, at: Stamp) {
         bio.submitted = at;
+        if self.ramp_end.is_none_or(|r| at >= r) {
+            self.depth_levels[depth_level(self.in_pipeline)] += 1;
+        }
         let (op, offset, buf) = (bio.op, bio.offset, bio.buf.take().expect("buffer"));
         let tag = self.at_engine.put(bio);
         if let Err(e) = self.input.engine.queue(IoReq {
@@ -509,6 +515,9 @@ impl<'a> Submitter<'a> {
     pub fn finish(mut self) -> JobOutcome {
         self.publish();
         self.progress.hists.hand_over_all(&mut self.hists);
+        for (published, &n) in self.progress.depth_levels.iter().zip(&self.depth_levels) {
+            published.store(n, Ordering::Relaxed);
+        }
         self.progress
             .in_pipeline
             .store(self.abandoned, Ordering::Relaxed);

@@ -101,6 +101,11 @@ fn json_on_the_null_engine_writes_a_fio_file_beside_the_case() {
     assert_eq!(percentiles.len(), 17, "fio's default list");
     assert!(read["clat_ns"].get("bins").is_none(), "bins are json+'s");
     assert_eq!(u64_at(&fio["jobs"][0], &["write", "total_ios"]), 0);
+    let depths = &fio["jobs"][0]["iodepth_level"];
+    assert_eq!(
+        depths["1"], 100.0,
+        "iodepth 1: every submission at depth 1: {depths}"
+    );
 }
 
 #[test]
