@@ -12,6 +12,7 @@ use workloads::JobSpec;
 
 use crate::case::RunOptions;
 use crate::crossover;
+use crate::export::fio_json::{self, OutputFormat};
 use crate::export::Format;
 use crate::inject::Injection;
 use crate::pipeline::Topology;
@@ -331,6 +332,12 @@ struct CommonArgs {
     /// (crc32c-crate, crc-fast, crc-slice16; the manifest lists each one's speed).
     #[arg(long, value_name = "NAME")]
     csum_impl: Option<String>,
+    /// fio's --output-format: normal (csumbench's table and files, always written), json or
+    /// json+ (also <case>.fio.json beside each case's files, in fio's JSON shape; json+
+    /// adds clat histogram bins). A comma list, as fio takes it; terse is not written.
+    #[arg(long, value_name = "FORMAT[,FORMAT]", default_value = "normal",
+          value_parser = fio_json::parse_output_format)]
+    output_format: OutputFormat,
 }
 
 fn is_root() -> bool {
@@ -578,6 +585,7 @@ fn run_options(common: &CommonArgs, scratch: &Scratch) -> RunOptions {
         relayout: common.relayout,
         drop_caches: common.drop_caches,
         inject: common.inject.clone(),
+        fio_json: common.output_format.fio_json,
         preallocate_scratch: scratch.path().is_some(),
         scratch_dir: scratch.path().unwrap_or_else(std::env::temp_dir),
     }

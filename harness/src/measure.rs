@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
+use workloads::Op;
 
 /// The pipeline stages a bio passes through, each with its own histogram (and interval-log
 /// tag). `*_wait` is time queued before a worker picked the item up; `*_run` is time running.
@@ -78,6 +79,30 @@ impl StageHists {
     }
 }
 
+/// The two directions, in the order [`DirectionHists`] and the per-direction counters keep
+/// them.
+pub const OPS: [Op; 2] = [Op::Read, Op::Write];
+
+/// Where `op` sits in per-direction arrays.
+#[inline]
+pub fn op_index(op: Op) -> usize {
+    match op {
+        Op::Read => 0,
+        Op::Write => 1,
+    }
+}
+
+/// One [`StageHists`] per direction: a `rw=randrw` job's reads and writes apart, as fio
+/// reports them.
+#[derive(Clone, Default)]
+pub struct DirectionHists([StageHists; 2]);
+
+impl DirectionHists {
+    pub fn get(&self, op: Op) -> &StageHists {
+        &self.0[op_index(op)]
+    }
+}
+
 /// HdrHistogram's layout for [`new_histogram`]'s bounds: 2048 sub-buckets (3 significant
 /// digits), the lower half of each bucket after the first unused, unit 1 ns.
 const SUB_BUCKET_HALF_MAGNITUDE: u32 = 10;
@@ -137,55 +162,77 @@ impl Counts {
         self.lo > self.hi
     }
 
-    /// Adds every count into `h` and empties self.
-    fn drain_into(&mut self, h: &mut Histogram<u64>) {
+    /// Adds every count into both `all` and `mine` and empties self.
+    fn drain_into(&mut self, all: &mut Histogram<u64>, mine: &mut Histogram<u64>) {
         if self.is_empty() {
             return;
         }
         for (i, count) in self.counts[self.lo..=self.hi].iter_mut().enumerate() {
             if *count > 0 {
-                h.record_n(count_value(self.lo + i), *count)
-                    .expect("within the histogram's bounds");
+                let value = count_value(self.lo + i);
+                for h in [&mut *all, &mut *mine] {
+                    h.record_n(value, *count)
+                        .expect("within the histogram's bounds");
+                }
                 *count = 0;
             }
         }
         (self.lo, self.hi) = (usize::MAX, 0);
     }
+
+    /// Adds everything `other` holds into self and empties `other`.
+    fn drain_from(&mut self, other: &mut Counts) {
+        if other.is_empty() {
+            return;
+        }
+        for i in other.lo..=other.hi {
+            self.counts[i] += std::mem::take(&mut other.counts[i]);
+        }
+        (self.lo, self.hi) = (self.lo.min(other.lo), self.hi.max(other.hi));
+        (other.lo, other.hi) = (usize::MAX, 0);
+    }
 }
 
-/// What a job records as its bios retire: each stage's latencies ([`Counts`]).
+/// What a job records as its bios retire: each stage's latencies ([`Counts`]), reads and
+/// writes apart (one set per direction costs no more per sample than one set for both).
 #[derive(Default)]
-pub struct StageCounts([Counts; Stage::ALL.len()]);
+pub struct StageCounts([[Counts; Stage::ALL.len()]; 2]);
 
 impl StageCounts {
-    /// Records one latency, in nanoseconds (0 counts as 1, the histograms' floor).
+    /// Records one latency of an `op` bio, in nanoseconds (0 counts as 1, the histograms'
+    /// floor).
     #[inline]
-    pub fn record(&mut self, stage: Stage, ns: u64) {
-        self.0[stage as usize].record(ns);
+    pub fn record(&mut self, op: Op, stage: Stage, ns: u64) {
+        self.0[op_index(op)][stage as usize].record(ns);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.iter().all(Counts::is_empty)
+        self.0.iter().flatten().all(Counts::is_empty)
     }
 
-    /// Adds everything into `hists` and empties self.
-    pub fn drain_into(&mut self, hists: &mut StageHists) {
-        for (counts, h) in self.0.iter_mut().zip(hists.0.iter_mut()) {
-            counts.drain_into(h);
+    /// Adds everything into `all` (both directions together: the interval log's) and into
+    /// `by_direction` (the job's own), and empties self.
+    pub fn drain_into(&mut self, all: &mut StageHists, by_direction: &mut DirectionHists) {
+        for (direction, mine) in self.0.iter_mut().zip(by_direction.0.iter_mut()) {
+            for ((counts, a), m) in direction
+                .iter_mut()
+                .zip(all.0.iter_mut())
+                .zip(mine.0.iter_mut())
+            {
+                counts.drain_into(a, m);
+            }
         }
     }
 
     /// Adds everything `other` holds into self and empties `other`.
     fn drain_from(&mut self, other: &mut StageCounts) {
-        for (mine, theirs) in self.0.iter_mut().zip(other.0.iter_mut()) {
-            if theirs.is_empty() {
-                continue;
-            }
-            for i in theirs.lo..=theirs.hi {
-                mine.counts[i] += std::mem::take(&mut theirs.counts[i]);
-            }
-            (mine.lo, mine.hi) = (mine.lo.min(theirs.lo), mine.hi.max(theirs.hi));
-            (theirs.lo, theirs.hi) = (usize::MAX, 0);
+        for (mine, theirs) in self
+            .0
+            .iter_mut()
+            .flatten()
+            .zip(other.0.iter_mut().flatten())
+        {
+            mine.drain_from(theirs);
         }
     }
 }
@@ -259,9 +306,15 @@ impl HistHandover {
         self.answered.load(Ordering::Acquire) >= epoch
     }
 
-    /// Collector side: adds what was handed over into `into`. The slot gets `spare` (empty)
-    /// in exchange, so the job never waits for the adding; `spare` comes back empty.
-    pub fn take_into(&self, into: &mut StageHists, spare: &mut StageCounts) {
+    /// Collector side: adds what was handed over into `into` (every job's, this interval)
+    /// and `job` (this job's, the whole case). The slot gets `spare` (empty) in exchange, so
+    /// the job never waits for the adding; `spare` comes back empty.
+    pub fn take_into(
+        &self,
+        into: &mut StageHists,
+        job: &mut DirectionHists,
+        spare: &mut StageCounts,
+    ) {
         {
             let mut slot = self.slot.lock().unwrap();
             if !slot.full {
@@ -270,7 +323,7 @@ impl HistHandover {
             std::mem::swap(&mut slot.hists, spare);
             slot.full = false;
         }
-        spare.drain_into(into);
+        spare.drain_into(into, job);
     }
 }
 
@@ -311,6 +364,12 @@ pub struct Usage {
     pub sys_s: f64,
     pub voluntary_csw: u64,
     pub involuntary_csw: u64,
+    /// Page faults that did and did not need I/O (fio's `majf`, `minf`); absent in older
+    /// results.
+    #[serde(default)]
+    pub major_faults: u64,
+    #[serde(default)]
+    pub minor_faults: u64,
 }
 
 impl Usage {
@@ -324,6 +383,8 @@ impl Usage {
             sys_s: secs(ru.ru_stime),
             voluntary_csw: ru.ru_nvcsw as u64,
             involuntary_csw: ru.ru_nivcsw as u64,
+            major_faults: ru.ru_majflt as u64,
+            minor_faults: ru.ru_minflt as u64,
         }
     }
 
@@ -333,6 +394,8 @@ impl Usage {
             sys_s: self.sys_s - earlier.sys_s,
             voluntary_csw: self.voluntary_csw.saturating_sub(earlier.voluntary_csw),
             involuntary_csw: self.involuntary_csw.saturating_sub(earlier.involuntary_csw),
+            major_faults: self.major_faults.saturating_sub(earlier.major_faults),
+            minor_faults: self.minor_faults.saturating_sub(earlier.minor_faults),
         }
     }
 }
@@ -356,12 +419,16 @@ mod tests {
 
     fn with(samples: &[u64]) -> StageCounts {
         let mut h = StageCounts::default();
-        samples.iter().for_each(|&ns| h.record(Stage::Io, ns));
+        samples
+            .iter()
+            .for_each(|&ns| h.record(Op::Read, Stage::Io, ns));
         h
     }
 
     fn count(h: &StageCounts) -> u64 {
-        h.0[Stage::Io as usize].counts.iter().sum()
+        h.0.iter()
+            .map(|d| d[Stage::Io as usize].counts.iter().sum::<u64>())
+            .sum()
     }
 
     fn hist_count(h: &StageHists) -> u64 {
@@ -401,13 +468,19 @@ mod tests {
         let mut counts = StageCounts::default();
         for &ns in &samples {
             direct.saturating_record(ns.max(1));
-            counts.record(Stage::E2e, ns);
+            counts.record(Op::Write, Stage::E2e, ns);
         }
-        counts.record(Stage::E2e, u64::MAX);
+        counts.record(Op::Write, Stage::E2e, u64::MAX);
         direct.saturating_record(HIGHEST_NS);
-        let mut hists = StageHists::default();
-        counts.drain_into(&mut hists);
+        let (mut hists, mut by_direction) = (StageHists::default(), DirectionHists::default());
+        counts.drain_into(&mut hists, &mut by_direction);
         let via = hists.get(Stage::E2e);
+        assert_eq!(
+            by_direction.get(Op::Write).get(Stage::E2e),
+            via,
+            "the job's own too"
+        );
+        assert!(by_direction.get(Op::Read).is_empty());
         assert_eq!(via.len(), direct.len());
         for q in [0.0, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0] {
             assert_eq!(via.value_at_quantile(q), direct.value_at_quantile(q), "{q}");
@@ -420,6 +493,7 @@ mod tests {
     #[test]
     fn a_handover_moves_every_sample_once() {
         let handover = HistHandover::default();
+        let mut job = DirectionHists::default();
         let (mut mine, mut interval, mut spare) = (
             with(&[0, 5, 7]),
             StageHists::default(),
@@ -430,23 +504,29 @@ mod tests {
         assert!(!handover.answered(epoch));
         handover.hand_over(&mut mine, handover.epoch());
         assert!(handover.answered(epoch) && mine.is_empty());
-        handover.take_into(&mut interval, &mut spare);
+        handover.take_into(&mut interval, &mut job, &mut spare);
         assert_eq!(hist_count(&interval), 3);
         assert_eq!(interval.get(Stage::Io).min(), 1, "0 ns counts as 1");
         assert!(spare.is_empty());
-        handover.take_into(&mut interval, &mut spare);
+        handover.take_into(&mut interval, &mut job, &mut spare);
         assert_eq!(hist_count(&interval), 3, "taken once");
+        assert_eq!(
+            job.get(Op::Read).get(Stage::Io).len(),
+            3,
+            "the job's own, once"
+        );
     }
 
     #[test]
     fn a_late_answer_lands_in_the_next_interval() {
         let handover = HistHandover::default();
+        let mut job = DirectionHists::default();
         let mut spare = StageCounts::default();
         let mut mine = with(&[10, 20]);
         // Interval 1: asked, not answered in time.
         let first = handover.ask();
         let mut one = StageHists::default();
-        handover.take_into(&mut one, &mut spare);
+        handover.take_into(&mut one, &mut job, &mut spare);
         assert!(one.is_empty());
         handover.hand_over(&mut mine, first);
         // Interval 2: the slot still holds the late samples; the job's new ones wait.
@@ -456,12 +536,12 @@ mod tests {
         assert!(handover.answered(second));
         assert_eq!(count(&mine), 1, "kept for the next handover");
         let mut two = StageHists::default();
-        handover.take_into(&mut two, &mut spare);
+        handover.take_into(&mut two, &mut job, &mut spare);
         assert_eq!(hist_count(&two), 2);
         // The job ends: the rest goes.
         handover.hand_over_all(&mut mine);
         let mut last = StageHists::default();
-        handover.take_into(&mut last, &mut spare);
+        handover.take_into(&mut last, &mut job, &mut spare);
         assert_eq!((hist_count(&last), count(&mine)), (1, 0));
         assert!(
             handover.answered(handover.ask()),
@@ -477,7 +557,8 @@ mod tests {
         let mut rest = with(&[3]);
         handover.hand_over_all(&mut rest);
         let (mut all, mut spare) = (StageHists::default(), StageCounts::default());
-        handover.take_into(&mut all, &mut spare);
+        let mut job = DirectionHists::default();
+        handover.take_into(&mut all, &mut job, &mut spare);
         assert_eq!(hist_count(&all), 3);
         assert!(rest.is_empty());
     }

@@ -342,7 +342,8 @@ impl Session<'_> {
     /// json) belongs to no case the manifest lists: removed, which also frees room to record
     /// the failure.
     fn forget_partial_case(&self, spec: &CaseSpec) {
-        for name in [".hlog", ".bw.csv", ".json"].map(|ext| format!("{}{ext}", spec.id)) {
+        let written = [".hlog", ".bw.csv", ".json", ".fio.json"];
+        for name in written.map(|ext| format!("{}{ext}", spec.id)) {
             let _ = std::fs::remove_file(self.out.path().join(name));
         }
     }

@@ -6,15 +6,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Result;
-use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
-use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::serialization::interval_log::{
+    IntervalLogWriter, IntervalLogWriterBuilder, IntervalLogWriterError, Tag,
+};
+use hdrhistogram::serialization::{V2DeflateSerializeError, V2DeflateSerializer};
 use strategies::PoolStats;
 use workloads::steady::{Detector, SteadyReport, SteadyState};
 
 use super::jobs::{RunningJobs, GIVE_UP};
 use super::result::{Interval, PoolReport, StallCause, StallKind, StallReport};
 use super::{CaseSpec, RunOptions};
-use crate::measure::{pages_written, Stage, StageCounts, StageHists};
+use crate::measure::{pages_written, DirectionHists, Stage, StageCounts, StageHists};
 use crate::pipeline::{CaseState, JobProgress, Pools};
 use crate::progress::Progress;
 
@@ -24,12 +26,59 @@ pub(super) struct Collected {
     pub hlog: Vec<u8>,
     pub totals: StageHists,
     pub intervals: Vec<Interval>,
+    /// Each job's own, in the order of the case's job inputs.
+    pub jobs: Vec<JobTotals>,
     pub stall: Option<StallReport>,
     pub interrupted: bool,
     /// Job threads that did not stop when told to.
     pub left_behind: usize,
     /// Steady-state detection, when a job asked for it.
     pub steady: Option<SteadyReport>,
+}
+
+/// One job's latencies over the case, and what it moved in each of the case's intervals,
+/// both per direction: what fio reports per job.
+#[derive(Default)]
+pub(super) struct JobTotals {
+    pub latencies: DirectionHists,
+    /// Bytes and bios per interval (as [`Collected::intervals`]), per direction
+    /// ([`crate::measure::OPS`]'s order).
+    pub moved: [Vec<(u64, u64)>; 2],
+    /// What the job had moved by the end of the last interval.
+    seen: [(u64, u64); 2],
+}
+
+impl JobTotals {
+    /// Notes what the job has moved by the end of an interval.
+    fn observe(&mut self, progress: &JobProgress) {
+        for ((per_interval, published), seen) in self
+            .moved
+            .iter_mut()
+            .zip(&progress.by_direction)
+            .zip(&mut self.seen)
+        {
+            let now = published.load();
+            per_interval.push((now.0 - seen.0, now.1 - seen.1));
+            *seen = now;
+        }
+    }
+}
+
+/// Ends an interval for every job: their latencies into `interval` and each job's own
+/// totals, and what each moved in it.
+fn close_interval(
+    jobs: &mut [JobTotals],
+    progress: &[JobProgress],
+    interval: &mut StageHists,
+    spare: &mut StageCounts,
+    patience: Duration,
+) {
+    let mut job_hists: Vec<&mut DirectionHists> =
+        jobs.iter_mut().map(|j| &mut j.latencies).collect();
+    gather(progress, interval, &mut job_hists, spare, patience);
+    for (job, progress) in jobs.iter_mut().zip(progress) {
+        job.observe(progress);
+    }
 }
 
 /// Declares a stall when a counter of activity stops moving for `timeout`.
@@ -91,6 +140,7 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
         hlog: Vec::new(),
         totals: StageHists::default(),
         intervals: Vec::new(),
+        jobs: jobs.progress.iter().map(|_| JobTotals::default()).collect(),
         stall: None,
         interrupted: false,
         left_behind: 0,
@@ -109,20 +159,17 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
             continue;
         }
         // Close the interval [last_flush, now).
-        gather(
+        let patience = patience(ctx.opts.interval);
+        close_interval(
+            &mut c.jobs,
             &jobs.progress,
             &mut interval,
             &mut spare,
-            patience(ctx.opts.interval),
+            patience,
         );
         let (from, length) = (last_flush - ctx.start, now - last_flush);
-        for stage in Stage::ALL {
-            let h = interval.get(stage);
-            if !h.is_empty() {
-                if let Err(e) = log.write_histogram(h, from, length, Tag::new(stage.tag())) {
-                    ctx.case.fail(format!("writing the interval log: {e}"));
-                }
-            }
+        if let Err(e) = write_interval(&mut log, &interval, from, length) {
+            ctx.case.fail(format!("writing the interval log: {e}"));
         }
         c.totals.add(&interval);
         interval.reset();
@@ -159,17 +206,35 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
     Ok(c)
 }
 
+/// One interval's histograms into the interval log, a tagged line per stage that has any.
+fn write_interval(
+    log: &mut IntervalLogWriter<Vec<u8>, V2DeflateSerializer>,
+    interval: &StageHists,
+    from: Duration,
+    length: Duration,
+) -> Result<(), IntervalLogWriterError<V2DeflateSerializeError>> {
+    for stage in Stage::ALL {
+        let h = interval.get(stage);
+        if !h.is_empty() {
+            log.write_histogram(h, from, length, Tag::new(stage.tag()))?;
+        }
+    }
+    Ok(())
+}
+
 /// How long the collector waits for the jobs to hand their latencies over.
 fn patience(interval: Duration) -> Duration {
     (interval / 10).min(Duration::from_millis(5))
 }
 
-/// Asks every job for the latencies it recorded and adds what they hand over into `into`.
+/// Asks every job for the latencies it recorded and adds what they hand over into `into`
+/// and the job's own `per_job`.
 /// A job that does not answer within `patience` (in fsync, waiting for a slow or stuck
 /// I/O, not scheduled) is not waited for: its samples land in a later interval.
 fn gather(
     progress: &[JobProgress],
     into: &mut StageHists,
+    per_job: &mut [&mut DirectionHists],
     spare: &mut StageCounts,
     patience: Duration,
 ) {
@@ -184,8 +249,8 @@ fn gather(
     while pending() && Instant::now() < until {
         std::thread::sleep(Duration::from_micros(50));
     }
-    for p in progress {
-        p.hists.take_into(into, spare);
+    for (p, job) in progress.iter().zip(per_job.iter_mut()) {
+        p.hists.take_into(into, job, spare);
     }
 }
 
@@ -296,9 +361,13 @@ mod tests {
         h.get(Stage::Io).len()
     }
 
+    fn own(per_job: &mut [DirectionHists]) -> Vec<&mut DirectionHists> {
+        per_job.iter_mut().collect()
+    }
+
     fn one_sample(ns: u64) -> StageCounts {
         let mut counts = StageCounts::default();
-        counts.record(Stage::Io, ns);
+        counts.record(workloads::Op::Read, Stage::Io, ns);
         counts
     }
 
@@ -306,6 +375,7 @@ mod tests {
     fn the_collector_waits_for_running_jobs_to_answer() {
         let jobs: Vec<JobProgress> = (0..2).map(|_| JobProgress::default()).collect();
         let (mut into, mut spare) = (StageHists::default(), StageCounts::default());
+        let mut per_job = vec![DirectionHists::default(); 2];
         std::thread::scope(|s| {
             for job in &jobs {
                 s.spawn(move || {
@@ -317,7 +387,13 @@ mod tests {
                 });
             }
             // Returns as soon as both have answered, long before its patience runs out.
-            gather(&jobs, &mut into, &mut spare, Duration::from_secs(600));
+            gather(
+                &jobs,
+                &mut into,
+                &mut own(&mut per_job),
+                &mut spare,
+                Duration::from_secs(600),
+            );
         });
         assert_eq!(io_count(&into), 2);
     }
@@ -326,19 +402,38 @@ mod tests {
     fn a_job_that_does_not_answer_is_not_waited_for() {
         let jobs: Vec<JobProgress> = (0..2).map(|_| JobProgress::default()).collect();
         let (mut into, mut spare) = (StageHists::default(), StageCounts::default());
+        let mut per_job = vec![DirectionHists::default(); 2];
         // Job 0 handed over before (a late answer); job 1 is blocked and never answers.
         jobs[0].hists.hand_over(&mut one_sample(5), 0);
-        gather(&jobs, &mut into, &mut spare, Duration::from_millis(1));
+        gather(
+            &jobs,
+            &mut into,
+            &mut own(&mut per_job),
+            &mut spare,
+            Duration::from_millis(1),
+        );
         assert_eq!(
             io_count(&into),
             1,
             "what was there, without waiting for job 1"
         );
+        let job_io = |j: &DirectionHists| j.get(workloads::Op::Read).get(Stage::Io).len();
+        assert_eq!(
+            (job_io(&per_job[0]), job_io(&per_job[1])),
+            (1, 0),
+            "each job its own"
+        );
         // Job 1 comes back and answers late: its samples land in the next interval.
         let asked = jobs[1].hists.epoch();
         jobs[1].hists.hand_over(&mut one_sample(7), asked);
         let mut next = StageHists::default();
-        gather(&jobs, &mut next, &mut spare, Duration::from_millis(1));
+        gather(
+            &jobs,
+            &mut next,
+            &mut own(&mut per_job),
+            &mut spare,
+            Duration::from_millis(1),
+        );
         assert_eq!(io_count(&next), 1);
     }
 
@@ -347,8 +442,15 @@ mod tests {
         let jobs = [JobProgress::default()];
         jobs[0].syncing.store(true, Ordering::Relaxed);
         let (mut into, mut spare) = (StageHists::default(), StageCounts::default());
+        let mut per_job = vec![DirectionHists::default(); 2];
         // Its patience would outlast the test run.
-        gather(&jobs, &mut into, &mut spare, Duration::from_secs(600));
+        gather(
+            &jobs,
+            &mut into,
+            &mut own(&mut per_job),
+            &mut spare,
+            Duration::from_secs(600),
+        );
         assert!(into.is_empty());
     }
 

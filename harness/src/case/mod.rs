@@ -13,12 +13,12 @@ mod result;
 
 pub use collect::Watchdog;
 pub use result::{
-    Bandwidth, CaseResult, PoolReport, Preparation, StallCause, StallKind, StallReport, Status,
-    VerifyPhase,
+    Bandwidth, ByDirection, CaseResult, Moved, PoolReport, Preparation, StallCause, StallKind,
+    StallReport, Status, VerifyPhase,
 };
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -26,9 +26,10 @@ use anyhow::Result;
 use serde::Serialize;
 use workloads::JobSpec;
 
+use crate::export::fio_json::{self, FioCase, FioDetail, FioJob};
 use crate::inject::{self, Injection};
 use crate::measure::{Percentiles, Stage, Usage};
-use crate::pipeline::{CaseState, JobOutcome, Pools, Topology};
+use crate::pipeline::{CaseState, JobOutcome, Pools, Topology, DEPTH_LEVELS};
 use crate::progress::Progress;
 use crate::results::RunDir;
 use collect::{CollectCtx, Collected};
@@ -60,6 +61,8 @@ pub struct RunOptions {
     pub drop_caches: bool,
     /// Faults to inject into every case (`--inject`).
     pub inject: Vec<Injection>,
+    /// Also write each case in fio's JSON shape (`--output-format=json`, `json+`).
+    pub fio_json: Option<FioDetail>,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -141,6 +144,17 @@ pub fn run_case(
         // Read-only stores are untouched; persisting them again is harmless.
         prepared.persist()?;
     }
+    // Read before the jobs are shut down, for the fio JSON.
+    let job_moved: Vec<[(u64, u64); 2]> = jobs
+        .progress
+        .iter()
+        .map(|p| p.by_direction.each_ref().map(|m| m.load()))
+        .collect();
+    let depth_levels: Vec<[u64; DEPTH_LEVELS]> = jobs
+        .progress
+        .iter()
+        .map(|p| p.depth_levels.each_ref().map(|n| n.load(Ordering::Relaxed)))
+        .collect();
     if let Err(e) = jobs.shut_down(stuck) {
         result.status = Status::Error;
         result.error.get_or_insert(e);
@@ -148,7 +162,69 @@ pub fn run_case(
     out.write(&result.hlog, &collected.hlog)?;
     out.write(&result.bw_csv, bw_csv(&collected.intervals).as_bytes())?;
     out.write_json(&format!("{}.json", spec.id), &result)?;
+    if let Some(detail) = opts.fio_json {
+        let threads = Threads {
+            collected: &collected,
+            outcomes: &outcomes,
+            moved: &job_moved,
+            depth_levels: &depth_levels,
+        };
+        let fio = fio_case(spec, opts, &threads, &result, detail);
+        out.write_json(&format!("{}.fio.json", spec.id), &fio_json::render(&fio))?;
+    }
     Ok(result)
+}
+
+/// The case as fio's JSON shows it: a job per job thread (each clone of `numjobs`), in the
+/// order the case started them.
+fn fio_case<'a>(
+    spec: &'a CaseSpec,
+    opts: &RunOptions,
+    threads: &Threads<'a>,
+    result: &'a CaseResult,
+    detail: FioDetail,
+) -> FioCase<'a> {
+    let clones = spec
+        .jobs
+        .iter()
+        .flat_map(|job| (0..job.numjobs).map(move |_| job));
+    let per_thread = threads
+        .collected
+        .jobs
+        .iter()
+        .zip(threads.outcomes)
+        .zip(threads.moved)
+        .zip(threads.depth_levels);
+    let jobs = clones
+        .zip(per_thread)
+        .map(
+            |(job, (((totals, outcome), &moved), &depth_levels))| FioJob {
+                spec: job,
+                runtime: outcome.end - outcome.start,
+                latencies: &totals.latencies,
+                moved,
+                per_interval: &totals.moved,
+                depth_levels,
+            },
+        )
+        .collect();
+    FioCase {
+        detail,
+        ended: SystemTime::now(),
+        status: result.status,
+        strategy: &result.strategy,
+        topology: crate::names::name(&result.topology),
+        usage: result.usage,
+        elapsed: Duration::from_secs_f64(result.elapsed_s),
+        interval: opts.interval,
+        interval_lengths: threads
+            .collected
+            .intervals
+            .iter()
+            .map(|i| i.length)
+            .collect(),
+        jobs,
+    }
 }
 
 /// Job threads that did not stop are named in the stall's detail, or fail the case.
@@ -166,6 +242,15 @@ fn note_left_behind(collected: &mut Collected, case: &CaseState) {
         Some(s) => s.detail = format!("{}; {note}", s.detail),
         None => case.fail(note),
     }
+}
+
+/// What each job thread left, in the order the case started them.
+struct Threads<'a> {
+    collected: &'a Collected,
+    outcomes: &'a [JobOutcome],
+    /// Bytes and bios per direction.
+    moved: &'a [[(u64, u64); 2]],
+    depth_levels: &'a [[u64; DEPTH_LEVELS]],
 }
 
 /// What the measured run left: its jobs, what the collector gathered, the CPU it used.
@@ -198,6 +283,7 @@ fn summarize(
         _ => 1e-9,
     };
     let (bytes, bios) = jobs.moved();
+    let by_direction = ByDirection::of(&jobs.progress);
     let errors = case.errors();
     let mismatch_count = case
         .mismatch_count
@@ -236,6 +322,7 @@ fn summarize(
         page_cache_note: prepared.page_cache.note.clone(),
         bytes,
         bios,
+        by_direction,
         elapsed_s: elapsed,
         mib_s: bytes as f64 / (1 << 20) as f64 / elapsed,
         iops: bios as f64 / elapsed,

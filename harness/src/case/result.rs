@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::measure::{Percentiles, Usage};
-use crate::pipeline::{Mismatch, Pools, Topology};
+use crate::measure::{op_index, Percentiles, Usage};
+use crate::pipeline::{JobProgress, Mismatch, Pools, Topology};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -132,6 +132,38 @@ pub struct Preparation {
     pub action: String,
 }
 
+/// Bytes and bios counted in one direction.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Moved {
+    pub bytes: u64,
+    pub bios: u64,
+}
+
+/// A case's bytes and bios per direction; they sum to its `bytes` and `bios`.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct ByDirection {
+    pub read: Moved,
+    pub write: Moved,
+}
+
+impl ByDirection {
+    /// Every job's counts, added up.
+    pub fn of(jobs: &[JobProgress]) -> ByDirection {
+        let total = |op| {
+            jobs.iter()
+                .map(|j| j.by_direction[op_index(op)].load())
+                .fold(Moved::default(), |sum, (bytes, bios)| Moved {
+                    bytes: sum.bytes + bytes,
+                    bios: sum.bios + bios,
+                })
+        };
+        ByDirection {
+            read: total(workloads::Op::Read),
+            write: total(workloads::Op::Write),
+        }
+    }
+}
+
 /// One case's result: the `<case>.json` file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CaseResult {
@@ -163,6 +195,9 @@ pub struct CaseResult {
     pub page_cache_note: Option<String>,
     pub bytes: u64,
     pub bios: u64,
+    /// `bytes` and `bios`, reads and writes apart (absent in older results).
+    #[serde(default)]
+    pub by_direction: ByDirection,
     pub elapsed_s: f64,
     pub mib_s: f64,
     pub iops: f64,

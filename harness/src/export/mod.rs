@@ -1,6 +1,7 @@
 //! Exporters: one trait, one file per format (as hyperfine does).
 
 pub(crate) mod csv;
+pub mod fio_json;
 mod json;
 mod markdown;
 mod table;

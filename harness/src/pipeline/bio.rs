@@ -103,23 +103,19 @@ impl Bio {
     }
 
     pub fn record_into(&self, h: &mut StageCounts) {
-        h.record(Stage::E2e, self.endio_end.nanos_since(self.issued));
-        if self.op == Op::Write {
-            h.record(
-                Stage::CsumWait,
-                self.csum_start.nanos_since(self.csum_queued),
-            );
-            h.record(Stage::CsumRun, self.csum_end.nanos_since(self.csum_start));
+        let op = self.op;
+        h.record(op, Stage::E2e, self.endio_end.nanos_since(self.issued));
+        if op == Op::Write {
+            let wait = self.csum_start.nanos_since(self.csum_queued);
+            h.record(op, Stage::CsumWait, wait);
+            let run = self.csum_end.nanos_since(self.csum_start);
+            h.record(op, Stage::CsumRun, run);
         }
-        h.record(Stage::Io, self.io_done.nanos_since(self.submitted));
-        h.record(
-            Stage::EndioWait,
-            self.endio_start.nanos_since(self.endio_queued),
-        );
-        h.record(
-            Stage::EndioRun,
-            self.endio_end.nanos_since(self.endio_start),
-        );
+        h.record(op, Stage::Io, self.io_done.nanos_since(self.submitted));
+        let wait = self.endio_start.nanos_since(self.endio_queued);
+        h.record(op, Stage::EndioWait, wait);
+        let run = self.endio_end.nanos_since(self.endio_start);
+        h.record(op, Stage::EndioRun, run);
     }
 }
 

@@ -43,7 +43,9 @@ mod submitter;
 pub use extent::ExtentLocks;
 pub use panic::capture_panic_messages;
 pub use pools::{Pools, Topology};
-pub use state::{CaseState, JobInput, JobOutcome, JobProgress, Mismatch, MismatchKind, Verified};
+pub use state::{
+    CaseState, JobInput, JobOutcome, JobProgress, Mismatch, MismatchKind, Verified, DEPTH_LEVELS,
+};
 
 use std::sync::Arc;
 use std::time::Duration;

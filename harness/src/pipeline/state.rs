@@ -127,6 +127,12 @@ pub struct JobProgress {
     /// Bytes and bios counted (after the ramp).
     pub bytes: AtomicU64,
     pub bios: AtomicU64,
+    /// The same, per direction ([`crate::measure::OPS`]'s order): fio reports reads and
+    /// writes apart.
+    pub by_direction: [DirectionCounters; 2],
+    /// Submissions by the pipeline's depth at the time ([`depth_level`]), counted after
+    /// the ramp; stored as the job finishes.
+    pub depth_levels: [AtomicU64; DEPTH_LEVELS],
     /// I/Os the engine completed, for the watchdog.
     pub io_completions: AtomicU64,
     /// Bios currently between issue and endio completion.
@@ -135,6 +141,31 @@ pub struct JobProgress {
     pub at_engine: AtomicU64,
     /// In fsync: no bio completes meanwhile, so the watchdog looks at writeback instead.
     pub syncing: AtomicBool,
+}
+
+/// fio's `iodepth_level` ranges: 1, 2-3, 4-7, 8-15, 16-31, 32-63, 64 and more.
+pub const DEPTH_LEVELS: usize = 7;
+
+/// The `iodepth_level` range of `depth` bios in the pipeline.
+#[inline]
+pub fn depth_level(depth: usize) -> usize {
+    ((usize::BITS - 1 - depth.max(1).leading_zeros()) as usize).min(DEPTH_LEVELS - 1)
+}
+
+/// One direction's bytes and bios counted (after the ramp).
+#[derive(Default)]
+pub struct DirectionCounters {
+    pub bytes: AtomicU64,
+    pub bios: AtomicU64,
+}
+
+impl DirectionCounters {
+    pub fn load(&self) -> (u64, u64) {
+        (
+            self.bytes.load(Ordering::Relaxed),
+            self.bios.load(Ordering::Relaxed),
+        )
+    }
 }
 
 impl JobProgress {
@@ -186,4 +217,18 @@ pub struct JobOutcome {
 pub struct Verified {
     pub bytes: u64,
     pub seconds: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depths_fall_in_fios_iodepth_level_ranges() {
+        let levels: Vec<usize> = [0, 1, 2, 3, 4, 7, 8, 15, 16, 31, 32, 63, 64, 4096]
+            .into_iter()
+            .map(depth_level)
+            .collect();
+        assert_eq!(levels, [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6]);
+    }
 }

@@ -25,7 +25,7 @@ use workloads::{AlignedBuf, IoDone, IoReq, Op};
 use super::bio::{Bio, Homecoming};
 use super::pacer::{Due, Pacer};
 use super::stages::StageCtx;
-use super::state::{CaseState, JobInput, JobOutcome, JobProgress};
+use super::state::{depth_level, CaseState, JobInput, JobOutcome, JobProgress, DEPTH_LEVELS};
 use super::{Pools, DRAIN_GRACE, POLL};
 use crate::measure::clock::Stamp;
 use crate::measure::StageCounts;
@@ -214,8 +214,10 @@ pub(super) struct Submitter<'a> {
     /// totals.
     hists: StageCounts,
     epoch_seen: u64,
-    bytes: u64,
-    bios: u64,
+    /// Bytes and bios counted, per direction (`op_index`).
+    moved: [(u64, u64); 2],
+    /// Submissions by the depth of the pipeline at the time (fio's `iodepth_level`).
+    depth_levels: [u64; DEPTH_LEVELS],
     io_completions: u64,
 }
 
@@ -273,8 +275,8 @@ impl<'a> Submitter<'a> {
             now,
             hists: StageCounts::default(),
             epoch_seen: progress.hists.epoch(),
-            bytes: 0,
-            bios: 0,
+            moved: [(0, 0); 2],
+            depth_levels: [0; DEPTH_LEVELS],
             // The watchdog sees completions go on across the passes.
             io_completions: progress.io_completions.load(Ordering::Relaxed),
             ctx,
@@ -444,6 +446,9 @@ impl<'a> Submitter<'a> {
     /// completion is handled at once.
     fn submit(&mut self, mut bio: Box<Bio>, at: Stamp) {
         bio.submitted = at;
+        if self.ramp_end.is_none_or(|r| at >= r) {
+            self.depth_levels[depth_level(self.in_pipeline)] += 1;
+        }
         let (op, offset, buf) = (bio.op, bio.offset, bio.buf.take().expect("buffer"));
         let tag = self.at_engine.put(bio);
         if let Err(e) = self.input.engine.queue(IoReq {
@@ -504,13 +509,24 @@ impl<'a> Submitter<'a> {
         if self.pass != Pass::Measured {
             return;
         }
-        progress.bytes.store(self.bytes, Ordering::Relaxed);
-        progress.bios.store(self.bios, Ordering::Relaxed);
+        for (&(bytes, bios), published) in self.moved.iter().zip(&progress.by_direction) {
+            published.bytes.store(bytes, Ordering::Relaxed);
+            published.bios.store(bios, Ordering::Relaxed);
+        }
+        let (bytes, bios) = self.moved_total();
+        progress.bytes.store(bytes, Ordering::Relaxed);
+        progress.bios.store(bios, Ordering::Relaxed);
         let epoch = progress.hists.epoch();
         if epoch != self.epoch_seen {
             self.epoch_seen = epoch;
             progress.hists.hand_over(&mut self.hists, epoch);
         }
+    }
+
+    /// Bytes and bios moved, both directions together.
+    fn moved_total(&self) -> (u64, u64) {
+        let [(read_bytes, read_bios), (write_bytes, write_bios)] = self.moved;
+        (read_bytes + write_bytes, read_bios + write_bios)
     }
 
     /// Nothing in the pipeline, and nothing more to issue.
@@ -556,6 +572,9 @@ impl<'a> Submitter<'a> {
         self.publish();
         if self.pass == Pass::Measured {
             self.progress.hists.hand_over_all(&mut self.hists);
+            for (published, &n) in self.progress.depth_levels.iter().zip(&self.depth_levels) {
+                published.store(n, Ordering::Relaxed);
+            }
         }
         self.progress
             .in_pipeline
@@ -574,7 +593,7 @@ impl<'a> Submitter<'a> {
                 .map_or(self.start, |r| r.max(self.start)),
             end: Instant::now(),
             abandoned: self.abandoned,
-            bytes: self.bytes,
+            bytes: self.moved_total().0,
             verified: None,
         };
         (outcome, self.input)

@@ -19,9 +19,9 @@ pub fn harness() -> Command {
     c
 }
 
-/// The case results in a results folder (every `*.json` but the manifest), sorted by name,
-/// which is the order the run wrote them in (case ids start with their index). None where
-/// `out` does not exist (a refused run makes none).
+/// The case results in a results folder (every `*.json` but the manifest and `*.fio.json`),
+/// sorted by name, which is the order the run wrote them in (case ids start with their
+/// index). None where `out` does not exist (a refused run makes none).
 pub fn case_paths(out: &Path) -> Vec<PathBuf> {
     let Ok(dir) = fs::read_dir(out) else {
         return Vec::new();
@@ -29,6 +29,8 @@ pub fn case_paths(out: &Path) -> Vec<PathBuf> {
     let mut paths: Vec<PathBuf> = dir
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.ends_with("manifest.json"))
+        // A case's fio-shaped twin (`--output-format json`) is no case result.
+        .filter(|p| !p.to_string_lossy().ends_with(".fio.json"))
         .collect();
     paths.sort();
     paths

@@ -7,6 +7,7 @@ use super::super::bio::Bio;
 use super::super::extent::ExtentLock;
 use super::{Pass, Submitter};
 use crate::measure::clock::Stamp;
+use crate::measure::op_index;
 
 /// fio's batching options, settled against the job's depth as fio's init.c settles them.
 pub(super) struct Batching {
@@ -188,8 +189,9 @@ impl Submitter<'_> {
             if self.pass == Pass::Measured {
                 bio.record_into(&mut self.hists);
             }
-            self.bytes += bio.data().len() as u64;
-            self.bios += 1;
+            let (bytes, bios) = &mut self.moved[op_index(bio.op)];
+            *bytes += bio.data().len() as u64;
+            *bios += 1;
         }
         let (lock, op) = (bio.lock.take(), bio.op);
         self.give_up(lock, Some(bio));
