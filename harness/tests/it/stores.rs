@@ -339,13 +339,16 @@ fn a_second_csumbench_on_the_same_file_is_refused_naming_the_first() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let store = CsumStore::beside(&data);
-    let job = |rw: &str| {
+    let link = tmp.path().join("link");
+    std::os::unix::fs::symlink(&data, &link).unwrap();
+    let job_on = |path: &Path, rw: &str| {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_harness"));
         c.args(["run", "--drop-caches", "false", "--rw", rw, "--bs", "4k"])
             .args(["--size", "1m", "--filename"])
-            .arg(&data);
+            .arg(path);
         c
     };
+    let job = |rw: &str| job_on(&data, rw);
     // The first writes for a long while: until it is killed, which to its store is a crash.
     let mut first = job("randwrite")
         .args(["--time_based", "1", "--runtime", "120", "--out"])
@@ -370,11 +373,15 @@ fn a_second_csumbench_on_the_same_file_is_refused_naming_the_first() {
          same data",
         store.display()
     );
-    for rw in ["read", "write"] {
-        let mut second = Command::from_std(job(rw));
+    // Through a symbolic link too: one file, one store, one lock.
+    for (n, (path, rw)) in [(&data, "read"), (&data, "write"), (&link, "write")]
+        .into_iter()
+        .enumerate()
+    {
+        let mut second = Command::from_std(job_on(path, rw));
         second.timeout(crate::common::TIMEOUT);
-        let err = exits(&mut second, &tmp.path().join(format!("{rw}-out")), 1);
-        assert!(err.contains(&busy), "{err}");
+        let err = exits(&mut second, &tmp.path().join(format!("{rw}-{n}")), 1);
+        assert!(err.contains(&busy), "{}: {err}", path.display());
     }
     first.kill().unwrap();
     first.wait().unwrap();
@@ -392,4 +399,30 @@ fn a_second_csumbench_on_the_same_file_is_refused_naming_the_first() {
     read.arg("--relayout").timeout(crate::common::TIMEOUT);
     let err = exits(&mut read, &tmp.path().join("relaid"), 0);
     assert!(err.contains("laying out"), "{err}");
+}
+
+#[test]
+fn a_write_through_a_link_keeps_the_files_own_store_true() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let link = tmp.path().join("sub").join("link");
+    fs::create_dir(tmp.path().join("sub")).unwrap();
+    std::os::unix::fs::symlink(&data, &link).unwrap();
+    let run = |path: &Path, rw: &str, out: &str| {
+        let mut c = harness();
+        c.args(["run", "--drop-caches", "false", "--rw", rw, "--bs", "4k"])
+            .args(["--size", "2m", "--filename"])
+            .arg(path);
+        exits(&mut c, &tmp.path().join(out), 0)
+    };
+    run(&data, "write", "w1");
+    // The link leads to the same file: its store, no --overwrite needed, no second store.
+    run(&link, "randwrite", "w2");
+    assert!(!tmp.path().join("sub/link.csum").exists());
+    for (path, out) in [(&data, "r1"), (&link, "r2")] {
+        run(path, "read", out);
+        let case = only_case(&tmp.path().join(out));
+        assert_eq!(case["mismatch_count"], 0, "{}: {case}", path.display());
+        assert_eq!(case["status"], "ok");
+    }
 }

@@ -15,22 +15,43 @@ use std::path::{Path, PathBuf};
 
 use super::StoreError;
 
-/// The store beside a regular file: `FILE.csum`.
+/// The store beside a regular file: `FILE.csum`, beside the file itself, whatever path
+/// (a symbolic link, `..`) led to it.
 pub(super) fn beside(data: &Path) -> PathBuf {
-    let mut p = data.as_os_str().to_owned();
+    let mut p = resolved(data).into_os_string();
     p.push(".csum");
     PathBuf::from(p)
 }
 
-/// The store of the block device `data`, named after it, in the private directory.
+/// The store of the block device `data`, named after the device itself (not a link such
+/// as /dev/disk/by-id/...), in the private directory.
 pub(super) fn for_device(data: &Path) -> Result<PathBuf, StoreError> {
     let dir = state_home()?.join("csumbench");
     private_dir(&dir)?;
-    let name = data
+    let name = resolved(data)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "device".into());
     Ok(dir.join(format!("{name}.csum")))
+}
+
+/// `data` with symbolic links and `..` resolved (its folder's, for a file not made yet):
+/// every path to one file finds its one store, and so the one lock on it. A store beside
+/// the link instead would let a write through the link leave the file's own store
+/// "clean" over data it no longer matches, and a second process in past the lock.
+fn resolved(data: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(data) {
+        return real;
+    }
+    let (Some(dir), Some(name)) = (data.parent(), data.file_name()) else {
+        return data.to_path_buf();
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    std::fs::canonicalize(dir).map_or_else(|_| data.to_path_buf(), |d| d.join(name))
 }
 
 /// `$XDG_STATE_HOME`, or `$HOME/.local/state` where it is unset, empty or relative (as the
