@@ -19,7 +19,7 @@
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
-use crate::store::{Algorithm, CsumStore, Mode, StoreError, Whose};
+use crate::store::{Algorithm, CsumStore, Mode, Overwrite, StoreError, Whose};
 
 /// What the user allowed.
 #[derive(Debug, Clone, Copy, Default)]
@@ -88,6 +88,17 @@ enum Store {
 /// Decides what must be done to `u.path` before the case, or why it must not run.
 pub fn plan(u: &Use, allowed: &Allowed) -> Result<Plan, PlanError> {
     let Ok(meta) = std::fs::metadata(u.path) else {
+        // What is in the store's way stops the job before its new file is made.
+        let overwrite = match allowed.overwrite {
+            true => Overwrite::AnyFile,
+            false => Overwrite::StoresOnly,
+        };
+        // (Anything else, a folder that is not one, is for the file's own opening to name.)
+        if let Err(e @ StoreError::WontOverwrite { .. }) =
+            CsumStore::check_replaceable(&CsumStore::beside(u.path), overwrite)
+        {
+            return Err(e.into());
+        }
         let why = match u.scratch {
             true => "a scratch file, allocated once so every case overwrites the same blocks",
             false => "a new file: no data and no checksum store yet",
@@ -180,7 +191,7 @@ fn probe(u: &Use, device: bool) -> Result<Store, PlanError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Identity, Overwrite};
+    use crate::store::Identity;
     use crate::SECTOR_SIZE;
 
     const CRC: Algorithm<'static> = Algorithm {

@@ -397,6 +397,7 @@ fn a_users_own_csum_file_or_a_symlink_there_is_never_overwritten() {
     fs::write(store_of(&data), b"my own notes").unwrap();
     refused(&mut on(&data, "write"), &tmp.path().join("r1"), "data.csum");
     assert_eq!(fs::read(store_of(&data)).unwrap(), b"my own notes");
+    assert!(!data.exists(), "refused before its data file was made");
     // A symlink where the store goes is refused even with --overwrite.
     let data2 = tmp.path().join("data2");
     let target = tmp.path().join("elsewhere");

@@ -451,7 +451,22 @@ impl CsumStore {
 
     /// What is at `path` now, if it may be replaced: held under an exclusive lock until
     /// the new store is renamed over it, so no csumbench uses it meanwhile.
+    /// Whether a store may be made at `path` under `overwrite`: the error making one would
+    /// give, found before anything else (a new data file) is made for it. Takes no lock.
+    pub fn check_replaceable(path: &Path, overwrite: Overwrite) -> Result<(), StoreError> {
+        Self::existing_replaceable(path, overwrite).map(|_| ())
+    }
+
+    /// What is at `path`, where it may be replaced by a new store, locked.
     fn replaceable(path: &Path, overwrite: Overwrite) -> Result<Option<File>, StoreError> {
+        let file = Self::existing_replaceable(path, overwrite)?;
+        if let Some(file) = &file {
+            lock::lock(file, path, Mode::Update)?;
+        }
+        Ok(file)
+    }
+
+    fn existing_replaceable(path: &Path, overwrite: Overwrite) -> Result<Option<File>, StoreError> {
         let refuse = |why| StoreError::WontOverwrite {
             path: path.to_path_buf(),
             why,
@@ -465,7 +480,6 @@ impl CsumStore {
         if overwrite == Overwrite::StoresOnly && !has_magic(&file) {
             return Err(refuse(Foreign::NoMagic));
         }
-        lock::lock(&file, path, Mode::Update)?;
         Ok(Some(file))
     }
 
