@@ -696,14 +696,27 @@ verify=sha256
     }
 
     #[test]
+    fn pauses_are_read_with_fios_meaning() {
+        let groups = parse(
+            "[global]\nthinktime=100\nthinktime_spin=1ms\n[a]\nthinktime_blocks=4\n\
+             thinktime_blocks_type=issue\nstartdelay=2-1\n",
+        )
+        .unwrap();
+        let t = &jobs(&groups)[0].timing;
+        let (us, s) = (Duration::from_micros, Duration::from_secs);
+        assert_eq!((t.thinktime, t.spin()), (us(100), us(100)), "spin capped");
+        assert_eq!(t.thinktime_blocks, 4);
+        assert_eq!(t.thinktime_blocks_type, crate::job::ThinkBlocks::Issue);
+        assert_eq!(t.startdelay, (s(1), s(2)), "a reversed range, swapped");
+        let e = parse("[a]\nthinktime_blocks_type=both\n").unwrap_err();
+        assert!(e.contains("expected complete or issue"), "{e}");
+    }
+
+    #[test]
     fn timing_options_are_read_but_only_their_defaults_run_yet() {
         let groups = parse("[a]\nthinktime_blocks=1\nflow_id=0\nrate_process=linear\n").unwrap();
         assert_eq!(jobs(&groups)[0].timing, crate::job::Timing::default());
         for (line, why) in [
-            ("startdelay=2", "pace"),
-            ("thinktime=100", "pace"),
-            ("thinktime_spin=10", "pace"),
-            ("thinktime_blocks=4", "pace"),
             ("ratemin=1m", "pace"),
             ("rate_process=poisson", "pace"),
             ("flow=2", "flow tokens"),

@@ -10,7 +10,8 @@
 //! them `iodepth_batch_submit` at a time), reap when the queue is full (down to
 //! `iodepth_low`, `iodepth_batch_complete_min/max` at a time) or the job is draining (a
 //! synchronous engine's I/O completes as it is submitted), and when nothing moved, wait for
-//! whatever comes first.
+//! whatever comes first. Think times (`thinktime`) stall it between steps, once the
+//! I/Os in flight are done; a `startdelay` comes before its first step.
 //!
 //! ```text
 //!            issue                      submit               reap
@@ -35,6 +36,7 @@ mod pools;
 mod stages;
 mod state;
 mod submitter;
+mod think;
 
 pub use extent::ExtentLocks;
 pub use panic::capture_panic_messages;
@@ -53,12 +55,13 @@ const POLL: Duration = Duration::from_millis(50);
 
 /// Runs one job to completion on the calling thread.
 pub fn run_job(
-    input: JobInput,
+    mut input: JobInput,
     pools: &Pools,
     case: &Arc<CaseState>,
     progress: &JobProgress,
 ) -> JobOutcome {
     capture_panic_messages();
+    think::delay_start(&mut input, case, progress);
     let mut job = Submitter::new(input, pools, case, progress);
     loop {
         job.note_stop();
@@ -66,6 +69,7 @@ pub fn run_job(
         progressed |= job.issue();
         progressed |= job.reap_if_due();
         job.publish();
+        progressed |= job.think();
         if job.drained() || (!progressed && !job.wait()) {
             break;
         }

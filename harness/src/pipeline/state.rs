@@ -135,6 +135,8 @@ pub struct JobProgress {
     pub at_engine: AtomicU64,
     /// In fsync: no bio completes meanwhile, so the watchdog looks at writeback instead.
     pub syncing: AtomicBool,
+    /// In a start delay or a think time: idle on purpose, which the watchdog excuses.
+    pub pausing: AtomicBool,
 }
 
 impl JobProgress {

@@ -25,6 +25,7 @@ use super::bio::{Bio, Homecoming};
 use super::pacer::{Due, Pacer};
 use super::stages::StageCtx;
 use super::state::{CaseState, JobInput, JobOutcome, JobProgress};
+use super::think::Think;
 use super::{Pools, DRAIN_GRACE, POLL};
 use crate::measure::clock::Stamp;
 use crate::measure::StageCounts;
@@ -139,6 +140,7 @@ pub(super) struct Submitter<'a> {
     source: BioSource,
     filler: Filler,
     pacer: Pacer,
+    think: Option<Think>,
     batch: Batching,
     /// Bios between issue and retirement.
     in_pipeline: usize,
@@ -206,6 +208,7 @@ impl<'a> Submitter<'a> {
             source: BioSource::new(job, input.jobnum, input.data_end, input.seed),
             filler: Filler::new(input.seed, bio_size),
             pacer: Pacer::new(job, now),
+            think: Think::of(job),
             batch: Batching::of(job),
             sync_engine: input.engine.caps().sync,
             csum_here: pools.csum.as_inline().filter(|_| !pools.csum.overlaps_io()),
@@ -269,7 +272,31 @@ impl<'a> Submitter<'a> {
 
     /// Whether a new bio may enter the pipeline.
     fn room(&self) -> bool {
-        self.stopping_since.is_none() && !self.source.exhausted && self.in_pipeline < self.depth
+        self.stopping_since.is_none()
+            && !self.source.exhausted
+            && self.in_pipeline < self.depth
+            && !self.think.as_ref().is_some_and(Think::due)
+    }
+
+    /// fio's think time: once due and the pipeline is empty, the job stalls (not before
+    /// nothing: once all its I/O is issued, or it is stopping, it ends instead).
+    pub fn think(&mut self) -> bool {
+        let Some(think) = &mut self.think else {
+            return false;
+        };
+        if self.stopping_since.is_some() || self.source.peek().is_none() {
+            return false;
+        }
+        let stalled = think.stall_if_due(
+            self.in_pipeline,
+            self.input.deadline,
+            self.case,
+            self.progress,
+        );
+        if stalled {
+            self.clock();
+        }
+        stalled
     }
 
     /// Everything the stages sent home: writes back from the csum stage go to the engine,
@@ -347,6 +374,9 @@ impl<'a> Submitter<'a> {
         };
         self.source.pop();
         self.pacer.issued(op, intended);
+        if let Some(think) = &mut self.think {
+            think.counted(true);
+        }
         let mut bio = self.free.pop().expect("a bio per slot");
         bio.start(op, offset, len, lock, intended.unwrap_or(now));
         self.in_pipeline += 1;

@@ -14,6 +14,7 @@ mod faults;
 mod fio;
 mod interrupt;
 mod overlap;
+mod pauses;
 mod report;
 mod results_full;
 mod stores;

@@ -220,7 +220,6 @@ pub static REFUSED: &[Refused] = &[
             "rate_iops_min",
             "ratecycle",
             "thinkcycles",
-            "thinktime_blocks_type",
             "thinktime_iotime",
         ],
     },

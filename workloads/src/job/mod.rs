@@ -25,7 +25,7 @@ pub use files::{FileService, Files};
 pub use options::{JobOption, OPTIONS};
 pub use pattern::{Distribution, Generator, Random, Sequencer, Zone};
 pub use span::Region;
-pub use timing::{RateProcess, Timing};
+pub use timing::{RateProcess, ThinkBlocks, Timing};
 
 use crate::engine::{registry, EngineKind, EngineOptions, Op};
 use crate::steady::{SteadyOptions, SteadyState};
@@ -777,11 +777,12 @@ mod tests {
             ("percentage_sequential", "10"),
             ("percentage_random", "80,70"),
             ("ramp_time", "2"),
+            ("startdelay", "1-2"),
+            ("thinktime", "2ms"),
+            ("thinktime_spin", "1ms"),
+            ("thinktime_blocks", "8"),
+            ("thinktime_blocks_type", "issue"),
             // Not implemented yet: only their defaults are taken.
-            ("startdelay", "0"),
-            ("thinktime", "0"),
-            ("thinktime_spin", "0"),
-            ("thinktime_blocks", "1"),
             ("rate_min", "0"),
             ("rate_process", "linear"),
             ("flow", "0"),

@@ -9,7 +9,7 @@ use std::fmt::Write;
 use super::csum::{CsumName, CSUMS, VERIFY};
 use super::fio::{self, Known};
 use super::pattern::{self, Generator, Sequencer};
-use super::timing::{self, RateProcess};
+use super::timing::{self, RateProcess, ThinkBlocks};
 use super::values::{
     alternatives, count, cpu_list, cpu_mask, duration, flag, int, non_empty, path, per_dir,
     percent, sector_size, seed, size,
@@ -807,30 +807,33 @@ pub static OPTIONS: &[JobOption] = &[
         ValueKind::Time,
         "start the job this long after its group (LOW-HIGH: a random delay in that range)",
         store!(timing.startdelay = timing::startdelay),
-    )
-    .not_yet(PACING),
+    ),
     JobOption::set(
         "thinktime",
         ValueKind::Time,
         "after every thinktime_blocks I/Os, let the I/Os in flight complete, then stall \
          this long (microseconds unless a unit is given)",
         store!(timing.thinktime = timing::micros),
-    )
-    .not_yet(PACING),
+    ),
     JobOption::set(
         "thinktime_spin",
         ValueKind::Time,
         "spin the CPU this long of each think time, and sleep the rest (microseconds)",
         store!(timing.thinktime_spin = timing::micros),
-    )
-    .not_yet(PACING),
+    ),
     JobOption::set(
         "thinktime_blocks",
         ValueKind::Int,
         "I/Os between two think times (default 1)",
         store!(timing.thinktime_blocks = |k, v| count(k, v, 1, u32::MAX)),
-    )
-    .not_yet(PACING),
+    ),
+    JobOption::set(
+        "thinktime_blocks_type",
+        ValueKind::OneOf(ThinkBlocks::names),
+        "what thinktime_blocks counts: I/Os completed (complete, the default) or issued \
+         (issue)",
+        store!(timing.thinktime_blocks_type = ThinkBlocks::parse),
+    ),
     JobOption::set(
         "rate_min",
         ValueKind::PerDir,

@@ -189,6 +189,9 @@ impl Submitter<'_> {
             self.bytes += bio.data().len() as u64;
             self.bios += 1;
         }
+        if let Some(think) = &mut self.think {
+            think.counted(false);
+        }
         let (lock, op) = (bio.lock.take(), bio.op);
         self.give_up(lock, Some(bio));
         if op == Op::Write {
