@@ -117,6 +117,7 @@ impl RunningJobs {
                     start,
                     end: now,
                     abandoned: p.in_pipeline.load(Ordering::Relaxed),
+                    log: None,
                 })
             })
             .collect()

@@ -10,6 +10,7 @@ use strategies::csum::Algo;
 use workloads::{CsumStore, Engine, JobSpec};
 
 use super::ExtentLocks;
+use crate::measure::fiolog::JobLog;
 use crate::measure::HistHandover;
 
 /// Why a sector failed read verification.
@@ -152,7 +153,10 @@ impl JobProgress {
 /// Everything one job thread needs.
 pub struct JobInput {
     pub job: JobSpec,
+    /// The clone's number among the job's clones (from 0).
     pub jobnum: u32,
+    /// fio's job number in the case's group (from 1): the `N` of its log files.
+    pub number: u32,
     pub engine: Box<dyn Engine>,
     pub store: Arc<CsumStore>,
     /// The locks on the file's sectors, shared by every job of the case on the same file;
@@ -177,4 +181,6 @@ pub struct JobOutcome {
     pub end: Instant,
     /// Bios that never came back (a stuck pool after an abort).
     pub abandoned: u64,
+    /// fio's logs, when the job asked for any.
+    pub log: Option<Box<JobLog>>,
 }

@@ -28,6 +28,7 @@ use super::state::{CaseState, JobInput, JobOutcome, JobProgress};
 use super::think::Think;
 use super::{Pools, DRAIN_GRACE, POLL};
 use crate::measure::clock::Stamp;
+use crate::measure::fiolog::JobLog;
 use crate::measure::StageCounts;
 use complete::Batching;
 
@@ -171,6 +172,8 @@ pub(super) struct Submitter<'a> {
     /// Latencies recorded since the last handover, and what was counted, published as
     /// totals.
     hists: StageCounts,
+    /// fio's logs, when the job asks for any (boxed: a job without pays one pointer).
+    log: Option<Box<JobLog>>,
     epoch_seen: u64,
     bytes: u64,
     bios: u64,
@@ -229,6 +232,13 @@ impl<'a> Submitter<'a> {
             ramp_end: input.ramp_end.map(Stamp::of),
             now,
             hists: StageCounts::default(),
+            log: JobLog::new(
+                job,
+                input.number,
+                input.engine.caps().sync,
+                Stamp::of(input.ramp_end.map_or(start, |r| r.max(start))),
+            )
+            .map(Box::new),
             epoch_seen: progress.hists.epoch(),
             bytes: 0,
             bios: 0,
@@ -544,12 +554,17 @@ impl<'a> Submitter<'a> {
                 self.case.fail(format!("end_fsync of {label} failed: {e}"));
             }
         }
+        let end = Instant::now();
+        if let Some(log) = &mut self.log {
+            log.finish(Stamp::of(end));
+        }
         JobOutcome {
+            log: self.log.take(),
             start: self
                 .input
                 .ramp_end
                 .map_or(self.start, |r| r.max(self.start)),
-            end: Instant::now(),
+            end,
             abandoned: self.abandoned,
         }
     }

@@ -8,6 +8,7 @@ use std::fmt::Write;
 
 use super::csum::{CsumName, CSUMS, VERIFY};
 use super::fio::{self, Known};
+use super::logs;
 use super::pattern::{self, Generator, Sequencer};
 use super::timing::{self, RateProcess, ThinkBlocks};
 use super::values::{
@@ -801,6 +802,48 @@ pub static OPTIONS: &[JobOption] = &[
         ValueKind::Flag,
         "1: drop the file's cached pages before the job (default 1)",
         store!(invalidate = flag),
+    ),
+    JobOption::set(
+        "write_bw_log",
+        ValueKind::Text,
+        "write fio's bandwidth log (KiB/s), PREFIX_bw.N.log, into the case's results folder \
+         as CASE.PREFIX_bw.N.log (bare: the job's name is the prefix)",
+        store!(logs.bw = logs::prefix),
+    ),
+    JobOption::set(
+        "write_iops_log",
+        ValueKind::Text,
+        "write fio's IOPS log, PREFIX_iops.N.log, into the case's results folder as \
+         CASE.PREFIX_iops.N.log (bare: the job's name)",
+        store!(logs.iops = logs::prefix),
+    ),
+    JobOption::set(
+        "write_lat_log",
+        ValueKind::Text,
+        "write fio's latency logs (ns), PREFIX_lat/_slat/_clat.N.log, into the case's results \
+         folder as CASE.PREFIX_lat.N.log...; lat is issue to end of endio, clat the device's \
+         part, slat issue to submission (async engines only, as in fio)",
+        store!(logs.lat = logs::prefix),
+    ),
+    JobOption::set(
+        "log_avg_msec",
+        ValueKind::Int,
+        "one log entry per window of this many ms, the window's average (0, the default: one \
+         entry per I/O)",
+        store!(logs.avg_msec = |k, v| count(k, v, 0, u32::MAX)),
+    ),
+    JobOption::set(
+        "per_job_logs",
+        ValueKind::Flag,
+        "1: the job's number in its log file names (default 1); 0: jobs with one prefix \
+         share a file",
+        store!(logs.per_job = flag),
+    ),
+    JobOption::set(
+        "log_offset",
+        ValueKind::Flag,
+        "1: each per-I/O log entry carries the I/O's offset",
+        store!(logs.offset = flag),
     ),
     JobOption::set(
         "startdelay",

@@ -186,6 +186,9 @@ impl Submitter<'_> {
     pub(super) fn retire(&mut self, mut bio: Box<Bio>) {
         if self.ramp_end.is_none_or(|r| bio.endio_end >= r) {
             bio.record_into(&mut self.hists);
+            if let Some(log) = &mut self.log {
+                log.record(bio.log_sample());
+            }
             self.bytes += bio.data().len() as u64;
             self.bios += 1;
         }
