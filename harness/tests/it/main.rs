@@ -12,6 +12,7 @@ mod deadlock;
 mod edges;
 mod faults;
 mod fio;
+mod fio_logs;
 mod interrupt;
 mod overlap;
 mod pauses;
