@@ -304,7 +304,8 @@ impl<'a> Submitter<'a> {
             self.progress,
         );
         if stalled {
-            self.clock();
+            let now = self.clock();
+            self.pacer.resumed(now);
         }
         stalled
     }
@@ -388,7 +389,7 @@ impl<'a> Submitter<'a> {
             think.counted(true);
         }
         let mut bio = self.free.pop().expect("a bio per slot");
-        bio.start(op, offset, len, lock, intended.unwrap_or(now));
+        bio.start(op, offset, len, lock, self.pacer.counts_from(intended, now));
         self.in_pipeline += 1;
         match op {
             Op::Write => self.send_to_csum(bio),

@@ -82,3 +82,25 @@ fn a_start_delay_waits_without_being_a_stall_and_is_not_elapsed_time() {
         assert!(elapsed(&case) < 1.5, "{delay}: {case}");
     }
 }
+
+#[test]
+fn a_think_time_is_not_latency_of_a_rate_limited_job() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 20 I/Os at 100 IOPS, 300 ms of thought after every 5: the job falls behind its rate
+    // by design, and its I/Os (microseconds on the null engine) must not count it.
+    let options = [
+        "--rate_iops",
+        "100",
+        "--thinktime",
+        "300ms",
+        "--thinktime_blocks",
+        "5",
+    ];
+    let (case, _) = run(tmp.path(), 20, &options);
+    assert!(elapsed(&case) >= 3.0 * 0.3, "{case}");
+    let max_us = case["latency_us"]["e2e"]["max_us"].as_f64().unwrap();
+    assert!(
+        max_us < 200_000.0,
+        "the think time counted as latency: {max_us} us"
+    );
+}
