@@ -95,6 +95,7 @@ fn run_once(strategy: &str, job: &JobSpec, store: &Arc<CsumStore>) -> Result<Dur
         engine: job.open_engine(None).expect("null engine"),
         job: job.clone(),
         jobnum: 0,
+        number: 1,
         store: store.clone(),
         file_label: "bench".into(),
         algo: algo(job),

@@ -2,6 +2,7 @@
 //! CPU time and context switches.
 
 pub mod clock;
+pub mod fiolog;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;

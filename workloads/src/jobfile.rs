@@ -696,14 +696,27 @@ verify=sha256
     }
 
     #[test]
+    fn pauses_are_read_with_fios_meaning() {
+        let groups = parse(
+            "[global]\nthinktime=100\nthinktime_spin=1ms\n[a]\nthinktime_blocks=4\n\
+             thinktime_blocks_type=issue\nstartdelay=2-1\n",
+        )
+        .unwrap();
+        let t = &jobs(&groups)[0].timing;
+        let (us, s) = (Duration::from_micros, Duration::from_secs);
+        assert_eq!((t.thinktime, t.spin()), (us(100), us(100)), "spin capped");
+        assert_eq!(t.thinktime_blocks, 4);
+        assert_eq!(t.thinktime_blocks_type, crate::job::ThinkBlocks::Issue);
+        assert_eq!(t.startdelay, (s(1), s(2)), "a reversed range, swapped");
+        let e = parse("[a]\nthinktime_blocks_type=both\n").unwrap_err();
+        assert!(e.contains("expected complete or issue"), "{e}");
+    }
+
+    #[test]
     fn timing_options_are_read_but_only_their_defaults_run_yet() {
         let groups = parse("[a]\nthinktime_blocks=1\nflow_id=0\nrate_process=linear\n").unwrap();
         assert_eq!(jobs(&groups)[0].timing, crate::job::Timing::default());
         for (line, why) in [
-            ("startdelay=2", "pace"),
-            ("thinktime=100", "pace"),
-            ("thinktime_spin=10", "pace"),
-            ("thinktime_blocks=4", "pace"),
             ("ratemin=1m", "pace"),
             ("rate_process=poisson", "pace"),
             ("flow=2", "flow tokens"),
@@ -962,14 +975,14 @@ blah=1
 
     #[test]
     fn report_only_options_are_accepted_with_one_warning() {
-        let text = "[global]\ngroup_reporting\nwrite_bw_log=bw\n[a]\n[b]\n\
-                    group_reporting=1\nlog_avg_msec=1000\nthreads=1\n";
+        let text = "[global]\ngroup_reporting\nwrite_hist_log=h\n[a]\n[b]\n\
+                    group_reporting=1\nlog_hist_msec=1000\nthreads=1\n";
         let file = super::parse(text).unwrap();
         assert_eq!(
             file.warnings(),
             vec![
                 "accepted with no effect, as they shape only fio's own report: \
-                 group_reporting (lines 2, 6), write_bw_log (line 3), log_avg_msec (line 7)"
+                 group_reporting (lines 2, 6), write_hist_log (line 3), log_hist_msec (line 7)"
                     .to_string(),
                 "accepted with no effect, as in fio without profile=, for they are its \
                  profiles' options: threads (line 8)"
@@ -984,6 +997,37 @@ blah=1
         assert_eq!(jobs, vec![&plain("a"), &plain("b")]);
         let e = JobSpec::default().set("group_reporting", "1").unwrap_err();
         assert!(e.contains("shapes only fio's report"), "{e}");
+    }
+
+    #[test]
+    fn log_options_are_read_with_fios_meaning() {
+        let text = "[global]\nwrite_bw_log=p\nlog_avg_msec=500\n[a]\nwrite_lat_log\n\
+                    per_job_logs=0\nlog_offset=1\n[b]\nwrite_iops_log=q\n";
+        let file = super::parse(text).unwrap();
+        assert!(file.warnings().is_empty(), "{:?}", file.warnings());
+        let jobs: Vec<&JobSpec> = file.jobs().collect();
+        let a = &jobs[0].logs;
+        assert_eq!(
+            (a.bw.as_deref(), a.lat.as_deref(), a.iops.as_deref()),
+            (Some("p"), Some(""), None)
+        );
+        assert_eq!((a.avg_msec, a.per_job, a.offset), (500, false, true));
+        let names: Vec<String> = a
+            .files(&jobs[0].name)
+            .into_iter()
+            .map(|(kind, prefix)| a.file_name(kind, prefix, 1))
+            .collect();
+        assert_eq!(names, ["p_bw.log", "a_lat.log", "a_slat.log", "a_clat.log"]);
+        let b = &jobs[1].logs;
+        assert_eq!(
+            (b.iops.as_deref(), b.per_job, b.offset),
+            (Some("q"), true, false)
+        );
+        let e = parse("[a]\nwrite_bw_log=../out\n").unwrap_err();
+        assert!(
+            e.starts_with("line 2: write_bw_log=../out: a log prefix names files in the case's"),
+            "{e}"
+        );
     }
 
     #[test]

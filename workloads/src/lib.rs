@@ -19,7 +19,7 @@ pub mod verify;
 pub use buf::AlignedBuf;
 pub use device::DeviceInfo;
 pub use engine::{Engine, EngineKind, IoDone, IoReq, Op};
-pub use job::{CsumName, JobSpec, PerDir, RwMode};
+pub use job::{CsumName, JobSpec, LogKind, Logs, PerDir, RwMode, ThinkBlocks};
 pub use jobfile::JobGroup;
 pub use offsets::{Io, IoPattern};
 pub use store::CsumStore;

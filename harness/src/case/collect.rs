@@ -107,6 +107,21 @@ impl Watchdog {
         let still = now - self.since;
         (still >= self.timeout).then_some(still)
     }
+
+    /// No activity is expected now (a job pauses on purpose): the still time starts over.
+    pub fn excuse(&mut self, now: Instant) {
+        self.since = now;
+    }
+
+    /// Looks at the jobs (`bios` counted so far): how long they have been still, once
+    /// that is a stall. A job in a think time or start delay excuses them.
+    fn watch(&mut self, progress: &[JobProgress], bios: u64, now: Instant) -> Option<Duration> {
+        if progress.iter().any(|p| p.pausing.load(Ordering::Relaxed)) {
+            self.excuse(now);
+            return None;
+        }
+        self.check(activity(progress, bios), now)
+    }
 }
 
 /// What the collector works with.
@@ -189,8 +204,8 @@ pub(super) fn collect(jobs: &mut RunningJobs, ctx: &CollectCtx) -> Result<Collec
             }
         }
 
-        let activity = activity(&jobs.progress, moved.1);
-        if let Some(still) = watchdog.check(activity, now).filter(|_| c.stall.is_none()) {
+        let still = watchdog.watch(&jobs.progress, moved.1, now);
+        if let Some(still) = still.filter(|_| c.stall.is_none()) {
             c.stall = Some(diagnose(&jobs.pools, ctx.spec, still, &jobs.progress));
             ctx.case.abort.store(true, Ordering::SeqCst);
         }
@@ -465,5 +480,8 @@ mod tests {
         assert_eq!(w.check(2, at(160)), None, "activity resets it");
         assert_eq!(w.check(2, at(200)), None);
         assert_eq!(w.check(2, at(260)), Some(Duration::from_millis(100)));
+        w.excuse(at(300));
+        assert_eq!(w.check(2, at(350)), None, "still since the excuse only");
+        assert_eq!(w.check(2, at(400)), Some(Duration::from_millis(100)));
     }
 }

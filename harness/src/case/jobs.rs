@@ -119,6 +119,7 @@ impl RunningJobs {
                     abandoned: p.in_pipeline.load(Ordering::Relaxed),
                     bytes: p.bytes.load(Ordering::Relaxed),
                     verified: None,
+                    log: None,
                 })
             })
             .collect()

@@ -161,6 +161,7 @@ pub fn run_case(
     }
     out.write(&result.hlog, &collected.hlog)?;
     out.write(&result.bw_csv, bw_csv(&collected.intervals).as_bytes())?;
+    write_fio_logs(out, &spec.id, &outcomes)?;
     out.write_json(&format!("{}.json", spec.id), &result)?;
     if let Some(detail) = opts.fio_json {
         let threads = Threads {
@@ -225,6 +226,22 @@ fn fio_case<'a>(
             .collect(),
         jobs,
     }
+}
+
+/// The jobs' fio logs, each as `CASE.NAME` with fio's name for it: in the results folder,
+/// never where fio would put it. Jobs that share a name (`per_job_logs=0`) share the file,
+/// one after the other.
+fn write_fio_logs(out: &RunDir, case: &str, outcomes: &[JobOutcome]) -> Result<()> {
+    let mut files: std::collections::BTreeMap<String, String> = Default::default();
+    for log in outcomes.iter().filter_map(|o| o.log.as_ref()) {
+        for (name, text) in log.render() {
+            files.entry(name).or_default().push_str(&text);
+        }
+    }
+    for (name, text) in files {
+        out.write(&format!("{case}.{name}"), text.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// Job threads that did not stop are named in the stall's detail, or fail the case.

@@ -322,6 +322,7 @@ impl PreparedCase {
                     data_end: file.target.size,
                     job: job.clone(),
                     jobnum,
+                    number: inputs.len() as u32 + 1,
                     store: file.store.clone(),
                     extents: file.extents.clone(),
                     file_label: file.target.path.display().to_string(),
@@ -488,6 +489,7 @@ fn lay_out(
         engine: layout.open_engine(Some(target.file.clone()))?,
         job: layout,
         jobnum: file.jobnum,
+        number: 1,
         store: store.clone(),
         extents: None,
         file_label: path.display().to_string(),
@@ -516,6 +518,9 @@ fn layout_job(job: &JobSpec, start: u64, end: u64) -> JobSpec {
     layout.rate = Default::default();
     layout.rate_iops = Default::default();
     layout.cpus_allowed.clear();
+    // Unmeasured: no pauses, no logs.
+    layout.timing = Default::default();
+    layout.logs = Default::default();
     layout.iodepth = layout.iodepth.max(8);
     layout
 }

@@ -9,6 +9,7 @@ use super::extent::ExtentLock;
 use super::state::CaseState;
 use super::POLL;
 use crate::measure::clock::Stamp;
+use crate::measure::fiolog::Sample;
 use crate::measure::{Stage, StageCounts};
 
 /// What comes back to the submitter from the stages (and from other jobs).
@@ -100,6 +101,19 @@ impl Bio {
 
     pub fn sectors(&self) -> u64 {
         self.data().len() as u64 / SECTOR_SIZE
+    }
+
+    /// The bio as fio's logs see it (`write_*_log`).
+    pub fn log_sample(&self) -> Sample {
+        Sample {
+            end: self.endio_end,
+            op: self.op,
+            len: self.data().len() as u64,
+            offset: self.offset,
+            slat: self.submitted.nanos_since(self.issued),
+            clat: self.io_done.nanos_since(self.submitted),
+            lat: self.endio_end.nanos_since(self.issued),
+        }
     }
 
     pub fn record_into(&self, h: &mut StageCounts) {

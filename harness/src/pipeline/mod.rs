@@ -10,7 +10,8 @@
 //! them `iodepth_batch_submit` at a time), reap when the queue is full (down to
 //! `iodepth_low`, `iodepth_batch_complete_min/max` at a time) or the job is draining (a
 //! synchronous engine's I/O completes as it is submitted), and when nothing moved, wait for
-//! whatever comes first.
+//! whatever comes first. Think times (`thinktime`) stall it between steps, once the
+//! I/Os in flight are done; a `startdelay` comes before its first step.
 //!
 //! ```text
 //!            issue                      submit               reap
@@ -39,6 +40,7 @@ mod pools;
 mod stages;
 mod state;
 mod submitter;
+mod think;
 
 pub use extent::ExtentLocks;
 pub use panic::capture_panic_messages;
@@ -59,7 +61,7 @@ const POLL: Duration = Duration::from_millis(50);
 
 /// Runs one job to completion on the calling thread.
 pub fn run_job(
-    input: JobInput,
+    mut input: JobInput,
     pools: &Pools,
     case: &Arc<CaseState>,
     progress: &JobProgress,
@@ -67,6 +69,7 @@ pub fn run_job(
     capture_panic_messages();
     let exitall = input.job.timing.exitall;
     let verify = input.job.verify_phase().then(|| input.job.verify_pass());
+    think::delay_start(&mut input, case, progress);
     let (mut outcome, mut input) =
         run_pass(Submitter::new(input, Pass::Measured, pools, case, progress));
     let stopped = case.aborted() || case.ended_early() || !case.errors().is_empty();
@@ -93,6 +96,7 @@ fn run_pass(mut job: Submitter) -> (JobOutcome, JobInput) {
         progressed |= job.issue();
         progressed |= job.reap_if_due();
         job.publish();
+        progressed |= job.think();
         if job.drained() || (!progressed && !job.wait()) {
             break;
         }

@@ -10,6 +10,7 @@ use strategies::csum::Algo;
 use workloads::{CsumStore, Engine, JobSpec};
 
 use super::ExtentLocks;
+use crate::measure::fiolog::JobLog;
 use crate::measure::HistHandover;
 
 /// Why a sector failed read verification.
@@ -141,6 +142,8 @@ pub struct JobProgress {
     pub at_engine: AtomicU64,
     /// In fsync: no bio completes meanwhile, so the watchdog looks at writeback instead.
     pub syncing: AtomicBool,
+    /// In a start delay or a think time: idle on purpose, which the watchdog excuses.
+    pub pausing: AtomicBool,
 }
 
 /// fio's `iodepth_level` ranges: 1, 2-3, 4-7, 8-15, 16-31, 32-63, 64 and more.
@@ -181,7 +184,10 @@ impl JobProgress {
 /// Everything one job thread needs.
 pub struct JobInput {
     pub job: JobSpec,
+    /// The clone's number among the job's clones (from 0).
     pub jobnum: u32,
+    /// fio's job number in the case's group (from 1): the `N` of its log files.
+    pub number: u32,
     pub engine: Box<dyn Engine>,
     pub store: Arc<CsumStore>,
     /// The locks on the file's sectors, shared by every job of the case on the same file;
@@ -210,6 +216,8 @@ pub struct JobOutcome {
     pub bytes: u64,
     /// The verify phase that followed, for a job that has one and was not stopped.
     pub verified: Option<Verified>,
+    /// fio's logs, when the job asked for any.
+    pub log: Option<Box<JobLog>>,
 }
 
 /// A job's verify phase (fio's): what it read back and checked, and how long that took.

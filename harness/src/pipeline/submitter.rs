@@ -26,8 +26,10 @@ use super::bio::{Bio, Homecoming};
 use super::pacer::{Due, Pacer};
 use super::stages::StageCtx;
 use super::state::{depth_level, CaseState, JobInput, JobOutcome, JobProgress, DEPTH_LEVELS};
+use super::think::Think;
 use super::{Pools, DRAIN_GRACE, POLL};
 use crate::measure::clock::Stamp;
+use crate::measure::fiolog::JobLog;
 use crate::measure::StageCounts;
 use complete::Batching;
 
@@ -183,6 +185,7 @@ pub(super) struct Submitter<'a> {
     pass: Pass,
     filler: Filler,
     pacer: Pacer,
+    think: Option<Think>,
     batch: Batching,
     /// Bios between issue and retirement.
     in_pipeline: usize,
@@ -213,6 +216,8 @@ pub(super) struct Submitter<'a> {
     /// Latencies recorded since the last handover, and what was counted, published as
     /// totals.
     hists: StageCounts,
+    /// fio's logs, when the job asks for any (boxed: a job without pays one pointer).
+    log: Option<Box<JobLog>>,
     epoch_seen: u64,
     /// Bytes and bios counted, per direction (`op_index`).
     moved: [(u64, u64); 2],
@@ -254,6 +259,7 @@ impl<'a> Submitter<'a> {
             pass,
             filler: Filler::new(input.seed, bio_size),
             pacer: Pacer::new(job, now),
+            think: Think::of(job),
             batch: Batching::of(job),
             sync_engine: input.engine.caps().sync,
             csum_here: pools.csum.as_inline().filter(|_| !pools.csum.overlaps_io()),
@@ -274,6 +280,15 @@ impl<'a> Submitter<'a> {
             ramp_end: input.ramp_end.map(Stamp::of),
             now,
             hists: StageCounts::default(),
+            // The verify phase is in no log, as it is in no figure.
+            log: JobLog::new(
+                job,
+                input.number,
+                input.engine.caps().sync,
+                Stamp::of(input.ramp_end.map_or(start, |r| r.max(start))),
+            )
+            .filter(|_| pass == Pass::Measured)
+            .map(Box::new),
             epoch_seen: progress.hists.epoch(),
             moved: [(0, 0); 2],
             depth_levels: [0; DEPTH_LEVELS],
@@ -318,7 +333,32 @@ impl<'a> Submitter<'a> {
 
     /// Whether a new bio may enter the pipeline.
     fn room(&self) -> bool {
-        self.stopping_since.is_none() && !self.source.exhausted && self.in_pipeline < self.depth
+        self.stopping_since.is_none()
+            && !self.source.exhausted
+            && self.in_pipeline < self.depth
+            && !self.think.as_ref().is_some_and(Think::due)
+    }
+
+    /// fio's think time: once due and the pipeline is empty, the job stalls (not before
+    /// nothing: once all its I/O is issued, or it is stopping, it ends instead).
+    pub fn think(&mut self) -> bool {
+        let Some(think) = &mut self.think else {
+            return false;
+        };
+        if self.stopping_since.is_some() || self.source.peek().is_none() {
+            return false;
+        }
+        let stalled = think.stall_if_due(
+            self.in_pipeline,
+            self.input.deadline,
+            self.case,
+            self.progress,
+        );
+        if stalled {
+            let now = self.clock();
+            self.pacer.resumed(now);
+        }
+        stalled
     }
 
     /// Everything the stages sent home: writes back from the csum stage go to the engine,
@@ -396,8 +436,11 @@ impl<'a> Submitter<'a> {
         };
         self.source.pop();
         self.pacer.issued(op, intended);
+        if let Some(think) = &mut self.think {
+            think.counted(true);
+        }
         let mut bio = self.free.pop().expect("a bio per slot");
-        bio.start(op, offset, len, lock, intended.unwrap_or(now));
+        bio.start(op, offset, len, lock, self.pacer.counts_from(intended, now));
         self.in_pipeline += 1;
         match op {
             Op::Write => self.send_to_csum(bio),
@@ -586,12 +629,17 @@ impl<'a> Submitter<'a> {
                 self.case.fail(format!("end_fsync of {label} failed: {e}"));
             }
         }
+        let end = Instant::now();
+        if let Some(log) = &mut self.log {
+            log.finish(Stamp::of(end));
+        }
         let outcome = JobOutcome {
+            log: self.log.take(),
             start: self
                 .input
                 .ramp_end
                 .map_or(self.start, |r| r.max(self.start)),
-            end: Instant::now(),
+            end,
             abandoned: self.abandoned,
             bytes: self.moved_total().0,
             verified: None,

@@ -252,14 +252,14 @@ fn a_ramp_that_outlasts_the_job_is_an_error_and_timing_not_yet_says_so() {
     );
     fs::write(
         &file,
-        "[paced]\nioengine=null\nthinktime=100\nthinktime_blocks=4\n",
+        "[paced]\nioengine=null\nrate_min=1m\nrate_process=poisson\n",
     )
     .unwrap();
     let (code, stderr) = run_job_file(&file, &[], None);
     assert!(code != Some(0));
     for line in [3, 4] {
         assert!(
-            stderr.contains(&format!("ramp.fio:{line}: thinktime"))
+            stderr.contains(&format!("ramp.fio:{line}: rate_"))
                 && stderr.contains("not implemented yet (the pipeline does not pace by it yet)"),
             "{stderr}"
         );

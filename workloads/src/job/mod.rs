@@ -7,6 +7,7 @@ mod blocks;
 pub mod csum;
 pub mod files;
 pub mod fio;
+pub mod logs;
 pub mod options;
 pub mod pattern;
 mod span;
@@ -22,10 +23,11 @@ pub use batch::Batch;
 pub use blocks::{BlockSize, Blocks, Split};
 pub use csum::CsumName;
 pub use files::{FileService, Files};
+pub use logs::{LogKind, Logs};
 pub use options::{JobOption, OPTIONS};
 pub use pattern::{Distribution, Generator, Random, Sequencer, Zone};
 pub use span::Region;
-pub use timing::{RateProcess, Timing};
+pub use timing::{RateProcess, ThinkBlocks, Timing};
 
 use crate::engine::{registry, EngineKind, EngineOptions, Op};
 use crate::steady::{SteadyOptions, SteadyState};
@@ -273,6 +275,8 @@ pub struct JobSpec {
     pub invalidate: bool,
     /// A strategy spec implied by the job (fio's `verify_async`), for when none is given.
     pub strategy_hint: Option<String>,
+    /// fio's bandwidth, IOPS and latency logs the job asks for.
+    pub logs: Logs,
 }
 
 impl Default for JobSpec {
@@ -325,6 +329,7 @@ impl Default for JobSpec {
             randseed: None,
             invalidate: true,
             strategy_hint: None,
+            logs: Logs::default(),
         }
     }
 }
@@ -405,8 +410,9 @@ impl JobSpec {
 
     /// Everything wrong with the job as a whole, each with the option to change.
     pub fn check(&self) -> Vec<Invalid> {
-        let checks: [JobCheck; 7] = [
+        let checks: [JobCheck; 8] = [
             Self::check_blocks,
+            Self::check_logs,
             Self::check_pattern,
             Self::check_time_and_mix,
             Self::check_span,
@@ -647,6 +653,18 @@ impl JobSpec {
         Ok(())
     }
 
+    /// A log named after the job (`write_bw_log` bare) takes the job's name as its prefix,
+    /// which must then stay in the results folder as a given prefix must.
+    fn check_logs(&self) -> Result<(), Invalid> {
+        let by_name = [&self.logs.bw, &self.logs.iops, &self.logs.lat]
+            .into_iter()
+            .any(|p| p.as_deref() == Some(""));
+        match by_name {
+            true => logs::check_prefix("name", &self.name).map_err(|e| Invalid::new("name", e)),
+            false => Ok(()),
+        }
+    }
+
     /// Engine options belong to the job's engine, and the engine accepts the job.
     fn check_engine(&self) -> Result<(), Invalid> {
         let engine = self.ioengine.descriptor();
@@ -801,11 +819,18 @@ mod tests {
             ("percentage_sequential", "10"),
             ("percentage_random", "80,70"),
             ("ramp_time", "2"),
+            ("startdelay", "1-2"),
+            ("thinktime", "2ms"),
+            ("thinktime_spin", "1ms"),
+            ("thinktime_blocks", "8"),
+            ("thinktime_blocks_type", "issue"),
+            ("write_bw_log", "b"),
+            ("write_iops_log", "i"),
+            ("write_lat_log", ""),
+            ("log_avg_msec", "250"),
+            ("per_job_logs", "0"),
+            ("log_offset", "1"),
             // Not implemented yet: only their defaults are taken.
-            ("startdelay", "0"),
-            ("thinktime", "0"),
-            ("thinktime_spin", "0"),
-            ("thinktime_blocks", "1"),
             ("rate_min", "0"),
             ("rate_process", "linear"),
             ("flow", "0"),

@@ -8,8 +8,9 @@ use std::fmt::Write;
 
 use super::csum::{CsumName, CSUMS, VERIFY};
 use super::fio::{self, Known};
+use super::logs;
 use super::pattern::{self, Generator, Sequencer};
-use super::timing::{self, RateProcess};
+use super::timing::{self, RateProcess, ThinkBlocks};
 use super::values::{
     alternatives, count, cpu_list, cpu_mask, duration, flag, int, non_empty, path, per_dir,
     percent, sector_size, seed, size,
@@ -807,34 +808,79 @@ pub static OPTIONS: &[JobOption] = &[
         store!(invalidate = flag),
     ),
     JobOption::set(
+        "write_bw_log",
+        ValueKind::Text,
+        "write fio's bandwidth log (KiB/s), PREFIX_bw.N.log, into the case's results folder \
+         as CASE.PREFIX_bw.N.log (bare: the job's name is the prefix)",
+        store!(logs.bw = logs::prefix),
+    ),
+    JobOption::set(
+        "write_iops_log",
+        ValueKind::Text,
+        "write fio's IOPS log, PREFIX_iops.N.log, into the case's results folder as \
+         CASE.PREFIX_iops.N.log (bare: the job's name)",
+        store!(logs.iops = logs::prefix),
+    ),
+    JobOption::set(
+        "write_lat_log",
+        ValueKind::Text,
+        "write fio's latency logs (ns), PREFIX_lat/_slat/_clat.N.log, into the case's results \
+         folder as CASE.PREFIX_lat.N.log...; lat is issue to end of endio, clat the device's \
+         part, slat issue to submission (async engines only, as in fio)",
+        store!(logs.lat = logs::prefix),
+    ),
+    JobOption::set(
+        "log_avg_msec",
+        ValueKind::Int,
+        "one log entry per window of this many ms, the window's average (0, the default: one \
+         entry per I/O)",
+        store!(logs.avg_msec = |k, v| count(k, v, 0, u32::MAX)),
+    ),
+    JobOption::set(
+        "per_job_logs",
+        ValueKind::Flag,
+        "1: the job's number in its log file names (default 1); 0: jobs with one prefix \
+         share a file",
+        store!(logs.per_job = flag),
+    ),
+    JobOption::set(
+        "log_offset",
+        ValueKind::Flag,
+        "1: each per-I/O log entry carries the I/O's offset",
+        store!(logs.offset = flag),
+    ),
+    JobOption::set(
         "startdelay",
         ValueKind::Time,
         "start the job this long after its group (LOW-HIGH: a random delay in that range)",
         store!(timing.startdelay = timing::startdelay),
-    )
-    .not_yet(PACING),
+    ),
     JobOption::set(
         "thinktime",
         ValueKind::Time,
         "after every thinktime_blocks I/Os, let the I/Os in flight complete, then stall \
          this long (microseconds unless a unit is given)",
         store!(timing.thinktime = timing::micros),
-    )
-    .not_yet(PACING),
+    ),
     JobOption::set(
         "thinktime_spin",
         ValueKind::Time,
         "spin the CPU this long of each think time, and sleep the rest (microseconds)",
         store!(timing.thinktime_spin = timing::micros),
-    )
-    .not_yet(PACING),
+    ),
     JobOption::set(
         "thinktime_blocks",
         ValueKind::Int,
         "I/Os between two think times (default 1)",
         store!(timing.thinktime_blocks = |k, v| count(k, v, 1, u32::MAX)),
-    )
-    .not_yet(PACING),
+    ),
+    JobOption::set(
+        "thinktime_blocks_type",
+        ValueKind::OneOf(ThinkBlocks::names),
+        "what thinktime_blocks counts: I/Os completed (complete, the default) or issued \
+         (issue)",
+        store!(timing.thinktime_blocks_type = ThinkBlocks::parse),
+    ),
     JobOption::set(
         "rate_min",
         ValueKind::PerDir,

@@ -1,5 +1,5 @@
 //! The options that set when a job's I/Os go, as fio means them: `startdelay`, `thinktime`
-//! (`thinktime_blocks`, `thinktime_spin`), `rate_min`, `rate_process`, `flow`/`flow_id` and
+//! (`thinktime_blocks`, `thinktime_blocks_type`, `thinktime_spin`), `rate_min`, `rate_process`, `flow`/`flow_id` and
 //! `exitall`. The job carries them; the pipeline's pacing applies them (see each field for
 //! what fio does, which is what the pipeline must do).
 
@@ -37,6 +37,31 @@ impl RateProcess {
     }
 }
 
+/// fio's `thinktime_blocks_type`: what `thinktime_blocks` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThinkBlocks {
+    /// I/Os completed (fio's default).
+    #[default]
+    Complete,
+    /// I/Os issued.
+    Issue,
+}
+
+impl ThinkBlocks {
+    pub fn names() -> Vec<&'static str> {
+        vec!["complete", "issue"]
+    }
+
+    pub fn parse(key: &str, value: &str) -> Result<ThinkBlocks, String> {
+        match value.trim() {
+            "complete" => Ok(ThinkBlocks::Complete),
+            "issue" => Ok(ThinkBlocks::Issue),
+            v => Err(format!("{key}={v}: expected complete or issue")),
+        }
+    }
+}
+
 /// When a job's I/Os go.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Timing {
@@ -51,6 +76,7 @@ pub struct Timing {
     pub thinktime_spin: Duration,
     /// I/Os between stalls (default 1).
     pub thinktime_blocks: u32,
+    pub thinktime_blocks_type: ThinkBlocks,
     /// fio's `rate_min` per direction, bytes/s: the job fails when a direction's
     /// bandwidth over a rate cycle (fio's default: 1 s) falls below it.
     pub rate_min: PerDir,
@@ -71,6 +97,7 @@ impl Default for Timing {
             thinktime: Duration::ZERO,
             thinktime_spin: Duration::ZERO,
             thinktime_blocks: 1,
+            thinktime_blocks_type: ThinkBlocks::default(),
             rate_min: PerDir::default(),
             rate_process: RateProcess::default(),
             flow: 0,
@@ -84,6 +111,17 @@ impl Timing {
     /// The spin of a stall, as fio settles it: at most the whole think time.
     pub fn spin(&self) -> Duration {
         self.thinktime_spin.min(self.thinktime)
+    }
+
+    /// The start delay of the clone seeded with `seed`: `startdelay`, or a draw from its
+    /// range (the same draw for the same seed, as fio's seeded jobs do).
+    pub fn start_delay(&self, seed: u64) -> Duration {
+        let (lo, hi) = self.startdelay;
+        let span = (hi - lo).as_nanos() as u64;
+        match span {
+            0 => lo,
+            _ => lo + Duration::from_nanos(super::mix64(seed) % (span + 1)),
+        }
     }
 }
 
@@ -145,5 +183,25 @@ mod tests {
         assert_eq!(RateProcess::parse("r", "poisson"), Ok(RateProcess::Poisson));
         assert!(RateProcess::parse("r", "bursty").is_err());
         assert_eq!(exitall("e", ""), Ok(true));
+        assert_eq!(ThinkBlocks::parse("t", "issue"), Ok(ThinkBlocks::Issue));
+        assert!(ThinkBlocks::parse("t", "both").is_err());
+    }
+
+    #[test]
+    fn a_start_delay_range_is_drawn_once_per_seed_within_it() {
+        let s = Duration::from_secs;
+        let fixed = Timing {
+            startdelay: (s(3), s(3)),
+            ..Timing::default()
+        };
+        assert_eq!(fixed.start_delay(7), s(3));
+        let range = Timing {
+            startdelay: (s(2), s(10)),
+            ..Timing::default()
+        };
+        let draws: Vec<Duration> = (0..50).map(|seed| range.start_delay(seed)).collect();
+        assert!(draws.iter().all(|d| (s(2)..=s(10)).contains(d)));
+        assert!(draws.iter().any(|d| *d != draws[0]), "seeds draw apart");
+        assert_eq!(range.start_delay(9), range.start_delay(9), "seeded");
     }
 }

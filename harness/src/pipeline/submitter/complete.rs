@@ -189,9 +189,15 @@ impl Submitter<'_> {
             if self.pass == Pass::Measured {
                 bio.record_into(&mut self.hists);
             }
+            if let Some(log) = &mut self.log {
+                log.record(bio.log_sample());
+            }
             let (bytes, bios) = &mut self.moved[op_index(bio.op)];
             *bytes += bio.data().len() as u64;
             *bios += 1;
+        }
+        if let Some(think) = &mut self.think {
+            think.counted(false);
         }
         let (lock, op) = (bio.lock.take(), bio.op);
         self.give_up(lock, Some(bio));
