@@ -426,3 +426,37 @@ fn a_write_through_a_link_keeps_the_files_own_store_true() {
         assert_eq!(case["status"], "ok");
     }
 }
+
+#[test]
+fn a_job_file_may_reach_one_file_by_a_link_first_and_its_own_path_after() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::create_dir(tmp.path().join("sub")).unwrap();
+    let link = tmp.path().join("sub").join("link");
+    // A relative link to a file not made yet: the writer makes it through the link.
+    std::os::unix::fs::symlink("../data", &link).unwrap();
+    let data = tmp.path().join("data");
+    let file = tmp.path().join("jobs.fio");
+    fs::write(
+        &file,
+        format!(
+            "[global]\nbs=4k\nsize=2m\n[w]\nrw=randwrite\nfilename={}\n\
+             [r]\nstonewall\nrw=read\nfilename={}\n",
+            link.display(),
+            data.display()
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let mut c = harness();
+    c.args(["run", "--drop-caches", "false", "--job"])
+        .arg(&file);
+    exits(&mut c, &out, 0);
+    let cases = crate::common::cases(&out);
+    assert_eq!(cases.len(), 2);
+    for case in &cases {
+        assert_eq!(case["status"], "ok", "{case}");
+        assert_eq!(case["mismatch_count"], 0, "{case}");
+    }
+    assert!(CsumStore::beside(&data).exists() && data.exists());
+    assert!(!tmp.path().join("sub/link.csum").exists());
+}

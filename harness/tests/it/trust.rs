@@ -376,6 +376,23 @@ fn a_mounted_block_device_is_never_written() {
         "{}",
         String::from_utf8_lossy(&fsck.stdout)
     );
+    // Held open exclusively by another program (here, this test): refused by the kernel,
+    // and said so.
+    use std::os::unix::fs::OpenOptionsExt;
+    let _held = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_EXCL)
+        .open(&lo.dev)
+        .unwrap();
+    let err = stderr(
+        &run()
+            .args(["--rw", "write", "--size", "1m", "--allow-device-write"])
+            .args(["--filename", &lo.dev, "--out"])
+            .arg(tmp.path().join("held"))
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("open it exclusively"), "{err}");
 }
 
 /// `harness run` of 1 MiB at 64 KiB on `data`.
@@ -464,6 +481,15 @@ fn a_read_needs_only_read_access_to_the_store_and_a_relayout_is_recorded() {
         .arg(tmp.path().join("r"))
         .assert()
         .success();
+    // A read with another checksum than the store's verifies nothing and rewrites nothing:
+    // it names both and the option that opts in.
+    let written = fs::read(&data).unwrap();
+    for (csum, needle) in [("sha256", "not sha256"), ("none", "not none")] {
+        let out = tmp.path().join(format!("r-{csum}"));
+        let err = refused(on(&data, "read").args(["--csum", csum]), &out, "--relayout");
+        assert!(err.contains("crc32c") && err.contains(needle), "{err}");
+    }
+    assert_eq!(fs::read(&data).unwrap(), written, "the data is as it was");
     // A write that fails midway leaves its store not cleanly closed: the read refuses, names
     // --relayout, and with it lays the file out and says so in the case's JSON.
     fs::set_permissions(store_of(&data), fs::Permissions::from_mode(0o644)).unwrap();

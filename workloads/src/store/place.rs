@@ -40,8 +40,20 @@ pub(super) fn for_device(data: &Path) -> Result<PathBuf, StoreError> {
 /// the link instead would let a write through the link leave the file's own store
 /// "clean" over data it no longer matches, and a second process in past the lock.
 fn resolved(data: &Path) -> PathBuf {
+    resolved_within(data, 40)
+}
+
+/// [`resolved`], following at most `links` more links (the kernel's limit is 40): a link
+/// to a file not made yet leads to where that file will be.
+fn resolved_within(data: &Path, links: u32) -> PathBuf {
     if let Ok(real) = std::fs::canonicalize(data) {
         return real;
+    }
+    if let (Ok(target), true) = (std::fs::read_link(data), links > 0) {
+        let target = data
+            .parent()
+            .map_or(target.clone(), |dir| dir.join(&target));
+        return resolved_within(&target, links - 1);
     }
     let (Some(dir), Some(name)) = (data.parent(), data.file_name()) else {
         return data.to_path_buf();
