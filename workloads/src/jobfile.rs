@@ -716,11 +716,7 @@ verify=sha256
     fn timing_options_are_read_but_only_their_defaults_run_yet() {
         let groups = parse("[a]\nthinktime_blocks=1\nflow_id=0\nrate_process=linear\n").unwrap();
         assert_eq!(jobs(&groups)[0].timing, crate::job::Timing::default());
-        for (line, why) in [
-            ("ratemin=1m", "pace"),
-            ("rate_process=poisson", "pace"),
-            ("flow=2", "flow tokens"),
-        ] {
+        for (line, why) in [("flow=2", "flow tokens")] {
             let e = parse(&format!("[a]\n{line}\n")).unwrap_err();
             assert!(
                 e.starts_with("line 2: ") && e.contains("not implemented yet") && e.contains(why),
@@ -728,6 +724,9 @@ verify=sha256
             );
         }
         assert!(jobs(&parse("[a]\nexitall\n").unwrap())[0].timing.exitall);
+        let t = &jobs(&parse("[a]\nratemin=1m,2m\nrate_process=poisson\n").unwrap())[0].timing;
+        assert_eq!((t.rate_min.read, t.rate_min.write), (1 << 20, 2 << 20));
+        assert_eq!(t.rate_process, crate::job::RateProcess::Poisson);
         assert!(parse("[a]\nstartdelay=soon\n")
             .unwrap_err()
             .contains("startdelay=soon"));

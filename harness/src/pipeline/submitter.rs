@@ -23,7 +23,7 @@ use workloads::verify::VerifyPass;
 use workloads::{AlignedBuf, IoDone, IoReq, Op};
 
 use super::bio::{Bio, Homecoming};
-use super::pacer::{Due, Pacer};
+use super::pacer::{Due, MinRate, Pacer};
 use super::stages::StageCtx;
 use super::state::{depth_level, CaseState, JobInput, JobOutcome, JobProgress, DEPTH_LEVELS};
 use super::think::Think;
@@ -185,6 +185,7 @@ pub(super) struct Submitter<'a> {
     pass: Pass,
     filler: Filler,
     pacer: Pacer,
+    min_rate: Option<MinRate>,
     think: Option<Think>,
     batch: Batching,
     /// Bios between issue and retirement.
@@ -258,7 +259,11 @@ impl<'a> Submitter<'a> {
             source: BioSource::new(&input, pass),
             pass,
             filler: Filler::new(input.seed, bio_size),
-            pacer: Pacer::new(job, now),
+            pacer: Pacer::new(job, now, input.seed),
+            min_rate: MinRate::of(
+                job,
+                Stamp::of(input.ramp_end.map_or(start, |r| r.max(start))),
+            ),
             think: Think::of(job),
             batch: Batching::of(job),
             sync_engine: input.engine.caps().sync,
@@ -559,10 +564,21 @@ impl<'a> Submitter<'a> {
         let (bytes, bios) = self.moved_total();
         progress.bytes.store(bytes, Ordering::Relaxed);
         progress.bios.store(bios, Ordering::Relaxed);
+        self.check_min_rate();
         let epoch = progress.hists.epoch();
         if epoch != self.epoch_seen {
             self.epoch_seen = epoch;
             progress.hists.hand_over(&mut self.hists, epoch);
+        }
+    }
+
+    /// fio's `rate_min`: a direction below its floor fails the job, naming it.
+    fn check_min_rate(&mut self) {
+        let moved = self.moved.map(|(bytes, _)| bytes);
+        if let Some(Err(e)) = self.min_rate.as_mut().map(|m| m.check(self.now, moved)) {
+            let label = &self.input.file_label;
+            self.case.fail(format!("job on {label}: {e}"));
+            self.min_rate = None;
         }
     }
 

@@ -509,3 +509,35 @@ fn exitall_ends_the_groups_other_jobs_when_its_job_ends() {
     let elapsed = case["elapsed_s"].as_f64().unwrap();
     assert!(elapsed < 60.0, "the long job ran on: {elapsed} s");
 }
+
+#[test]
+fn rate_min_fails_a_job_that_falls_below_it_and_poisson_pacing_keeps_the_rate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str, body: &str| {
+        let file = tmp.path().join(format!("{name}.fio"));
+        fs::write(
+            &file,
+            format!("[{name}]\nioengine=null\nrw=read\nbs=4k\nsize=1g\n{body}\n"),
+        )
+        .unwrap();
+        let out = tmp.path().join(name);
+        let (code, stderr) = run_job_file(&file, &[], Some(&out));
+        (code, stderr, cases(&out))
+    };
+    // Paced to 1 MiB/s, asked for at least 2: fails once settled, naming the floor.
+    let (code, stderr, cases_) = run("floor", "rate=1m\nrate_min=2m\nruntime=6s\ntime_based=1");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(cases_[0]["status"], "error");
+    assert!(
+        stderr.contains("rate_min: the read rate fell below 2MiB/s"),
+        "{stderr}"
+    );
+    // Exponential gaps of the rate's mean: about the rate, over a second.
+    let (code, stderr, cases_) = run(
+        "poisson",
+        "rate=4m\nrate_process=poisson\nruntime=1s\ntime_based=1",
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let mib_s = cases_[0]["mib_s"].as_f64().unwrap();
+    assert!((2.0..6.0).contains(&mib_s), "{mib_s} MiB/s paced to 4");
+}

@@ -887,16 +887,14 @@ pub static OPTIONS: &[JobOption] = &[
         "fail the job when a direction's bandwidth over a second falls below this (bytes/s)",
         store_sized!(timing.rate_min = |k, v, kb| per_dir(k, v, |one| size(k, one, kb))),
     )
-    .aliases(&["ratemin"])
-    .not_yet(PACING),
+    .aliases(&["ratemin"]),
     JobOption::set(
         "rate_process",
         ValueKind::OneOf(RateProcess::names),
         "how a rate-limited job spaces its I/Os: evenly (linear) or with exponential gaps \
          (poisson)",
         store!(timing.rate_process = RateProcess::parse),
-    )
-    .not_yet(PACING),
+    ),
     JobOption::set(
         "flow",
         ValueKind::Int,
@@ -1002,7 +1000,6 @@ fn rate_iops(k: &str, v: &str) -> Result<super::PerDir, String> {
     })
 }
 
-const PACING: &str = "the pipeline does not pace by it yet";
 const FILES: &str = "the case runner runs one file per clone for now";
 /// The most files one clone may have (fio's limit is memory).
 const MAX_FILES: u32 = 1 << 20;
