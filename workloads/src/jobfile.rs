@@ -724,7 +724,8 @@ verify=sha256
             );
         }
         assert!(jobs(&parse("[a]\nexitall\n").unwrap())[0].timing.exitall);
-        let t = &jobs(&parse("[a]\nratemin=1m,2m\nrate_process=poisson\n").unwrap())[0].timing;
+        let paced = parse("[a]\nratemin=1m,2m\nrate_process=poisson\n").unwrap();
+        let t = &jobs(&paced)[0].timing;
         assert_eq!((t.rate_min.read, t.rate_min.write), (1 << 20, 2 << 20));
         assert_eq!(t.rate_process, crate::job::RateProcess::Poisson);
         assert!(parse("[a]\nstartdelay=soon\n")
