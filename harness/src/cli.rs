@@ -351,7 +351,7 @@ impl CommonArgs {
         let Some(path) = &self.job_file else {
             overrides.apply(&mut base)?;
             JobArgs::warn(&base);
-            return Ok(vec![vec![base]]);
+            return Ok(vec![vec![base.as_run()]]);
         };
         let mut file = workloads::jobfile::read(path).map_err(|e| anyhow!("{e}"))?;
         for (key, value) in &overrides.given {
@@ -365,7 +365,7 @@ impl CommonArgs {
         let groups: Vec<Vec<JobSpec>> = file
             .groups
             .into_iter()
-            .map(|g| g.jobs)
+            .map(|g| g.jobs.into_iter().map(JobSpec::as_run).collect::<Vec<_>>())
             .filter(|jobs| !jobs.is_empty())
             .collect();
         if groups.is_empty() {

@@ -743,7 +743,6 @@ verify=sha256
             "filename_format=$jobname.$filenum",
             "create_on_open=1",
             "unlink=1",
-            "verify_only=1",
             "verify_backlog=64",
         ] {
             let e = parse(&format!("[a]\n{line}\n")).unwrap_err();

@@ -84,13 +84,14 @@ impl BioSource {
     fn new(input: &JobInput, pass: Pass) -> BioSource {
         let job = &input.job;
         let ios = match pass {
-            Pass::Measured => Ios::Job(IoPattern::new(
+            Pass::Measured if !job.verify_only => Ios::Job(IoPattern::new(
                 job,
                 input.jobnum,
                 input.data_end,
                 input.seed,
             )),
-            Pass::Verify => Ios::Verify(VerifyPass::new(
+            // A verify_only job's measured pass is its verify phase.
+            Pass::Measured | Pass::Verify => Ios::Verify(VerifyPass::new(
                 input.store.clone(),
                 job.region(input.jobnum, input.data_end),
                 job.bio_size(),

@@ -1,7 +1,8 @@
 //! fio's verify phase through the binary: a write job with `verify=` reads back what it
 //! wrote once its writes end; the read-back is verified and reported apart from the
 //! measured figures; sectors it never wrote are not read; `csum=` alone and `do_verify=0`
-//! have no such phase.
+//! have no such phase; `verify_only=1` runs the phase alone, over an earlier run's data,
+//! and finds a sector damaged since.
 
 use std::fs;
 use std::path::Path;
@@ -14,6 +15,11 @@ const MIB: u64 = 1 << 20;
 
 /// Runs `job` (one job file section body under `[global] filename=…`) and returns its case.
 fn run(dir: &Path, name: &str, job: &str) -> (Value, String) {
+    run_into(dir, name, job, name)
+}
+
+/// [`run`], its results in `dir/out`.
+fn run_into(dir: &Path, name: &str, job: &str, out: &str) -> (Value, String) {
     let file = dir.join(format!("{name}.fio"));
     let data = dir.join(format!("{name}.data"));
     fs::write(
@@ -21,7 +27,7 @@ fn run(dir: &Path, name: &str, job: &str) -> (Value, String) {
         format!("[global]\nfilename={}\n[{name}]\n{job}\n", data.display()),
     )
     .unwrap();
-    let out = dir.join(name);
+    let out = dir.join(out);
     let o = harness()
         .args(["run", "--drop-caches", "false", "--out"])
         .arg(&out)
@@ -97,4 +103,53 @@ fn csum_alone_and_do_verify_0_have_no_verify_phase() {
         assert!(case["verify_phase"].is_null(), "{name}: {case}");
         assert!(!stderr.contains("verify phase"), "{stderr}");
     }
+}
+
+#[test]
+fn verify_only_reads_back_an_earlier_runs_data_and_finds_what_changed_since() {
+    use std::os::unix::fs::FileExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let job = "rw=randwrite\nbs=16k\nsize=4m\nverify=crc32c\ndo_verify=0";
+    run(tmp.path(), "data", job);
+    let data = tmp.path().join("data.data");
+    let before = fs::read(&data).unwrap();
+    let (case, _) = run_into(tmp.path(), "data", &format!("{job}\nverify_only=1"), "v");
+    assert_eq!(case["status"], "ok", "{case}");
+    assert_eq!(
+        case["bytes"],
+        4 * MIB,
+        "every sector read back, as the job's reads"
+    );
+    assert_eq!(case["mismatch_count"], 0);
+    assert_eq!(fs::read(&data).unwrap(), before, "nothing written");
+    // One flipped bit in sector 100: found, and nowhere else.
+    let file = fs::OpenOptions::new().write(true).open(&data).unwrap();
+    file.write_at(&[before[100 * 4096 + 7] ^ 1], 100 * 4096 + 7)
+        .unwrap();
+    let file = tmp.path().join("again.fio");
+    fs::write(
+        &file,
+        format!(
+            "[global]\nfilename={}\n[data]\n{job}\nverify_only=1\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("again");
+    let o = harness()
+        .args(["run", "--drop-caches", "false", "--out"])
+        .arg(&out)
+        .arg("--job")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let case = only_case(&out);
+    assert_eq!(case["mismatch_count"], 1, "{case}");
+    assert_eq!(case["mismatches"][0]["offset"], 100 * 4096);
 }

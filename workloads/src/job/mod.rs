@@ -410,8 +410,9 @@ impl JobSpec {
 
     /// Everything wrong with the job as a whole, each with the option to change.
     pub fn check(&self) -> Vec<Invalid> {
-        let checks: [JobCheck; 8] = [
+        let checks: [JobCheck; 9] = [
             Self::check_blocks,
+            Self::check_verify_only,
             Self::check_logs,
             Self::check_pattern,
             Self::check_time_and_mix,
@@ -444,6 +445,15 @@ impl JobSpec {
             && self.csum != "none"
             && self.rw.is_write()
             && !self.ioengine.descriptor().caps.diskless
+    }
+
+    /// The job as it runs: with fio's `verify_only`, only its verify phase (reads of what
+    /// an earlier run wrote, measured); otherwise itself.
+    pub fn as_run(self) -> JobSpec {
+        match self.verify_only {
+            true => self.verify_pass(),
+            false => self,
+        }
     }
 
     /// The job of its verify phase: sequential reads of what it wrote, at its depth and
@@ -663,6 +673,19 @@ impl JobSpec {
             true => logs::check_prefix("name", &self.name).map_err(|e| Invalid::new("name", e)),
             false => Ok(()),
         }
+    }
+
+    /// `verify_only` checks sums: a job without a checksum has none to check.
+    fn check_verify_only(&self) -> Result<(), Invalid> {
+        if self.verify_only && self.csum == "none" {
+            return Err(Invalid::new(
+                "verify_only",
+                "verify_only=1 reads back what an earlier run wrote and checks its sums: \
+                 give the checksum it wrote with (verify= or csum=), not none"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Engine options belong to the job's engine, and the engine accepts the job.

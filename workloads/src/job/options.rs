@@ -738,10 +738,10 @@ pub static OPTIONS: &[JobOption] = &[
     JobOption::set(
         "verify_only",
         ValueKind::Flag,
-        "1: only read back and verify what an earlier run wrote",
+        "1: only read back and verify what an earlier run wrote (the job's verify phase \
+         alone, measured as its reads of the sectors the store has sums for)",
         store!(verify_only = flag),
-    )
-    .not_yet("a verify phase follows only a job's own writes in the same run"),
+    ),
     JobOption::set(
         "verify_backlog",
         ValueKind::Int,
