@@ -7,13 +7,13 @@ use predicates::prelude::*;
 
 use crate::common::{cases, harness, Loop};
 
-/// `harness run ARGS --job FILE [--out OUT]`: its exit code, and what it said on stderr.
+/// `harness run ARGS --job FILE --out OUT`: its exit code, and what it said on stderr.
+/// Without an `out`, results go beside the job file, never into the source tree.
 fn run_job_file(file: &Path, args: &[&str], out: Option<&Path>) -> (Option<i32>, String) {
     let mut c = harness();
     c.arg("run").args(args).arg("--job").arg(file);
-    if let Some(out) = out {
-        c.arg("--out").arg(out);
-    }
+    let beside = file.with_extension("out");
+    c.arg("--out").arg(out.unwrap_or(&beside));
     let o = c.output().unwrap();
     (
         o.status.code(),
