@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use harness::case::Watchdog;
-use harness::pipeline::{self, CaseState, JobInput, JobProgress, Pools, Topology};
+use harness::pipeline::{self, CaseState, CloneFile, JobInput, JobProgress, Pools, Topology};
 use strategies::csum::Algo;
 use workloads::store::{Algorithm, Identity, Overwrite};
 use workloads::{CsumStore, JobSpec};
@@ -92,18 +92,20 @@ fn watchdog(case: &CaseState, progress: &JobProgress, done: Receiver<()>) {
 fn run_once(strategy: &str, job: &JobSpec, store: &Arc<CsumStore>) -> Result<Duration, String> {
     let pools = Pools::build(strategy, Topology::Separate).map_err(|e| e.to_string())?;
     let input = JobInput {
-        engine: job.open_engine(None).expect("null engine"),
+        engine: job.open_engine(Vec::new()).expect("null engine"),
         job: job.clone(),
         jobnum: 0,
         number: 1,
-        store: store.clone(),
-        file_label: "bench".into(),
+        files: vec![CloneFile {
+            store: store.clone(),
+            extents: None,
+            label: "bench".into(),
+            data_end: u64::MAX,
+        }],
         algo: algo(job),
         seed: 1,
-        data_end: u64::MAX,
         deadline: None,
         ramp_end: None,
-        extents: None,
     };
     let case = Arc::new(CaseState::default());
     let progress = JobProgress::default();

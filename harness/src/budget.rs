@@ -31,13 +31,19 @@ impl Need {
         let mut need = Need::default();
         for job in jobs {
             let clones = u64::from(job.numjobs);
-            // One file per clone, unless they share `filename`.
-            let files = if job.filename.is_some() { 1 } else { clones };
+            // Each clone's files, unless they share `filename`'s.
+            let per_clone = u64::from(job.nr_files());
+            let files = per_clone * if job.filename.is_some() { 1 } else { clones };
+            // The sync engine opens each file again, for a position of its own.
+            let reopened = match job.ioengine.name() {
+                "sync" => clones * per_clone,
+                _ => 0,
+            };
             need.buffers = need.buffers.saturating_add(job.buffer_bytes());
             need.stacks = need.stacks.saturating_add(clones * JOB_STACK);
             need.threads += clones;
             // Each file and its store; each clone's engine may hold one more (a ring).
-            need.fds += 2 * files + clones;
+            need.fds += 2 * files + clones + reopened;
         }
         need
     }

@@ -544,7 +544,7 @@ fn expand(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::{PerDir, RwMode};
+    use crate::job::{FileService, PerDir, RwMode};
     use crate::EngineKind;
     use std::time::Duration;
 
@@ -734,35 +734,34 @@ verify=sha256
     }
 
     #[test]
-    fn more_files_than_one_per_clone_are_read_but_not_run_yet() {
-        for line in [
-            "nrfiles=4",
-            "nr_files=2",
-            "filesize=1m-4m",
-            "file_service_type=random:8",
-            "filename_format=$jobname.$filenum",
-            "create_on_open=1",
-            "unlink=1",
-            "verify_backlog=64",
-        ] {
-            let e = parse(&format!("[a]\n{line}\n")).unwrap_err();
-            let why = if line.starts_with("verify") {
-                "verify phase"
-            } else {
-                "one file per clone"
-            };
-            assert!(e.starts_with("line 2: ") && e.contains(why), "{line}: {e}");
-        }
-        let mut file = super::parse("[a]\nfilename=/x\\:y:/z\n").unwrap();
-        assert_eq!(
-            file.validate().unwrap_err(),
-            "line 2: job 'a': filename: a list of 2 files: not implemented yet (the case \
-             runner runs one file per clone); give one file"
-        );
-        file.set_everywhere("filename", "/only").unwrap();
+    fn a_clones_files_are_read_as_fio_reads_them() {
+        let file = super::parse(
+            "[global]\nsize=64m\n[a]\nnrfiles=4\nfilesize=1m-4m\n\
+             file_service_type=random:8\nfilename_format=$jobname.$filenum\n\
+             create_on_open=1\nunlink=1\n",
+        )
+        .unwrap();
         file.validate().unwrap();
         let j = file.jobs().next().unwrap();
-        assert_eq!(j.filename.as_deref(), Some(Path::new("/only")));
+        assert_eq!(j.nr_files(), 4);
+        assert_eq!(j.files.service, FileService::Random { ios: 8 });
+        assert_eq!(j.file_name(0, 3), Path::new("a.3"));
+        assert!(j.files.create_on_open && j.files.unlink);
+        let file = super::parse("[a]\nfilename=/x\\:y:/z\nnrfiles=9\n").unwrap();
+        file.validate().unwrap();
+        let j = file.jobs().next().unwrap();
+        assert_eq!(j.nr_files(), 2, "a list sets the number of files");
+        assert_eq!(j.file_name(0, 0), Path::new("/x:y"));
+        let e = parse("[a]\nverify_backlog=64\n").unwrap_err();
+        assert!(
+            e.starts_with("line 2: ") && e.contains("verify phase"),
+            "{e}"
+        );
+        let e = super::parse("[a]\nsize=16k\nnrfiles=8\n")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(e.contains("less than one 4KiB block"), "{e}");
     }
 
     #[test]

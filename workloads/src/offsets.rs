@@ -20,11 +20,14 @@
 //! the same blocks in another order), and an I/O never runs past the region's end (fio lets
 //! a fixed-size one run into a larger file).
 
+mod files;
 mod random;
 
 use crate::engine::Op;
 use crate::job::{mix64, BlockSize, Distribution, JobSpec, Sequencer, Split, Zone};
 use random::{Coverage, Hot, Permutation, Rng};
+
+pub use files::ClonePattern;
 
 /// One I/O: where, how long, which way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +164,14 @@ impl IoPattern {
             rng,
             seed,
         }
+    }
+
+    /// Makes a pattern that has ended good for one more pass (fio's `fio_file_reset`, for
+    /// one file of several), counting afresh; the random sequence goes on from where it was
+    /// unless the job repeats it.
+    fn rewind(&mut self) {
+        (self.between, self.finished, self.region_done) = (true, false, false);
+        (self.bytes, self.ios, self.loops_left) = (0, 0, 1);
     }
 
     /// fio's `keep_running`: whether another pass starts.

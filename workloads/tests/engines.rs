@@ -96,6 +96,16 @@ impl Case<'_> {
     /// The engine over `file`, opened as a job with `options` (`key=value`) would open it;
     /// `None` (said on stderr) where this machine cannot run it.
     fn open(&self, file: &Arc<File>, depth: u32, options: &[&str]) -> Option<Box<dyn Engine>> {
+        self.open_files(std::slice::from_ref(file), depth, options)
+    }
+
+    /// The engine over several files, as [`Case::open`].
+    fn open_files(
+        &self,
+        files: &[Arc<File>],
+        depth: u32,
+        options: &[&str],
+    ) -> Option<Box<dyn Engine>> {
         let mut job = JobSpec::default();
         job.set("ioengine", self.engine.name).unwrap();
         job.set("iodepth", &depth.to_string()).unwrap();
@@ -107,7 +117,7 @@ impl Case<'_> {
         }
         job.validate()
             .unwrap_or_else(|e| panic!("{options:?}: {e}"));
-        match job.open_engine(Some(file.clone())) {
+        match job.open_engine(files.to_vec()) {
             Ok(e) => Some(e),
             Err(e)
                 if matches!(
@@ -149,6 +159,7 @@ macro_rules! conformance {
 fn req(op: Op, offset: u64, len: usize, tag: u64) -> IoReq {
     IoReq {
         op,
+        file: 0,
         offset,
         buf: AlignedBuf::new(len),
         tag,
@@ -204,6 +215,50 @@ fn run(engine: &mut dyn Engine, reqs: Vec<IoReq>, depth: usize) -> Vec<IoDone> {
     done
 }
 
+conformance!(each_io_goes_to_the_file_it_names, |case| {
+    let (blocks, bs) = (16u64, 4096usize);
+    let names = ["files-a", "files-b", "files-c"];
+    let files: Vec<Arc<File>> = names
+        .iter()
+        .map(|n| case.file(n, blocks * bs as u64))
+        .collect();
+    for options in [&[][..], &["registerfiles=1"][..]] {
+        if options
+            .iter()
+            .any(|o| !case.engine.options.iter().any(|e| o.starts_with(e.name)))
+        {
+            continue;
+        }
+        let Some(mut e) = case.open_files(&files, 8, options) else {
+            return;
+        };
+        // Block i goes to file i % 3, at its own offset: every file gets its own blocks.
+        let offsets: Vec<u64> = (0..blocks * 3).map(|i| i / 3 * bs as u64).collect();
+        let mut reqs = writes(&offsets, bs);
+        for (i, r) in reqs.iter_mut().enumerate() {
+            r.file = i % 3;
+            // Tell the files apart: each block carries its file's number.
+            r.buf.for_write(0)[0] = r.file as u8 + 1;
+        }
+        let mut expected = vec![vec![0u8; (blocks * bs as u64) as usize]; 3];
+        if !case.diskless() {
+            for r in &reqs {
+                expected[r.file][r.offset as usize..][..bs].copy_from_slice(&r.buf);
+            }
+        }
+        for d in run(e.as_mut(), reqs, 8) {
+            d.result.unwrap();
+        }
+        for f in 0..3 {
+            e.sync(f).unwrap();
+        }
+        for (f, name) in names.iter().enumerate() {
+            let on_disk = std::fs::read(case.path(name)).unwrap();
+            assert!(on_disk == expected[f], "{options:?}: {name} differs");
+        }
+    }
+});
+
 conformance!(writes_read_back_at_every_depth_and_block_size, |case| {
     for (depth, bs) in [(1, 4096), (4, 64 << 10), (32, 4096), (32, 64 << 10)] {
         let blocks = 64;
@@ -215,7 +270,7 @@ conformance!(writes_read_back_at_every_depth_and_block_size, |case| {
         for d in run(e.as_mut(), writes(&offsets, bs), depth) {
             d.result.unwrap();
         }
-        e.sync().unwrap();
+        e.sync(0).unwrap();
         let mut expected = vec![0u8; (blocks * bs as u64) as usize];
         if !case.diskless() {
             for w in writes(&offsets, bs) {
@@ -318,7 +373,7 @@ conformance!(sync_waits_for_writes_and_keeps_their_completions, |case| {
         e.queue(req(Op::Write, t * 4096, 4096, t)).unwrap();
     }
     e.commit().unwrap();
-    e.sync().unwrap();
+    e.sync(0).unwrap();
     assert_eq!(e.in_flight(), 4, "completions wait for the next reap");
     let mut done = Vec::new();
     e.reap(0, &mut done).unwrap();
@@ -450,7 +505,8 @@ conformance!(engine_options_move_the_same_bytes, |case| {
         if !all_done(&writes_done, &what) {
             continue;
         }
-        e.sync().unwrap_or_else(|err| panic!("{what}: sync: {err}"));
+        e.sync(0)
+            .unwrap_or_else(|err| panic!("{what}: sync: {err}"));
         let reads = offsets
             .iter()
             .enumerate()
@@ -491,7 +547,7 @@ fn engine_names_parse_like_fio() {
         ioengine: "io_uring".parse().unwrap(),
         ..JobSpec::default()
     };
-    let e = job.open_engine(None).err().unwrap().to_string();
+    let e = job.open_engine(Vec::new()).err().unwrap().to_string();
     assert!(e.contains("io_uring needs a file"), "{e}");
 }
 
@@ -524,7 +580,7 @@ conformance!(an_engine_opened_on_one_thread_runs_on_another, |case| {
             for d in run(e.as_mut(), writes(&offsets, 4096), 4) {
                 d.result.unwrap();
             }
-            e.sync().unwrap();
+            e.sync(0).unwrap();
         });
     });
 });

@@ -13,7 +13,7 @@ use std::process::Command;
 
 use workloads::engine::Op;
 use workloads::jobfile::parse_with;
-use workloads::offsets::{Io, IoPattern};
+use workloads::offsets::{ClonePattern, Io, IoPattern};
 
 /// What csumbench and fio must agree on for a job.
 #[derive(Debug, Clone, Copy)]
@@ -215,5 +215,121 @@ fn each_clone_issues_what_fios_clone_issues() {
             .collect();
         let ours: Vec<Io> = IoPattern::new(spec, clone, 0, spec.seed(clone)).collect();
         assert_eq!(ours, theirs, "clone {clone}");
+    }
+}
+
+/// Job texts of a clone with several files, and what must agree, file by file.
+const FILE_CASES: &[(&str, Same)] = &[
+    ("rw=read\nsize=40k\nnrfiles=3", Same::Order),
+    (
+        "rw=write\nbs=8k\nsize=256k\nnrfiles=4\nfile_service_type=roundrobin:3",
+        Same::Order,
+    ),
+    (
+        "rw=read\nsize=64k\nnrfiles=2\nfile_service_type=sequential",
+        Same::Order,
+    ),
+    ("rw=read\nfilesize=64k\nnrfiles=3", Same::Order),
+    ("rw=read\nfilesize=64k\nsize=100k\nnrfiles=3", Same::Order),
+    ("rw=read\nsize=64k\nnrfiles=2\nloops=2", Same::Order),
+    ("rw=read\nsize=64k\nnrfiles=2\nio_size=96k", Same::Order),
+    ("rw=read\nsize=64k\nnrfiles=4\nnumber_ios=5", Same::Order),
+    ("rw=read\nsize=64k\nfilename=a:b:c", Same::Order),
+    ("rw=randread\nsize=256k\nnrfiles=4", Same::Blocks),
+    (
+        "rw=randwrite\nsize=256k\nnrfiles=4\nfile_service_type=random:2",
+        Same::Blocks,
+    ),
+    (
+        "rw=randread\nsize=1m\nnrfiles=4\nfile_service_type=zipf:1.2",
+        Same::Totals,
+    ),
+];
+
+/// fio's I/Os for a job of several files in `dir`, each with the index of its file (by
+/// fio's default names, JOB.0.N, or the job's `filename` list).
+fn fio_file_ios(dir: &Path, job: &str) -> Option<Vec<(usize, Io)>> {
+    let file = dir.join("files.fio");
+    let log = dir.join("files.iolog");
+    let text = format!(
+        "[global]\nioengine=null\ndirectory={}\nwrite_iolog={}\n[job]\n{job}\n",
+        dir.display(),
+        log.display()
+    );
+    std::fs::write(&file, text).unwrap();
+    let _ = std::fs::remove_file(&log);
+    let out = match Command::new("fio")
+        .arg("--output=/dev/null")
+        .arg(&file)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => panic!("running fio: {e}"),
+    };
+    assert!(
+        out.status.success(),
+        "fio failed on {job:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names: Vec<String> = job
+        .lines()
+        .find_map(|l| l.strip_prefix("filename="))
+        .map_or(Vec::new(), |list| {
+            list.split(':').map(String::from).collect()
+        });
+    let index = |name: &str| {
+        let name = Path::new(name).file_name().unwrap().to_str().unwrap();
+        match names.iter().position(|n| n == name) {
+            Some(i) => i,
+            None => name.rsplit('.').next().unwrap().parse().unwrap(),
+        }
+    };
+    let log = std::fs::read_to_string(&log).unwrap();
+    let ios = log.lines().filter_map(|line| {
+        let io = logged_io(line)?;
+        Some((index(line.split_whitespace().nth(1)?), io))
+    });
+    Some(ios.collect())
+}
+
+/// fio serves a clone's files as csumbench does: each file's own I/Os as fio issues them
+/// (in fio's order where that is fixed), and the order of the files too.
+#[test]
+fn a_clone_with_several_files_issues_what_fio_issues() {
+    let dir = tempfile::tempdir().unwrap();
+    for (job, same) in FILE_CASES {
+        let Some(fio) = fio_file_ios(dir.path(), job) else {
+            eprintln!("skipped: fio is not installed (scripts/test-all installs it)");
+            return;
+        };
+        assert!(!fio.is_empty(), "fio issued nothing for {job:?}");
+        let file = parse_with(&format!("[job]\n{job}\n"), |_| None).unwrap();
+        let spec = file.jobs().next().unwrap();
+        spec.validate().unwrap();
+        let ends = vec![0; spec.nr_files() as usize];
+        let ours: Vec<(usize, Io)> = ClonePattern::new(spec, 0, &ends, spec.seed(0)).collect();
+        if let Same::Order = same {
+            assert_eq!(ours, fio, "{job:?}");
+            continue;
+        }
+        for f in 0..spec.nr_files() as usize {
+            let of = |ios: &[(usize, Io)]| -> Vec<Io> {
+                ios.iter()
+                    .filter(|(g, _)| *g == f)
+                    .map(|(_, io)| *io)
+                    .collect()
+            };
+            if let Same::Blocks = same {
+                check(job, *same, &of(&fio), (&of(&ours), u64::MAX));
+            }
+        }
+        let all = |ios: &[(usize, Io)]| -> Vec<Io> { ios.iter().map(|(_, io)| *io).collect() };
+        check(
+            job,
+            Same::Totals,
+            &all(&fio),
+            (&all(&ours), spec.for_file(spec.file_sizes(0)[0]).io_end()),
+        );
     }
 }

@@ -159,6 +159,7 @@ pub fn run_case(
         result.status = Status::Error;
         result.error.get_or_insert(e);
     }
+    result.preparation.extend(prepared.unlink(&spec.jobs));
     out.write(&result.hlog, &collected.hlog)?;
     out.write(&result.bw_csv, bw_csv(&collected.intervals).as_bytes())?;
     write_fio_logs(out, &spec.id, &outcomes)?;

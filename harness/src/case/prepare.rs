@@ -1,6 +1,7 @@
-//! Before a case is measured: each job's file opened (laid out first where a read needs
-//! data to verify), its checksum store ready, the page cache dealt with, and the job
-//! threads' inputs built.
+//! Before a case is measured: each job's files opened (laid out first where a read needs
+//! data to verify), their checksum stores ready, the page cache dealt with, and the job
+//! threads' inputs built. A clone has one file or several (fio's `nrfiles`, a `filename`
+//! list); clones and jobs that name the same file share it.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -19,7 +20,9 @@ use workloads::{CsumStore, JobSpec};
 use super::result::Preparation;
 use super::{CaseSpec, RunOptions};
 use crate::inject;
-use crate::pipeline::{self, CaseState, ExtentLocks, JobInput, JobProgress, Pools, Topology};
+use crate::pipeline::{
+    self, CaseState, CloneFile, ExtentLocks, JobInput, JobProgress, Pools, Topology,
+};
 
 /// A file of the case, opened, with its checksum store and the locks on its sectors.
 pub(super) struct PreparedFile {
@@ -31,6 +34,18 @@ pub(super) struct PreparedFile {
     id: (u64, u64),
 }
 
+impl PreparedFile {
+    /// The file as a job thread uses it.
+    fn clone_file(&self) -> CloneFile {
+        CloneFile {
+            store: self.store.clone(),
+            extents: self.extents.clone(),
+            label: self.target.path.display().to_string().into(),
+            data_end: self.target.size,
+        }
+    }
+}
+
 /// Whether the page cache was dropped before a case that reads, and why not.
 pub(super) struct PageCache {
     pub dropped: Option<bool>,
@@ -39,8 +54,8 @@ pub(super) struct PageCache {
 
 pub(super) struct PreparedCase {
     pub files: Vec<PreparedFile>,
-    /// For each job of the group, the file of each of its clones.
-    file_of: Vec<Vec<usize>>,
+    /// For each job of the group, for each of its clones, its files.
+    file_of: Vec<Vec<Vec<usize>>>,
     algos: Vec<Algo>,
     pub page_cache: PageCache,
     pub preparation: Vec<Preparation>,
@@ -54,14 +69,9 @@ pub(super) fn prepare(
     interrupted: &Arc<AtomicBool>,
 ) -> Result<PreparedCase> {
     let algos = checked_algos(&spec.jobs)?;
+    let uses = FileUse::all(&spec.jobs, opts)?;
     // Room for every file before any is made, so a run that cannot fit leaves nothing.
-    let mut planned = Vec::new();
-    for job in &spec.jobs {
-        for n in 0..job.numjobs {
-            let path = job_path(job, file_index(job, n), opts)?;
-            planned.push((path, job.io_end(), job.rw.is_write()));
-        }
-    }
+    let planned = uses.iter().map(|u| (u.path.clone(), u.end, u.writes));
     target::check_room(planned)?;
     let mut case = PreparedCase {
         files: Vec::new(),
@@ -73,17 +83,21 @@ pub(super) fn prepare(
         },
         preparation: Vec::new(),
     };
-    for (job, algo) in spec.jobs.iter().zip(case.algos.clone()) {
-        let mut mine = Vec::new();
-        for jobnum in 0..job.numjobs {
-            let file = FileJob {
-                job,
-                jobnum: file_index(job, jobnum),
-                algo,
-            };
-            mine.push(case.file_for(&file, &spec.jobs, opts, interrupted)?);
-        }
-        case.file_of.push(mine);
+    case.file_of = spec
+        .jobs
+        .iter()
+        .map(|job| vec![Vec::new(); job.numjobs as usize])
+        .collect();
+    for u in &uses {
+        let job = &spec.jobs[u.job];
+        let file = FileJob {
+            job: &job.for_file(u.size),
+            jobnum: u.jobnum,
+            path: &u.path,
+            algo: case.algos[u.job],
+        };
+        let index = case.file_for(&file, &uses, opts, interrupted)?;
+        case.file_of[u.job][u.jobnum as usize].push(index);
     }
     case.lock_written_files(&spec.jobs);
     case.page_cache = case.deal_with_page_cache(&spec.jobs, opts);
@@ -102,26 +116,61 @@ fn checked_algos(jobs: &[JobSpec]) -> Result<Vec<Algo>> {
         .collect()
 }
 
-/// Which of a job's files clone `jobnum` uses: one shared file with `filename`, else one each.
-fn file_index(job: &JobSpec, jobnum: u32) -> u32 {
-    if job.filename.is_some() {
-        0
-    } else {
-        jobnum
+/// One file of one clone of one job: what the case does with it.
+struct FileUse {
+    /// The job's index in the group, the clone, the file's number among the clone's.
+    job: usize,
+    jobnum: u32,
+    path: PathBuf,
+    /// The file's share of the clone's I/O.
+    size: u64,
+    writes: bool,
+    reads: bool,
+    /// The clone's region of the file: `[start, end)` over all the job's clones.
+    start: u64,
+    end: u64,
+    create_on_open: bool,
+}
+
+impl FileUse {
+    /// Every file of every clone of `jobs`, in order.
+    fn all(jobs: &[JobSpec], opts: &RunOptions) -> Result<Vec<FileUse>> {
+        let mut uses = Vec::new();
+        for (j, job) in jobs.iter().enumerate() {
+            for jobnum in 0..job.numjobs {
+                for (filenum, size) in (0..).zip(job.file_sizes(jobnum)) {
+                    let own = job.for_file(size);
+                    uses.push(FileUse {
+                        job: j,
+                        jobnum,
+                        path: job_path(job, jobnum, filenum, opts)?,
+                        size,
+                        writes: job.rw.is_write(),
+                        reads: job.rw.is_read(),
+                        start: own.offset,
+                        end: own.io_end(),
+                        create_on_open: job.files.create_on_open,
+                    });
+                }
+            }
+        }
+        Ok(uses)
     }
 }
 
-/// The file a job's clone uses, as fio names it: `filename` (inside `directory` when both
-/// are given: fio prefixes the directory to every file name), else `NAME.JOBNUM.0` in
-/// `directory` or the run's scratch folder. A path that would leave its directory (a job
-/// name with a `/`, a filename with `..`) is refused: nothing outside what the user named
-/// is written.
-fn job_path(job: &JobSpec, jobnum: u32, opts: &RunOptions) -> Result<PathBuf> {
+/// The file of clone `jobnum`'s file `filenum`, as fio names it: the name from `filename`
+/// (inside `directory` when both are given: fio prefixes the directory to every file
+/// name), else from `filename_format` (`NAME.JOBNUM.FILENUM`) in `directory` or the run's
+/// scratch folder. A path that would leave its directory (a job name with a `/`, a name
+/// with `..`) is refused: nothing outside what the user named is written.
+fn job_path(job: &JobSpec, jobnum: u32, filenum: u32, opts: &RunOptions) -> Result<PathBuf> {
     use std::path::Component;
     let dir = job.directory.as_ref();
+    let name = job.file_name(jobnum, filenum);
     match (&job.filename, dir) {
-        (Some(f), None) => Ok(f.clone()),
-        (Some(f), Some(dir)) => {
+        (Some(_), None) => Ok(name),
+        (Some(_), Some(dir)) => {
+            let f = &name;
             if f.components().any(|c| c == Component::ParentDir) {
                 bail!(
                     "filename={} with directory={}: '..' would leave the directory",
@@ -132,15 +181,21 @@ fn job_path(job: &JobSpec, jobnum: u32, opts: &RunOptions) -> Result<PathBuf> {
             Ok(dir.join(f.strip_prefix("/").unwrap_or(f)))
         }
         (None, dir) => {
-            if job.name.contains('/') {
+            if job.files.format.is_none() && job.name.contains('/') {
                 bail!(
                     "job name '{}' cannot name a file: it contains '/' (fio names a job's \
-                     files NAME.JOBNUM.0 inside its directory)",
+                     files NAME.JOBNUM.FILENUM inside its directory)",
                     job.name
                 );
             }
-            let dir = dir.unwrap_or(&opts.scratch_dir);
-            Ok(dir.join(format!("{}.{jobnum}.0", job.name)))
+            let leaves = |c: Component| !matches!(c, Component::Normal(_) | Component::CurDir);
+            if name.components().any(leaves) {
+                bail!(
+                    "filename_format gives {}, which would leave the job's directory",
+                    name.display()
+                );
+            }
+            Ok(dir.unwrap_or(&opts.scratch_dir).join(name))
         }
     }
 }
@@ -159,11 +214,11 @@ fn file_id(path: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
-/// A job's clone and the file it uses.
+/// A job's clone and one of its files: the job as that file sees it.
 struct FileJob<'a> {
     job: &'a JobSpec,
-    /// Which of the job's files (clones share one with `filename`).
     jobnum: u32,
+    path: &'a Path,
     algo: Algo,
 }
 
@@ -174,25 +229,25 @@ struct Sharing {
     /// The bytes the jobs touch: `[offset, io_end)` over all of them.
     start: u64,
     end: u64,
+    /// Every job on it creates it on open (fio's `create_on_open`): not laid out first.
+    create_on_open: bool,
 }
 
 impl Sharing {
-    fn of(path: &Path, jobs: &[JobSpec], opts: &RunOptions) -> Sharing {
+    fn of(path: &Path, uses: &[FileUse]) -> Sharing {
         let mut s = Sharing {
             writes: false,
             reads: false,
             start: u64::MAX,
             end: 0,
+            create_on_open: true,
         };
-        for job in jobs {
-            let uses = (0..job.numjobs)
-                .any(|n| job_path(job, file_index(job, n), opts).is_ok_and(|p| p == path));
-            if uses {
-                s.writes |= job.rw.is_write();
-                s.reads |= job.rw.is_read();
-                s.start = s.start.min(job.offset);
-                s.end = s.end.max(job.io_end());
-            }
+        for u in uses.iter().filter(|u| u.path == path) {
+            s.writes |= u.writes;
+            s.reads |= u.reads;
+            s.start = s.start.min(u.start);
+            s.end = s.end.max(u.end);
+            s.create_on_open &= u.create_on_open;
         }
         s
     }
@@ -205,18 +260,18 @@ impl PreparedCase {
     fn file_for(
         &mut self,
         file: &FileJob,
-        jobs: &[JobSpec],
+        uses: &[FileUse],
         opts: &RunOptions,
         interrupted: &Arc<AtomicBool>,
     ) -> Result<usize> {
-        let path = job_path(file.job, file.jobnum, opts)?;
+        let path = file.path;
         let known = |id| self.files.iter().position(|f| f.id == id);
-        if let Some(i) = file_id(&path).and_then(known) {
+        if let Some(i) = file_id(path).and_then(known) {
             return Ok(i);
         }
-        let sharing = Sharing::of(&path, jobs, opts);
+        let sharing = Sharing::of(path, uses);
         let plan =
-            plan_for(&path, &sharing, file.algo, opts).with_context(|| match sharing.writes {
+            plan_for(path, &sharing, file.algo, opts).with_context(|| match sharing.writes {
                 true => format!("cannot use {}", path.display()),
                 false => format!(
                     "cannot lay out {} for the read, which needs data it can verify",
@@ -251,9 +306,9 @@ impl PreparedCase {
     /// Gives each file some job writes (through an engine that reaches it) the sector locks
     /// every job on it shares, so no I/O overlaps a write in flight.
     fn lock_written_files(&mut self, jobs: &[JobSpec]) {
-        for (job, mine) in jobs.iter().zip(&self.file_of) {
+        for (job, clones) in jobs.iter().zip(&self.file_of) {
             if job.rw.is_write() && !job.ioengine.caps().diskless {
-                for &f in mine {
+                for &f in clones.iter().flatten() {
                     let locks = Arc::new(ExtentLocks::new(workloads::MAX_BIO));
                     self.files[f].extents.get_or_insert(locks);
                 }
@@ -270,9 +325,9 @@ impl PreparedCase {
             };
         }
         let mut note = None;
-        for (job, files) in jobs.iter().zip(&self.file_of) {
+        for (job, clones) in jobs.iter().zip(&self.file_of) {
             if job.invalidate && !job.direct {
-                for target in files.iter().map(|&i| &self.files[i].target) {
+                for target in clones.iter().flatten().map(|&i| &self.files[i].target) {
                     if let Err(e) = target.invalidate_cache() {
                         note = Some(format!("invalidate {}: {e}", target.path.display()));
                     }
@@ -310,22 +365,23 @@ impl PreparedCase {
             let ramp_end = job.ramp_time.map(|r| start + r);
             let deadline = job.runtime.map(|r| ramp_end.unwrap_or(start) + r);
             for jobnum in 0..job.numjobs {
-                let file = &self.files[self.file_of[ji][jobnum as usize]];
+                let files: Vec<&PreparedFile> = self.file_of[ji][jobnum as usize]
+                    .iter()
+                    .map(|&i| &self.files[i])
+                    .collect();
+                let opened = files.iter().map(|f| f.target.file.clone()).collect();
                 let mut engine = job
-                    .open_engine(Some(file.target.file.clone()))
+                    .open_engine(opened)
                     .with_context(|| format!("cannot start the {} engine", job.ioengine.name()))?;
                 if let Some(plan) = &faults {
                     engine = Box::new(FaultyEngine::new(engine, plan.clone()));
                 }
                 inputs.push(JobInput {
                     engine,
-                    data_end: file.target.size,
+                    files: files.iter().map(|f| f.clone_file()).collect(),
                     job: job.clone(),
                     jobnum,
                     number: inputs.len() as u32 + 1,
-                    store: file.store.clone(),
-                    extents: file.extents.clone(),
-                    file_label: file.target.path.display().to_string(),
                     algo,
                     seed: job.seed(ji as u32 * 1000 + jobnum),
                     deadline,
@@ -334,6 +390,39 @@ impl PreparedCase {
             }
         }
         Ok(inputs)
+    }
+
+    /// fio's `unlink`: removes the regular files of the jobs that ask, each with its
+    /// checksum store, once the case is over; what was done, for the case's record.
+    pub fn unlink(&self, jobs: &[JobSpec]) -> Vec<Preparation> {
+        let mut unlinked = Vec::new();
+        let asked = jobs
+            .iter()
+            .zip(&self.file_of)
+            .filter(|(job, _)| job.files.unlink);
+        for (_, clones) in asked {
+            for &f in clones.iter().flatten() {
+                let file = &self.files[f];
+                let path = &file.target.path;
+                if file.target.is_device
+                    || unlinked
+                        .iter()
+                        .any(|u: &Preparation| u.file == path.display().to_string())
+                {
+                    continue;
+                }
+                let removed = std::fs::remove_file(path)
+                    .and_then(|()| std::fs::remove_file(file.store.path()));
+                unlinked.push(Preparation {
+                    file: path.display().to_string(),
+                    action: match removed {
+                        Ok(()) => "removed with its checksum store at the end (unlink=1)".into(),
+                        Err(e) => format!("unlink=1: could not remove it and its store: {e}"),
+                    },
+                });
+            }
+        }
+        unlinked
     }
 
     /// Marks every store clean: the case ran to its end, so the sums it recorded are true.
@@ -408,7 +497,8 @@ fn store_for_write(
 /// What must be done to `path` before the case, from the one place that decides.
 fn plan_for(path: &Path, sharing: &Sharing, algo: Algo, opts: &RunOptions) -> Result<Plan> {
     let name = algo.name();
-    let scratch = opts.preallocate_scratch && path.starts_with(&opts.scratch_dir);
+    let scratch =
+        opts.preallocate_scratch && path.starts_with(&opts.scratch_dir) && !sharing.create_on_open;
     let allowed = Allowed {
         overwrite: opts.overwrite,
         allow_device_write: opts.allow_device_write,
@@ -427,9 +517,9 @@ fn plan_for(path: &Path, sharing: &Sharing, algo: Algo, opts: &RunOptions) -> Re
 
 /// Opens a job's file and its store: for writing if any job of the case writes it.
 fn open(file: &FileJob, sharing: &Sharing, opts: &RunOptions) -> Result<(Target, CsumStore)> {
-    let path = job_path(file.job, file.jobnum, opts)?;
+    let path = file.path;
     let (span, write) = (sharing.end, sharing.writes);
-    let target = target::open(&path, span, access(file.job, write, opts))?;
+    let target = target::open(path, span, access(file.job, write, opts))?;
     if target.is_device && span > target.size {
         bail!(
             "{}: the job needs {} bytes but the device holds {}",
@@ -438,18 +528,13 @@ fn open(file: &FileJob, sharing: &Sharing, opts: &RunOptions) -> Result<(Target,
             target.size
         );
     }
-    let store_path = CsumStore::path_for(&path, target.is_device)?;
+    let store_path = CsumStore::path_for(path, target.is_device)?;
     let algo = file.algo;
     let store = if write {
-        store_for_write(&store_path, &path, algo, span, opts.overwrite)?
+        store_for_write(&store_path, path, algo, span, opts.overwrite)?
     } else {
-        CsumStore::open_for(
-            &store_path,
-            &path,
-            algorithm(algo, &algo.name()),
-            Mode::Read,
-        )
-        .with_context(|| format!("cannot open checksum store {}", store_path.display()))?
+        CsumStore::open_for(&store_path, path, algorithm(algo, &algo.name()), Mode::Read)
+            .with_context(|| format!("cannot open checksum store {}", store_path.display()))?
     };
     Ok((target, store))
 }
@@ -464,7 +549,7 @@ fn lay_out(
     opts: &RunOptions,
     interrupted: &Arc<AtomicBool>,
 ) -> Result<()> {
-    let path = job_path(file.job, file.jobnum, opts)?;
+    let path = file.path;
     let layout = layout_job(file.job, sharing.start, sharing.end);
     let writing = Sharing {
         writes: true,
@@ -485,14 +570,16 @@ fn lay_out(
     let store = Arc::new(store);
     let case = Arc::new(CaseState::new(interrupted.clone(), None));
     let input = JobInput {
-        data_end: target.size,
-        engine: layout.open_engine(Some(target.file.clone()))?,
+        engine: layout.open_engine(vec![target.file.clone()])?,
+        files: vec![CloneFile {
+            store: store.clone(),
+            extents: None,
+            label: path.display().to_string().into(),
+            data_end: target.size,
+        }],
         job: layout,
         jobnum: file.jobnum,
         number: 1,
-        store: store.clone(),
-        extents: None,
-        file_label: path.display().to_string(),
         algo: file.algo,
         seed: 0x5EED ^ file.jobnum as u64,
         deadline: None,

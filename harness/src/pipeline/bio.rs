@@ -17,19 +17,28 @@ pub(super) enum Homecoming {
     Bio(Box<Bio>),
     /// A work item that owned a bio panicked; the bio is gone, and so is its buffer. Its
     /// extent lock, if it held one, is still to be released.
-    Lost(Option<ExtentLock>),
+    Lost(Option<FileLock>),
     /// An extent lock this job was refused has been released: try again.
     Wake,
+}
+
+/// An extent lock, and which of the clone's files it is on.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FileLock {
+    pub file: usize,
+    pub lock: ExtentLock,
 }
 
 /// A bio's timestamps. Where one moment ends a stage and starts the next (inline work has
 /// no queue), both are the same reading.
 pub(super) struct Bio {
     pub op: Op,
+    /// Which of the clone's files (`JobInput::files`).
+    pub file: usize,
     pub offset: u64,
     pub buf: Option<AlignedBuf>,
     /// The lock on the bio's sectors, released when it retires.
-    pub lock: Option<ExtentLock>,
+    pub lock: Option<FileLock>,
     /// Bytes of a read that lie before the end of the file (all of them, but for a read of
     /// a truncated file).
     pub readable: u64,
@@ -55,6 +64,7 @@ impl Bio {
     pub fn new(size: usize) -> Box<Bio> {
         Box::new(Bio {
             op: Op::Read,
+            file: 0,
             offset: 0,
             readable: 0,
             buf: Some(AlignedBuf::new(size)),
@@ -79,14 +89,14 @@ impl Bio {
     pub fn start(
         &mut self,
         op: Op,
-        offset: u64,
-        len: u64,
-        lock: Option<ExtentLock>,
+        (file, offset, len): (usize, u64, u64),
+        lock: Option<FileLock>,
         issued: Stamp,
     ) {
         let buf = self.buf.as_mut().expect("a pooled bio has its buffer");
         buf.set_len(len as usize);
-        (self.op, self.offset, self.readable, self.lock) = (op, offset, len, lock);
+        (self.op, self.file, self.offset) = (op, file, offset);
+        (self.readable, self.lock) = (len, lock);
         self.issued = issued;
         self.finished = false;
     }

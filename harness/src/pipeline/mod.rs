@@ -46,7 +46,8 @@ pub use extent::ExtentLocks;
 pub use panic::capture_panic_messages;
 pub use pools::{Pools, Topology};
 pub use state::{
-    CaseState, JobInput, JobOutcome, JobProgress, Mismatch, MismatchKind, Verified, DEPTH_LEVELS,
+    CaseState, CloneFile, JobInput, JobOutcome, JobProgress, Mismatch, MismatchKind, Verified,
+    DEPTH_LEVELS,
 };
 
 use std::sync::Arc;

@@ -11,7 +11,7 @@ use workloads::{CsumStore, Op, SECTOR_SIZE};
 
 use super::bio::{Bio, Completion, Homecoming, OverlapCsum, SharedBuf};
 use super::panic::{take_last_panic, OnUnwind};
-use super::state::{CaseState, Mismatch, MismatchKind};
+use super::state::{CaseState, CloneFile, Mismatch, MismatchKind};
 use crate::measure::clock::Stamp;
 
 type BioCell = Mutex<Option<Box<Bio>>>;
@@ -20,12 +20,12 @@ type BioCell = Mutex<Option<Box<Bio>>>;
 /// items it sends to pools.
 pub(super) struct StageCtx {
     pub case: Arc<CaseState>,
-    pub store: Arc<CsumStore>,
+    /// The clone's files, as a bio's `file` numbers them.
+    pub files: Vec<CloneFile>,
     pub meta: Arc<dyn Strategy>,
     /// The strategy's name, for messages.
     pub strategy: Arc<str>,
     pub algo: Algo,
-    pub file_label: Arc<str>,
     pub home: Sender<Homecoming>,
     /// False for diskless engines (null): reads return no data, so there is nothing to
     /// verify; the checksums are still computed, so the CPU work is the same.
@@ -48,6 +48,11 @@ impl StageCtx {
         self.panicked("csum");
         let bio = cell.lock().unwrap_or_else(PoisonError::into_inner).take();
         let _ = self.home.send(Homecoming::Lost(bio.and_then(|b| b.lock)));
+    }
+
+    /// The store of the bio's file.
+    fn store(&self, bio: &Bio) -> &CsumStore {
+        &self.files[bio.file].store
     }
 
     pub fn inject(at: Option<u64>) {
@@ -152,16 +157,17 @@ impl StageCtx {
     /// I/O, and wait for that I/O's own endio, which runs on the metadata endio pool. With
     /// one shared, bounded pool this wait can be for an item queued behind ourselves.
     fn finish_ordered_extent(&self, bio: &Bio) {
+        let store = self.store(bio);
         let first = bio.first_sector();
         let unsummed = self.algo.len() == 0;
         let recorded = match unsummed {
-            true => self.store.record_unsummed(first, bio.sectors()),
-            false => self.store.record(first, &bio.sums),
+            true => store.record_unsummed(first, bio.sectors()),
+            false => store.record(first, &bio.sums),
         };
         if let Err(e) = recorded {
             self.case.fail(format!(
                 "metadata write to {} for offset {} failed: {e}",
-                self.store.path().display(),
+                store.path().display(),
                 bio.offset
             ));
             return;
@@ -193,7 +199,7 @@ impl StageCtx {
         }
         if self.verify {
             let first = bio.first_sector();
-            let bad = self.store.verify(first, &sums, whole);
+            let bad = self.store(bio).verify(first, &sums, whole);
             let bad = bad.into_iter().map(|(sector, bad)| {
                 let kind = match bad {
                     Bad::Mismatch => MismatchKind::Checksum,
@@ -204,7 +210,7 @@ impl StageCtx {
             let truncated = (whole..sectors).map(|s| (first + s, MismatchKind::Truncated));
             for (sector, kind) in bad.chain(truncated) {
                 self.case.mismatch(Mismatch {
-                    file: self.file_label.to_string(),
+                    file: self.files[bio.file].label.to_string(),
                     offset: sector * SECTOR_SIZE,
                     kind,
                 });

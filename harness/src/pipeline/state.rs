@@ -172,10 +172,10 @@ impl DirectionCounters {
 }
 
 impl JobProgress {
-    /// fsyncs the job's file, telling the watchdog so.
-    pub(super) fn sync(&self, engine: &mut dyn Engine) -> std::io::Result<()> {
+    /// fsyncs one of the job's files, telling the watchdog so.
+    pub(super) fn sync(&self, engine: &mut dyn Engine, file: usize) -> std::io::Result<()> {
         self.syncing.store(true, Ordering::Relaxed);
-        let result = engine.sync();
+        let result = engine.sync(file);
         self.syncing.store(false, Ordering::Relaxed);
         result
     }
@@ -188,22 +188,47 @@ pub struct JobInput {
     pub jobnum: u32,
     /// fio's job number in the case's group (from 1): the `N` of its log files.
     pub number: u32,
+    /// The engine, over the clone's files in the order of `files`.
     pub engine: Box<dyn Engine>,
+    /// The clone's files (fio's `nrfiles`, a `filename` list): one or more.
+    pub files: Vec<CloneFile>,
+    pub algo: Algo,
+    pub seed: u64,
+    /// Stop issuing at this instant (ramp_time + runtime).
+    pub deadline: Option<Instant>,
+    /// Bios finishing before this instant are not counted (fio's ramp_time).
+    pub ramp_end: Option<Instant>,
+}
+
+/// One of a clone's files, as its thread uses it.
+#[derive(Clone)]
+pub struct CloneFile {
     pub store: Arc<CsumStore>,
     /// The locks on the file's sectors, shared by every job of the case on the same file;
     /// `None` where no I/O can overlap a write (nothing writes the file, or nothing reaches
     /// it: the null engine).
     pub extents: Option<Arc<ExtentLocks>>,
-    pub file_label: String,
-    pub algo: Algo,
-    pub seed: u64,
+    /// The file's path, as messages name it.
+    pub label: Arc<str>,
     /// Where the file's data ends: a read past it is a truncated file, whose missing
     /// sectors verification reports, not an I/O error.
     pub data_end: u64,
-    /// Stop issuing at this instant (ramp_time + runtime).
-    pub deadline: Option<Instant>,
-    /// Bios finishing before this instant are not counted (fio's ramp_time).
-    pub ramp_end: Option<Instant>,
+}
+
+impl JobInput {
+    /// The clone's files as messages about the whole clone name them: the first, and how
+    /// many more.
+    pub fn files_label(&self) -> String {
+        match self.files.len() {
+            1 => self.files[0].label.to_string(),
+            n => format!("{} and {} more files", self.files[0].label, n - 1),
+        }
+    }
+
+    /// Where each file's data ends.
+    pub fn data_ends(&self) -> Vec<u64> {
+        self.files.iter().map(|f| f.data_end).collect()
+    }
 }
 
 /// What a finished job reports.

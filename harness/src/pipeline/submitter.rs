@@ -18,11 +18,11 @@ use std::time::Instant;
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError};
 use strategies::inline::Inline;
 use workloads::buf::Filler;
-use workloads::offsets::{Io, IoPattern};
+use workloads::offsets::{ClonePattern, Io};
 use workloads::verify::VerifyPass;
 use workloads::{AlignedBuf, IoDone, IoReq, Op};
 
-use super::bio::{Bio, Homecoming};
+use super::bio::{Bio, FileLock, Homecoming};
 use super::pacer::{Due, MinRate, Pacer};
 use super::stages::StageCtx;
 use super::state::{depth_level, CaseState, JobInput, JobOutcome, JobProgress, DEPTH_LEVELS};
@@ -33,9 +33,10 @@ use crate::measure::fiolog::JobLog;
 use crate::measure::StageCounts;
 use complete::Batching;
 
-/// One bio to issue: where, how long, which way.
+/// One bio to issue: which file, where, how long, which way.
 #[derive(Clone, Copy)]
 struct NextBio {
+    file: usize,
     offset: u64,
     len: u64,
     op: Op,
@@ -46,17 +47,41 @@ struct NextBio {
 #[allow(clippy::large_enum_variant)]
 enum Ios {
     /// The measured pass: the job's own pattern.
-    Job(IoPattern),
-    /// The verify phase: what the job wrote, read back.
-    Verify(VerifyPass),
+    Job(ClonePattern),
+    /// The verify phase: what the job wrote, read back, one file after another (the
+    /// current one last).
+    Verify(Vec<(usize, VerifyPass)>),
 }
 
 impl Ios {
-    fn next(&mut self) -> Option<Io> {
+    /// The next I/O, and the index of its file.
+    fn next(&mut self) -> Option<(usize, Io)> {
         match self {
             Ios::Job(pattern) => pattern.next(),
-            Ios::Verify(pass) => pass.next(),
+            Ios::Verify(files) => loop {
+                let (file, pass) = files.last_mut()?;
+                match pass.next() {
+                    Some(io) => return Some((*file, io)),
+                    None => drop(files.pop()),
+                }
+            },
         }
+    }
+
+    /// The verify phase over each of `input`'s files: what the store has sums for in the
+    /// clone's region of it.
+    fn verify(input: &JobInput) -> Ios {
+        let job = &input.job;
+        let sizes = job.file_sizes(input.jobnum);
+        let passes = input.files.iter().enumerate().rev().map(|(f, file)| {
+            let own = job.for_file(sizes[f]);
+            let region = own.region(input.jobnum, file.data_end);
+            (
+                f,
+                VerifyPass::new(file.store.clone(), region, job.bio_size()),
+            )
+        });
+        Ios::Verify(passes.collect())
     }
 }
 
@@ -72,8 +97,8 @@ pub enum Pass {
 /// 1 MiB (as btrfs splits them).
 struct BioSource {
     ios: Ios,
-    /// The current I/O and how far into it the next bio starts.
-    current: Option<Io>,
+    /// The current I/O (and its file) and how far into it the next bio starts.
+    current: Option<(usize, Io)>,
     into: u64,
     bio_size: u64,
     exhausted: bool,
@@ -84,18 +109,14 @@ impl BioSource {
     fn new(input: &JobInput, pass: Pass) -> BioSource {
         let job = &input.job;
         let ios = match pass {
-            Pass::Measured if !job.verify_only => Ios::Job(IoPattern::new(
+            Pass::Measured if !job.verify_only => Ios::Job(ClonePattern::new(
                 job,
                 input.jobnum,
-                input.data_end,
+                &input.data_ends(),
                 input.seed,
             )),
             // A verify_only job's measured pass is its verify phase.
-            Pass::Measured | Pass::Verify => Ios::Verify(VerifyPass::new(
-                input.store.clone(),
-                job.region(input.jobnum, input.data_end),
-                job.bio_size(),
-            )),
+            Pass::Measured | Pass::Verify => Ios::verify(input),
         };
         BioSource {
             ios,
@@ -115,8 +136,9 @@ impl BioSource {
                 None => self.exhausted = true,
             }
         }
-        let Io { offset, len, op } = self.current?;
+        let (file, Io { offset, len, op }) = self.current?;
         Some(NextBio {
+            file,
             offset: offset + self.into,
             len: self.bio_size.min(len - self.into),
             op,
@@ -125,7 +147,7 @@ impl BioSource {
 
     fn pop(&mut self) {
         self.into += self.bio_size;
-        if self.current.is_some_and(|io| self.into >= io.len) {
+        if self.current.is_some_and(|(_, io)| self.into >= io.len) {
             self.current = None;
         }
     }
@@ -239,18 +261,17 @@ impl<'a> Submitter<'a> {
         let (home_tx, home) = unbounded::<Homecoming>();
         let ctx = Arc::new(StageCtx {
             case: case.clone(),
-            store: input.store.clone(),
+            files: input.files.clone(),
             meta: pools.meta.clone(),
             strategy: pools.csum.name().into(),
             algo: input.algo,
-            file_label: input.file_label.clone().into(),
             home: home_tx,
             verify: !input.engine.caps().diskless,
         });
         let job = &input.job;
         let depth = job.iodepth.max(1) as usize;
         let bio_size = job.bio_size() as usize;
-        pin_to(&job.cpus_allowed, case, &input.file_label);
+        pin_to(&job.cpus_allowed, case, &input.files_label());
         let (start, now) = (Instant::now(), Stamp::now());
         let mut submitter = Submitter {
             depth,
@@ -316,7 +337,7 @@ impl<'a> Submitter<'a> {
     fn register_buffers(&mut self) {
         let bufs: Vec<&AlignedBuf> = self.free.iter().filter_map(|b| b.buf.as_ref()).collect();
         if let Err(e) = self.input.engine.register_buffers(&bufs) {
-            let label = &self.input.file_label;
+            let label = self.input.files_label();
             self.case.fail(format!("setting up I/O on {label}: {e}"));
         }
     }
@@ -414,7 +435,13 @@ impl<'a> Submitter<'a> {
         if !self.room() {
             return false;
         }
-        let Some(NextBio { offset, len, op }) = self.source.peek() else {
+        let Some(NextBio {
+            file,
+            offset,
+            len,
+            op,
+        }) = self.source.peek()
+        else {
             return false;
         };
         let now = self.clock();
@@ -429,10 +456,10 @@ impl<'a> Submitter<'a> {
                 return false;
             }
         };
-        let lock = match &self.input.extents {
+        let lock = match &self.input.files[file].extents {
             None => None,
             Some(extents) => match extents.try_lock(offset, len, op, &self.ctx.home) {
-                Some(lock) => Some(lock),
+                Some(lock) => Some(FileLock { file, lock }),
                 // Woken by the release; meanwhile the rest of the loop goes on.
                 None => {
                     self.refused = true;
@@ -446,7 +473,8 @@ impl<'a> Submitter<'a> {
             think.counted(true);
         }
         let mut bio = self.free.pop().expect("a bio per slot");
-        bio.start(op, offset, len, lock, self.pacer.counts_from(intended, now));
+        let intended = self.pacer.counts_from(intended, now);
+        bio.start(op, (file, offset, len), lock, intended);
         self.in_pipeline += 1;
         match op {
             Op::Write => self.send_to_csum(bio),
@@ -498,10 +526,12 @@ impl<'a> Submitter<'a> {
         if self.ramp_end.is_none_or(|r| at >= r) {
             self.depth_levels[depth_level(self.in_pipeline)] += 1;
         }
-        let (op, offset, buf) = (bio.op, bio.offset, bio.buf.take().expect("buffer"));
+        let (op, file, offset) = (bio.op, bio.file, bio.offset);
+        let buf = bio.buf.take().expect("buffer");
         let tag = self.at_engine.put(bio);
         if let Err(e) = self.input.engine.queue(IoReq {
             op,
+            file,
             offset,
             buf,
             tag,
@@ -536,7 +566,7 @@ impl<'a> Submitter<'a> {
     }
 
     fn submit_failed(&self, e: std::io::Error) {
-        let label = &self.input.file_label;
+        let label = self.input.files_label();
         self.case
             .fail(format!("submitting I/O to {label} failed: {e}"));
     }
@@ -577,7 +607,7 @@ impl<'a> Submitter<'a> {
     fn check_min_rate(&mut self) {
         let moved = self.moved.map(|(bytes, _)| bytes);
         if let Some(Err(e)) = self.min_rate.as_mut().map(|m| m.check(self.now, moved)) {
-            let label = &self.input.file_label;
+            let label = self.input.files_label();
             self.case.fail(format!("job on {label}: {e}"));
             self.min_rate = None;
         }
@@ -641,9 +671,11 @@ impl<'a> Submitter<'a> {
             .store(self.abandoned, Ordering::Relaxed);
         let job = &self.input.job;
         if job.rw.is_write() && job.end_fsync && !self.case.aborted() {
-            if let Err(e) = self.progress.sync(self.input.engine.as_mut()) {
-                let label = &self.input.file_label;
-                self.case.fail(format!("end_fsync of {label} failed: {e}"));
+            for (f, file) in self.input.files.iter().enumerate() {
+                if let Err(e) = self.progress.sync(self.input.engine.as_mut(), f) {
+                    let label = &file.label;
+                    self.case.fail(format!("end_fsync of {label} failed: {e}"));
+                }
             }
         }
         let end = Instant::now();

@@ -11,6 +11,7 @@ mod crossover;
 mod deadlock;
 mod edges;
 mod faults;
+mod files;
 mod fio;
 mod fio_json;
 mod fio_logs;

@@ -41,23 +41,24 @@ impl Caps {
 
 /// How to open an engine.
 pub struct EngineSetup<'a> {
-    /// The job's file, already opened (with O_DIRECT if the job asks); `None` only for a
-    /// diskless engine.
-    pub file: Option<Arc<File>>,
+    /// The clone's files, already opened (with O_DIRECT if the job asks), in the order
+    /// [`super::IoReq::file`] numbers them; empty only for a diskless engine.
+    pub files: Vec<Arc<File>>,
     /// The most I/Os the caller keeps in flight (rings and contexts are sized from it).
     pub depth: u32,
     pub options: &'a EngineOptions,
 }
 
 impl EngineSetup<'_> {
-    /// The file, or an error saying that `engine` needs one.
-    pub fn file(&self, engine: &str) -> io::Result<Arc<File>> {
-        self.file.clone().ok_or_else(|| {
-            io::Error::new(
+    /// The files, or an error saying that `engine` needs one.
+    pub fn files(&self, engine: &str) -> io::Result<Vec<Arc<File>>> {
+        if self.files.is_empty() {
+            return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("{engine} needs a file"),
-            )
-        })
+            ));
+        }
+        Ok(self.files.clone())
     }
 }
 

@@ -175,12 +175,12 @@ impl Engine for FaultyEngine {
         self.inner.in_flight() + self.failed.len() + self.hung.len()
     }
 
-    fn sync(&mut self) -> io::Result<()> {
+    fn sync(&mut self, file: usize) -> io::Result<()> {
         // fsync waits for every write, the lost one too.
         if !self.hung.is_empty() {
             self.hang();
         }
-        self.inner.sync()
+        self.inner.sync(file)
     }
 
     fn register_buffers(&mut self, bufs: &[&crate::AlignedBuf]) -> io::Result<()> {
@@ -196,6 +196,7 @@ mod tests {
 
     fn req(tag: u64) -> IoReq {
         IoReq {
+            file: 0,
             op: Op::Write,
             offset: tag * 4096,
             buf: AlignedBuf::new(4096),

@@ -124,7 +124,7 @@ struct Slot {
 
 pub struct AioEngine {
     ctx: AioContext,
-    file: Arc<File>,
+    files: Vec<Arc<File>>,
     direct: bool,
     vectored: bool,
     /// The most iocbs the context takes at once (the job's depth).
@@ -147,7 +147,7 @@ unsafe impl Send for AioEngine {}
 
 impl AioEngine {
     fn open(setup: EngineSetup) -> io::Result<Self> {
-        let file = setup.file(DESCRIPTOR.name)?;
+        let files = setup.files(DESCRIPTOR.name)?;
         let capacity = setup.depth.clamp(1, MAX_IODEPTH);
         let ctx = io_setup(capacity).map_err(|e| {
             let why = match e.raw_os_error() {
@@ -163,8 +163,9 @@ impl AioEngine {
         let capacity = capacity as usize;
         Ok(AioEngine {
             ctx,
-            direct: is_direct(&file)?,
-            file,
+            // A clone's files are all opened alike.
+            direct: is_direct(&files[0])?,
+            files,
             vectored: setup.options.flag(VECTORED),
             capacity,
             slots: Slots::new(),
@@ -178,8 +179,9 @@ impl AioEngine {
 
     /// Fills slot `idx`'s iocb for the rest of its transfer.
     fn prep(&mut self, idx: usize) {
-        let (fd, vectored) = (self.file.as_raw_fd() as u32, self.vectored);
+        let vectored = self.vectored;
         let slot = self.slots.get_mut(idx);
+        let fd = self.files[slot.req.file].as_raw_fd() as u32;
         let len = slot.req.buf.len() - slot.done;
         // Only a read writes the buffer (a write leaves what it holds for the next fill).
         let base = match slot.req.op {
@@ -352,14 +354,14 @@ impl Engine for AioEngine {
         self.slots.busy() + self.done.len()
     }
 
-    fn sync(&mut self) -> io::Result<()> {
+    fn sync(&mut self, file: usize) -> io::Result<()> {
         // fsync covers only completed writes: wait for every I/O first, keeping the
         // completions for the caller's next reap.
         let mut drained = Vec::new();
         let waited = self.reap(usize::MAX, &mut drained);
         self.done.extend(drained);
         waited?;
-        self.file.sync_all()
+        self.files[file].sync_all()
     }
 }
 

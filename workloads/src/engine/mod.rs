@@ -48,6 +48,8 @@ impl Op {
 /// One I/O: the engine owns the buffer while the I/O is in flight.
 pub struct IoReq {
     pub op: Op,
+    /// Which of the engine's files (the order it was opened with, from 0).
+    pub file: usize,
     pub offset: u64,
     pub buf: AlignedBuf,
     /// Caller's tag, handed back unchanged in the completion.
@@ -71,8 +73,8 @@ pub trait Engine: Send {
     fn reap(&mut self, min: usize, out: &mut Vec<IoDone>) -> io::Result<()>;
     /// I/Os queued or in flight and not yet reaped.
     fn in_flight(&self) -> usize;
-    /// fsync the file.
-    fn sync(&mut self) -> io::Result<()>;
+    /// fsync one of the engine's files, once every I/O queued before has completed.
+    fn sync(&mut self, file: usize) -> io::Result<()>;
     /// Pre-registers the caller's I/O buffers with the kernel where the engine can use that
     /// (io_uring's `fixedbufs`), from the thread that will do the I/O. I/Os on other buffers
     /// still work, unregistered. Nothing to do for the other engines.

@@ -22,11 +22,11 @@ pub struct NoIo;
 impl Transfer for NoIo {
     const DISKLESS: bool = true;
 
-    fn step(&mut self, _op: Op, _offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+    fn step(&mut self, _op: Op, _file: usize, _offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         Ok(buf.len())
     }
 
-    fn sync(&self) -> io::Result<()> {
+    fn sync(&self, _file: usize) -> io::Result<()> {
         Ok(())
     }
 }

@@ -17,25 +17,25 @@ pub static DESCRIPTOR: EngineDescriptor = EngineDescriptor {
     options: &[],
     check: accept_any,
     open: |setup| {
-        let file = setup.file(DESCRIPTOR.name)?;
-        Ok(Box::new(SyncEngine::new(Pio(file))))
+        let files = setup.files(DESCRIPTOR.name)?;
+        Ok(Box::new(SyncEngine::new(Pio(files))))
     },
 };
 
-/// pread/pwrite on one file.
-struct Pio(Arc<File>);
+/// pread/pwrite on the clone's files.
+struct Pio(Vec<Arc<File>>);
 
 impl Transfer for Pio {
     const DISKLESS: bool = false;
 
-    fn step(&mut self, op: Op, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+    fn step(&mut self, op: Op, file: usize, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         match op {
-            Op::Read => self.0.read_at(buf, offset),
-            Op::Write => self.0.write_at(buf, offset),
+            Op::Read => self.0[file].read_at(buf, offset),
+            Op::Write => self.0[file].write_at(buf, offset),
         }
     }
 
-    fn sync(&self) -> io::Result<()> {
-        self.0.sync_all()
+    fn sync(&self, file: usize) -> io::Result<()> {
+        self.0[file].sync_all()
     }
 }

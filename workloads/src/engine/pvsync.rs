@@ -17,22 +17,22 @@ pub static DESCRIPTOR: EngineDescriptor = EngineDescriptor {
     options: &[],
     check: accept_any,
     open: |setup| {
-        let file = setup.file(DESCRIPTOR.name)?;
-        Ok(Box::new(SyncEngine::new(Vectored(file))))
+        let files = setup.files(DESCRIPTOR.name)?;
+        Ok(Box::new(SyncEngine::new(Vectored(files))))
     },
 };
 
-struct Vectored(Arc<File>);
+struct Vectored(Vec<Arc<File>>);
 
 impl Transfer for Vectored {
     const DISKLESS: bool = false;
 
-    fn step(&mut self, op: Op, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+    fn step(&mut self, op: Op, file: usize, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         let iov = libc::iovec {
             iov_base: buf.as_mut_ptr().cast(),
             iov_len: buf.len(),
         };
-        let fd = self.0.as_raw_fd();
+        let fd = self.0[file].as_raw_fd();
         let at = offset as libc::off_t;
         // SAFETY: the iovec covers `buf`, which outlives the call; the kernel only reads it
         // for a write.
@@ -45,7 +45,7 @@ impl Transfer for Vectored {
         usize::try_from(n).map_err(|_| io::Error::last_os_error())
     }
 
-    fn sync(&self) -> io::Result<()> {
-        self.0.sync_all()
+    fn sync(&self, file: usize) -> io::Result<()> {
+        self.0[file].sync_all()
     }
 }

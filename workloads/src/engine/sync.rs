@@ -20,11 +20,12 @@ pub static DESCRIPTOR: EngineDescriptor = EngineDescriptor {
     options: &[],
     check: accept_any,
     open: |setup| {
-        let file = reopen(&*setup.file(DESCRIPTOR.name)?)?;
-        Ok(Box::new(SyncEngine::new(Positioned {
-            file,
-            position: None,
-        })))
+        let files = setup.files(DESCRIPTOR.name)?;
+        let files = files
+            .iter()
+            .map(|f| Ok((reopen(f)?, None)))
+            .collect::<io::Result<_>>()?;
+        Ok(Box::new(SyncEngine::new(Positioned(files))))
     },
 };
 
@@ -50,30 +51,27 @@ fn reopen(file: &File) -> io::Result<File> {
         })
 }
 
-struct Positioned {
-    file: File,
-    /// Where the file position is, when known.
-    position: Option<u64>,
-}
+/// Each file, reopened, with where its position is when known.
+struct Positioned(Vec<(File, Option<u64>)>);
 
 impl Transfer for Positioned {
     const DISKLESS: bool = false;
 
-    fn step(&mut self, op: Op, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+    fn step(&mut self, op: Op, file: usize, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let (file, position) = &mut self.0[file];
         // Unknown until this call succeeds.
-        let at = self.position.take();
-        if at != Some(offset) {
-            self.file.seek(SeekFrom::Start(offset))?;
+        if position.take() != Some(offset) {
+            file.seek(SeekFrom::Start(offset))?;
         }
         let moved = match op {
-            Op::Read => self.file.read(buf)?,
-            Op::Write => self.file.write(buf)?,
+            Op::Read => file.read(buf)?,
+            Op::Write => file.write(buf)?,
         };
-        self.position = Some(offset + moved as u64);
+        *position = Some(offset + moved as u64);
         Ok(moved)
     }
 
-    fn sync(&self) -> io::Result<()> {
-        self.file.sync_all()
+    fn sync(&self, file: usize) -> io::Result<()> {
+        self.0[file].0.sync_all()
     }
 }

@@ -12,9 +12,10 @@ use super::{ended_short, Caps, Engine, IoDone, IoReq, Op};
 pub trait Transfer: Send {
     /// True when nothing reaches a file (the null engine).
     const DISKLESS: bool;
-    /// Moves up to `buf.len()` bytes at `offset`; the count moved, 0 at the end of the file.
-    fn step(&mut self, op: Op, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
-    fn sync(&self) -> io::Result<()>;
+    /// Moves up to `buf.len()` bytes at `offset` of file `file`; the count moved, 0 at the
+    /// end of the file.
+    fn step(&mut self, op: Op, file: usize, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
+    fn sync(&self, file: usize) -> io::Result<()>;
 }
 
 /// The capabilities of every synchronous engine.
@@ -49,7 +50,7 @@ impl<T: Transfer> SyncEngine<T> {
                 Op::Read => &mut req.buf[moved..],
                 Op::Write => req.buf.for_write(moved),
             };
-            match self.io.step(req.op, at, rest) {
+            match self.io.step(req.op, req.file, at, rest) {
                 Ok(0) => return Err(ended_short(req.op, req.offset)),
                 Ok(n) => moved += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -87,7 +88,7 @@ impl<T: Transfer> Engine for SyncEngine<T> {
         self.done.len()
     }
 
-    fn sync(&mut self) -> io::Result<()> {
-        self.io.sync()
+    fn sync(&mut self, file: usize) -> io::Result<()> {
+        self.io.sync(file)
     }
 }

@@ -62,7 +62,7 @@ static OPTIONS: &[JobOption] = &[
     ),
     JobOption::engine_flag(
         REGISTERFILES,
-        "register the file with the kernel (IORING_REGISTER_FILES): lighter submissions",
+        "register the files with the kernel (IORING_REGISTER_FILES): lighter submissions",
     ),
     JobOption::engine_flag(
         SQTHREAD_POLL,
@@ -167,9 +167,10 @@ pub struct UringEngine {
     ring: IoUring,
     /// Created disabled, to be enabled by the first call from the job's thread.
     disabled: bool,
-    file: Arc<File>,
-    /// The file as SQEs name it: its descriptor, or index 0 of the registered files.
-    target: types::Fd,
+    /// The clone's files, kept open while the ring may name them.
+    files: Vec<Arc<File>>,
+    /// Each file as SQEs name it: its descriptor, or its index in the registered files.
+    targets: Vec<types::Fd>,
     flags: squeue::Flags,
     vectored: bool,
     fixedbufs: bool,
@@ -232,7 +233,7 @@ fn build_ring(o: &EngineOptions, entries: u32, cq_entries: u32) -> io::Result<(I
 
 impl UringEngine {
     fn open(setup: EngineSetup) -> io::Result<Self> {
-        let file = setup.file(DESCRIPTOR.name)?;
+        let files = setup.files(DESCRIPTOR.name)?;
         let o = setup.options;
         let entries = setup.depth.clamp(1, MAX_ENTRIES).next_power_of_two();
         let cq_entries = setup
@@ -249,21 +250,26 @@ impl UringEngine {
         let (ring, disabled) = build_ring(o, entries, cq_entries)
             .map_err(|e| io::Error::new(e.kind(), format!("io_uring{with} is unavailable: {e}")))?;
         let registered = o.flag(REGISTERFILES);
+        let fds: Vec<i32> = files.iter().map(|f| f.as_raw_fd()).collect();
         if registered {
             ring.submitter()
-                .register_files(&[file.as_raw_fd()])
+                .register_files(&fds)
                 .map_err(|e| io::Error::new(e.kind(), format!("{REGISTERFILES}: {e}")))?;
         }
+        let targets = match registered {
+            true => (0..fds.len() as i32).map(types::Fd).collect(),
+            false => fds.into_iter().map(types::Fd).collect(),
+        };
         Ok(UringEngine {
             ring,
             disabled,
-            target: types::Fd(if registered { 0 } else { file.as_raw_fd() }),
+            targets,
             flags: if registered {
                 squeue::Flags::FIXED_FILE
             } else {
                 squeue::Flags::empty()
             },
-            file,
+            files,
             vectored: o.get(NONVECTORED) == Some(0),
             fixedbufs: o.flag(FIXEDBUFS),
             registered: Vec::new(),
@@ -290,7 +296,7 @@ impl UringEngine {
 
     /// Puts the SQE for the rest of slot `idx`'s transfer into the submission queue.
     fn push(&mut self, idx: usize) -> io::Result<()> {
-        let (fd, vectored) = (self.target, self.vectored);
+        let vectored = self.vectored;
         let fixed = match self.fixedbufs {
             true => {
                 let id = self.slots.get_mut(idx).req.buf.id();
@@ -299,6 +305,7 @@ impl UringEngine {
             false => None,
         };
         let slot = self.slots.get_mut(idx);
+        let fd = self.targets[slot.req.file];
         let offset = slot.req.offset + slot.done as u64;
         // Longer transfers are cut short by the kernel and resubmitted like any other.
         let len = (slot.req.buf.len() - slot.done).min(u32::MAX as usize);
@@ -492,7 +499,7 @@ impl Engine for UringEngine {
         self.slots.busy() + self.done.len()
     }
 
-    fn sync(&mut self) -> io::Result<()> {
+    fn sync(&mut self, file: usize) -> io::Result<()> {
         self.enable()?;
         // fsync covers only completed writes: wait for every I/O first, keeping the
         // completions for the caller's next reap.
@@ -504,7 +511,7 @@ impl Engine for UringEngine {
         }
         self.done.extend(drained);
         waited?;
-        self.file.sync_all()
+        self.files[file].sync_all()
     }
 }
 

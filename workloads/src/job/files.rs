@@ -1,14 +1,14 @@
 //! A job's files as fio sets them: `nrfiles`, `filesize` (a size or a range), the order
 //! files are served in (`file_service_type`), `filename` lists (`a:b`, `\:` for a colon
-//! in a name), `filename_format`, `create_on_open` and `unlink`. The job carries them; the
-//! case runner runs one file per clone for now, so a job that asks for more is refused
-//! until it does ([`super::options`] marks these options not implemented yet).
+//! in a name), `filename_format`, `create_on_open` and `unlink`; and how fio's
+//! `setup_files` shares a clone's I/O among its files ([`JobSpec::file_sizes`]).
 
 use std::path::PathBuf;
 
 use serde::Serialize;
 
 use super::values::{count, size};
+use super::{mix64, JobSpec};
 use crate::units::KbBase;
 
 /// fio's `file_service_type`: which file the next I/O goes to.
@@ -50,6 +50,9 @@ pub struct Files {
     pub create_on_open: bool,
     /// fio's `unlink`: remove the job's files when it ends.
     pub unlink: bool,
+    /// `size` was given. fio has no default size: with `filesize` alone, a pass is the
+    /// files' sizes together.
+    pub size_given: bool,
 }
 
 impl Default for Files {
@@ -62,12 +65,109 @@ impl Default for Files {
             format: None,
             create_on_open: false,
             unlink: false,
+            size_given: false,
         }
     }
 }
 
 /// fio's default file names, which csumbench's are.
 pub const DEFAULT_FORMAT: &str = "$jobname.$jobnum.$filenum";
+
+impl JobSpec {
+    /// How many files each clone has: the names of a `filename` list, else `nrfiles`.
+    pub fn nr_files(&self) -> u32 {
+        match self.filename {
+            Some(_) => 1 + self.files.more_names.len() as u32,
+            None => self.files.nrfiles,
+        }
+    }
+
+    /// The name of clone `jobnum`'s file `filenum`, before `directory`: the `filename`
+    /// list's, else `filename_format` with `$jobname`, `$jobnum` and `$filenum` put in (in
+    /// any case, as fio's `make_filename`).
+    pub fn file_name(&self, jobnum: u32, filenum: u32) -> PathBuf {
+        if let Some(first) = &self.filename {
+            return match filenum {
+                0 => first.clone(),
+                n => self.files.more_names[n as usize - 1].clone(),
+            };
+        }
+        let format = self.files.format.as_deref().unwrap_or(DEFAULT_FORMAT);
+        let values = [
+            ("$jobname", self.name.clone()),
+            ("$jobnum", jobnum.to_string()),
+            ("$filenum", filenum.to_string()),
+        ];
+        let mut name = format.to_string();
+        for (keyword, value) in values {
+            while let Some(at) = name.to_ascii_lowercase().find(keyword) {
+                name.replace_range(at..at + keyword.len(), &value);
+            }
+        }
+        PathBuf::from(name)
+    }
+
+    /// Each of clone `jobnum`'s files' share of its I/O (fio's `f->io_size`), as fio's
+    /// `setup_files` works it out, in whole blocks of the smallest size: `filesize` (drawn
+    /// in its range, the same way on every run) less the clone's offset; else `size`
+    /// split evenly (fio gives the first files a block more each for what does not divide
+    /// into blocks, which is never more than a few bytes: so the files issue whole blocks
+    /// of their share, and the rest of `size` is not issued). One file without `filesize`
+    /// has `size` itself.
+    pub fn file_sizes(&self, jobnum: u32) -> Vec<u64> {
+        if !self.has_file_set() {
+            return vec![self.size];
+        }
+        let (n, bs) = (u64::from(self.nr_files()), self.min_bs().max(1));
+        let Some((low, high)) = self.files.filesize else {
+            let each = self.size / n;
+            let extra = (self.size - each * n) / bs;
+            return (0..n).map(|i| each + bs * u64::from(i < extra)).collect();
+        };
+        let start = self.region(jobnum, 0).start;
+        let mut draw = mix64(self.randseed.unwrap_or(0) ^ mix64(u64::from(jobnum)));
+        (0..n)
+            .map(|_| {
+                draw = mix64(draw);
+                let size = low + (draw % (high - low + 1));
+                let size = size.saturating_sub(start);
+                size - size % bs
+            })
+            .collect()
+    }
+
+    /// Bytes of one pass over all of a clone's files (fio's `o->size` once `setup_files`
+    /// has run): the files' shares together, but no more than `size` where it was given.
+    pub fn pass_size(&self, jobnum: u32) -> u64 {
+        let total: u64 = self.file_sizes(jobnum).iter().sum();
+        match self.files.size_given || self.files.filesize.is_none() {
+            true => total.min(self.size),
+            false => total,
+        }
+    }
+
+    /// Whether a clone's I/O is shared among files (more than one, or sized by
+    /// `filesize`), rather than going to the one file the job itself describes.
+    pub fn has_file_set(&self) -> bool {
+        self.nr_files() > 1 || self.files.filesize.is_some()
+    }
+
+    /// The job as one of its files sees it: `size` bytes of that file, one file. With
+    /// several files the pass, loops and limits are the whole clone's, so the file's own
+    /// job makes one pass over it.
+    pub fn for_file(&self, size: u64) -> JobSpec {
+        let mut file = JobSpec {
+            size,
+            files: Files::default(),
+            ..self.clone()
+        };
+        if self.nr_files() > 1 {
+            (file.loops, file.io_size, file.number_ios) = (1, None, 0);
+            file.time_based = false;
+        }
+        file
+    }
+}
 
 /// `filename=a:b:c`: the names, `\:` standing for a colon within one.
 pub(crate) fn filename_list(key: &str, value: &str) -> Result<Vec<PathBuf>, String> {

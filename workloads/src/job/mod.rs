@@ -475,14 +475,14 @@ impl JobSpec {
         }
     }
 
-    /// Opens the job's engine over an already opened file (`None` only for a diskless
-    /// engine), with the job's depth and engine options.
+    /// Opens the job's engine over a clone's already opened files (none only for a
+    /// diskless engine), with the job's depth and engine options.
     pub fn open_engine(
         &self,
-        file: Option<std::sync::Arc<std::fs::File>>,
+        files: Vec<std::sync::Arc<std::fs::File>>,
     ) -> std::io::Result<Box<dyn crate::Engine>> {
         self.ioengine.open(crate::engine::EngineSetup {
-            file,
+            files,
             depth: self.iodepth,
             options: &self.engine_options,
         })
@@ -569,17 +569,39 @@ impl JobSpec {
             }
         }
         self.check_zones()?;
-        match self.files.more_names.len() {
-            0 => Ok(()),
-            n => Err(Invalid::new(
-                "filename",
-                format!(
-                    "filename: a list of {} files: not implemented yet (the case runner runs \
-                     one file per clone); give one file",
-                    n + 1
-                ),
-            )),
+        self.check_file_shares()
+    }
+
+    /// Every file of a clone gets at least one block (fio ignores a file whose share is
+    /// nothing; csumbench says so instead).
+    fn check_file_shares(&self) -> Result<(), Invalid> {
+        if !self.has_file_set() {
+            return Ok(());
         }
+        let bs = self.max_bs();
+        let clones = (0..self.numjobs).map(|jobnum| (jobnum, self.file_sizes(jobnum)));
+        for (jobnum, sizes) in clones.take(2) {
+            let Some(smallest) = sizes.iter().min().copied().filter(|&s| s < bs) else {
+                continue;
+            };
+            let (option, why) = match self.files.filesize {
+                Some(_) => ("filesize", format!("less the offset of clone {jobnum}")),
+                None => (
+                    "size",
+                    format!("size={} over {} files", format_size(self.size), sizes.len()),
+                ),
+            };
+            return Err(Invalid::new(
+                option,
+                format!(
+                    "a file's share of the I/O is {} ({why}), less than one {} block; give \
+                     more size or fewer files",
+                    format_size(smallest),
+                    format_size(bs)
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// zoned_abs zones must lie within the region (fio stops the job when they do not).

@@ -436,6 +436,7 @@ pub static OPTIONS: &[JobOption] = &[
         |j, k, v| {
             let (bytes, percent) = bytes_or_percent(k, v, j.kb_base, sector_size)?;
             (j.size, j.size_percent) = (bytes.unwrap_or(j.size), percent);
+            j.files.size_given = true;
             Ok(())
         },
     ),
@@ -639,7 +640,8 @@ pub static OPTIONS: &[JobOption] = &[
     JobOption::set(
         "filename",
         ValueKind::Path,
-        "file or block device to use (default: a temporary file); a:b lists files",
+        "file or block device to use (default: a temporary file); a:b lists files, which \
+         every clone uses",
         |j, k, v| {
             let mut names = files::filename_list(k, non_empty(k, v)?)?;
             j.files.more_names = names.split_off(1);
@@ -653,23 +655,20 @@ pub static OPTIONS: &[JobOption] = &[
         "files per clone (default 1)",
         store!(files.nrfiles = |k, v| count(k, v, 1, MAX_FILES)),
     )
-    .aliases(&["nr_files"])
-    .not_yet(FILES),
+    .aliases(&["nr_files"]),
     JobOption::set(
         "filesize",
         ValueKind::Size,
         "each file's size, or LOW-HIGH to draw each one's (default: size / nrfiles)",
         store_sized!(files.filesize = files::filesize),
-    )
-    .not_yet(FILES),
+    ),
     JobOption::set(
         "file_service_type",
         ValueKind::Text,
         "which file the next I/O goes to: roundrobin (default), random or sequential, \
          each [:N] I/Os per file; or zipf, pareto or normal [:VALUE]",
         store!(files.service = files::service),
-    )
-    .not_yet(FILES),
+    ),
     JobOption::set(
         "filename_format",
         ValueKind::Text,
@@ -679,22 +678,21 @@ pub static OPTIONS: &[JobOption] = &[
             files.format =
                 |k, v| non_empty(k, v).map(|f| (f != files::DEFAULT_FORMAT).then(|| f.to_string()))
         ),
-    )
-    .not_yet(FILES),
+    ),
     JobOption::set(
         "create_on_open",
         ValueKind::Flag,
-        "1: create a file when the job first opens it, not before the job starts",
+        "1: create a file when it is opened rather than lay it out first (a scratch file is \
+         not allocated before a write job); csumbench opens every file before the case \
+         starts",
         store!(files.create_on_open = flag),
-    )
-    .not_yet(FILES),
+    ),
     JobOption::set(
         "unlink",
         ValueKind::Flag,
-        "1: remove the job's files when it ends",
+        "1: remove the job's regular files, with their checksum stores, once the case ends",
         store!(files.unlink = flag),
-    )
-    .not_yet(FILES),
+    ),
     JobOption::set(
         "directory",
         ValueKind::Path,
@@ -1000,7 +998,6 @@ fn rate_iops(k: &str, v: &str) -> Result<super::PerDir, String> {
     })
 }
 
-const FILES: &str = "the case runner runs one file per clone for now";
 /// The most files one clone may have (fio's limit is memory).
 const MAX_FILES: u32 = 1 << 20;
 const FLOW: &str = "jobs do not share flow tokens yet";

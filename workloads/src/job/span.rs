@@ -2,7 +2,7 @@
 //! `file_offset` and `io_size`), how far into the file the job reaches, the largest I/O and
 //! the bytes it issues.
 
-use super::{Blocks, JobSpec, Random, RwMode, Sequencer};
+use super::{Blocks, Files, JobSpec, Random, RwMode, Sequencer};
 use crate::engine::Op;
 use crate::steady::SteadyOptions;
 use crate::MAX_BIO;
@@ -112,7 +112,10 @@ impl JobSpec {
     /// `number_ios`.
     pub fn io_bytes(&self) -> u64 {
         let loops = u64::from(self.loops.max(1));
-        let per_pass = self.reach();
+        let per_pass = match self.has_file_set() {
+            true => self.pass_size(0),
+            false => self.reach(),
+        };
         let bytes = match self.io_size {
             None => per_pass.saturating_mul(loops),
             Some(limit) => limit
@@ -156,6 +159,7 @@ impl JobSpec {
             time_based: false,
             runtime: None,
             steady: SteadyOptions::default(),
+            files: Files::default(),
             ..self.clone()
         }
     }

@@ -141,6 +141,8 @@ pub(super) struct Hot {
     pub skew: Skewed,
     pub n: u64,
     offset: u64,
+    /// Ranks are scattered by fio's hash (all but file service, which keeps them in order).
+    hashed: bool,
 }
 
 impl Hot {
@@ -172,6 +174,7 @@ impl Hot {
             skew: Skewed::Normal { stddev },
             n,
             offset,
+            hashed: true,
         }
     }
 
@@ -181,13 +184,29 @@ impl Hot {
             Some(c) => (n as f64 * c) as u64,
             None => rng.next(),
         };
-        Hot { skew, n, offset }
+        Hot {
+            skew,
+            n,
+            offset,
+            hashed: true,
+        }
+    }
+
+    /// The same without fio's hash: neighbouring ranks stay neighbours (fio's
+    /// `zipf_disable_hash`).
+    pub fn unhashed(self) -> Hot {
+        Hot {
+            hashed: false,
+            ..self
+        }
     }
 
     /// The next range, `0..n`: a rank by the distribution, scattered by fio's hash and
     /// moved to the hot spot.
     pub fn next(&self, rng: &mut Rng) -> u64 {
-        hash(self.rank(rng)).wrapping_add(self.offset) % self.n
+        let rank = self.rank(rng);
+        let rank = if self.hashed { hash(rank) } else { rank };
+        rank.wrapping_add(self.offset) % self.n
     }
 
     /// A rank by the distribution: 0 is the hottest.

@@ -3,8 +3,7 @@
 
 use workloads::{IoDone, JobSpec, Op};
 
-use super::super::bio::Bio;
-use super::super::extent::ExtentLock;
+use super::super::bio::{Bio, FileLock};
 use super::{Pass, Submitter};
 use crate::measure::clock::Stamp;
 use crate::measure::op_index;
@@ -86,7 +85,7 @@ impl Submitter<'_> {
             result = engine.reap(min, reaped);
         }
         if let Err(e) = result {
-            let label = &self.input.file_label;
+            let label = self.input.files_label();
             self.case
                 .fail(format!("reaping I/O on {label} failed: {e}"));
         }
@@ -125,7 +124,7 @@ impl Submitter<'_> {
         bio.buf = Some(done.req.buf);
         self.io_completions += 1;
         let end = bio.offset + bio.data().len() as u64;
-        let data_end = self.input.data_end;
+        let data_end = self.input.files[bio.file].data_end;
         let result = match done.result {
             // A read that runs off the end of a truncated file: verification reports the
             // sectors that are not there.
@@ -151,7 +150,7 @@ impl Submitter<'_> {
                 let what = if bio.op == Op::Write { "write" } else { "read" };
                 self.case.fail(format!(
                     "{what} error on {} at offset {} (strategy {}): {e}",
-                    self.input.file_label, bio.offset, self.ctx.strategy
+                    self.input.files[bio.file].label, bio.offset, self.ctx.strategy
                 ));
                 let lock = bio.lock.take();
                 self.give_up(lock, Some(bio));
@@ -199,18 +198,19 @@ impl Submitter<'_> {
         if let Some(think) = &mut self.think {
             think.counted(false);
         }
-        let (lock, op) = (bio.lock.take(), bio.op);
+        let (lock, op, file) = (bio.lock.take(), bio.op, bio.file);
         self.give_up(lock, Some(bio));
         if op == Op::Write {
-            self.count_write();
+            self.count_write(file);
         }
     }
 
     /// A bio leaves the pipeline, done or not: its lock is released and it goes back to the
     /// pool, with a new buffer if its own went elsewhere (or a new bio if it is lost).
-    pub(super) fn give_up(&mut self, lock: Option<ExtentLock>, bio: Option<Box<Bio>>) {
-        if let (Some(lock), Some(extents)) = (lock, &self.input.extents) {
-            extents.unlock(lock);
+    pub(super) fn give_up(&mut self, lock: Option<FileLock>, bio: Option<Box<Bio>>) {
+        if let Some(FileLock { file, lock }) = lock {
+            let extents = self.input.files[file].extents.as_ref();
+            extents.expect("a lock from the file's locks").unlock(lock);
         }
         let bio = match bio {
             Some(mut bio) if bio.buf.is_none() => {
@@ -224,8 +224,8 @@ impl Submitter<'_> {
         self.in_pipeline -= 1;
     }
 
-    /// fio's `fsync=N`: an fsync after every N writes.
-    fn count_write(&mut self) {
+    /// fio's `fsync=N`: an fsync after every N writes, of the file the last one went to.
+    fn count_write(&mut self, file: usize) {
         let every = self.input.job.fsync;
         if every == 0 {
             return;
@@ -233,8 +233,8 @@ impl Submitter<'_> {
         self.writes_since_fsync += 1;
         if self.writes_since_fsync >= every {
             self.writes_since_fsync = 0;
-            if let Err(e) = self.progress.sync(self.input.engine.as_mut()) {
-                let label = &self.input.file_label;
+            if let Err(e) = self.progress.sync(self.input.engine.as_mut(), file) {
+                let label = &self.input.files[file].label;
                 self.case.fail(format!("fsync of {label} failed: {e}"));
             }
         }
