@@ -106,6 +106,8 @@ fn run_once(strategy: &str, job: &JobSpec, store: &Arc<CsumStore>) -> Result<Dur
         seed: 1,
         deadline: None,
         ramp_end: None,
+        flow: None,
+        unverified: Vec::new(),
     };
     let case = Arc::new(CaseState::default());
     let progress = JobProgress::default();

@@ -809,7 +809,7 @@ fn list_engines() -> String {
                 "    {:<18} {:<6} {}\n",
                 o.name,
                 o.value.placeholder(),
-                options::explain(o)
+                o.help
             );
         }
     }

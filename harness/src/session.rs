@@ -444,11 +444,12 @@ fn one_line(r: &CaseResult) -> String {
         r.case, r.status, r.mib_s, r.elapsed_s
     );
     if let Some(v) = &r.verify_phase {
-        s += &format!(
-            "; verify phase read back {} in {:.2}s",
-            workloads::units::format_size_approx(v.bytes),
-            v.elapsed_s
-        );
+        let size = workloads::units::format_size_approx;
+        s += &format!("; verify phase read back {}", size(v.bytes));
+        if v.during_writes_bytes > 0 {
+            s += &format!(" ({} of it during the writes)", size(v.during_writes_bytes));
+        }
+        s += &format!(" in {:.2}s", v.elapsed_s);
     }
     if r.status != Status::Ok {
         s += &format!(" [strategy {}]", r.strategy);

@@ -118,6 +118,7 @@ impl RunningJobs {
                     end: now,
                     abandoned: p.in_pipeline.load(Ordering::Relaxed),
                     bytes: p.bytes.load(Ordering::Relaxed),
+                    read_back: 0,
                     verified: None,
                     log: None,
                 })

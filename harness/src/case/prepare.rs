@@ -386,6 +386,8 @@ impl PreparedCase {
                     seed: job.seed(ji as u32 * 1000 + jobnum),
                     deadline,
                     ramp_end,
+                    flow: None,
+                    unverified: Vec::new(),
                 });
             }
         }
@@ -584,6 +586,8 @@ fn lay_out(
         seed: 0x5EED ^ file.jobnum as u64,
         deadline: None,
         ramp_end: None,
+        flow: None,
+        unverified: Vec::new(),
     };
     let pools = Pools::build("inline", Topology::Shared)?;
     pipeline::run_job(input, &pools, &case, &JobProgress::default());

@@ -230,11 +230,14 @@ pub struct CaseResult {
 }
 
 /// What a case's verify phases read back: bytes over all its jobs, in the longest phase's
-/// time.
+/// time. With `verify_backlog`, `during_writes_bytes` of `bytes` were read back among the
+/// writes (in the case's elapsed time, not the phase's); `mib_s` is the phase's own.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct VerifyPhase {
     pub jobs: usize,
     pub bytes: u64,
+    #[serde(default)]
+    pub during_writes_bytes: u64,
     pub elapsed_s: f64,
     pub mib_s: f64,
 }
@@ -247,12 +250,15 @@ impl VerifyPhase {
             return None;
         }
         let bytes = phases.iter().map(|v| v.bytes).sum();
+        let during_writes_bytes = phases.iter().map(|v| v.during_writes).sum();
         let elapsed_s = phases.iter().map(|v| v.seconds).fold(0.0, f64::max);
+        let after = bytes - during_writes_bytes;
         Some(VerifyPhase {
             jobs: phases.len(),
             bytes,
+            during_writes_bytes,
             elapsed_s,
-            mib_s: bytes as f64 / f64::from(1 << 20) / elapsed_s.max(1e-9),
+            mib_s: after as f64 / f64::from(1 << 20) / elapsed_s.max(1e-9),
         })
     }
 }

@@ -35,6 +35,8 @@ pub(super) struct Bio {
     pub op: Op,
     /// Which of the clone's files (`JobInput::files`).
     pub file: usize,
+    /// A read back of the pass's own write (`verify_backlog`), not counted in its figures.
+    pub read_back: bool,
     pub offset: u64,
     pub buf: Option<AlignedBuf>,
     /// The lock on the bio's sectors, released when it retires.
@@ -65,6 +67,7 @@ impl Bio {
         Box::new(Bio {
             op: Op::Read,
             file: 0,
+            read_back: false,
             offset: 0,
             readable: 0,
             buf: Some(AlignedBuf::new(size)),

@@ -34,6 +34,7 @@
 
 mod bio;
 mod extent;
+mod flow;
 mod pacer;
 mod panic;
 mod pools;
@@ -68,6 +69,7 @@ pub fn run_job(
     progress: &JobProgress,
 ) -> JobOutcome {
     capture_panic_messages();
+    input.flow = case.flows.join(&input.job.timing);
     let exitall = input.job.timing.exitall;
     let verify = input.job.verify_phase().then(|| input.job.verify_pass());
     think::delay_start(&mut input, case, progress);
@@ -78,8 +80,9 @@ pub fn run_job(
         (input.job, input.deadline, input.ramp_end) = (job, None, None);
         let (pass, _) = run_pass(Submitter::new(input, Pass::Verify, pools, case, progress));
         outcome.verified = Some(Verified {
-            bytes: pass.bytes,
+            bytes: pass.bytes + outcome.read_back,
             seconds: (pass.end - pass.start).as_secs_f64(),
+            during_writes: outcome.read_back,
         });
     }
     if exitall {

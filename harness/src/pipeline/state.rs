@@ -9,6 +9,7 @@ use std::time::Instant;
 use strategies::csum::Algo;
 use workloads::{CsumStore, Engine, JobSpec};
 
+use super::flow::{FlowMember, Flows};
 use super::ExtentLocks;
 use crate::measure::fiolog::JobLog;
 use crate::measure::HistHandover;
@@ -64,6 +65,8 @@ pub struct CaseState {
     errors: Mutex<Vec<String>>,
     mismatches: Mutex<Vec<Mismatch>>,
     pub mismatch_count: AtomicU64,
+    /// fio's flows, which the case's jobs join as they start.
+    pub flows: Flows,
 }
 
 impl CaseState {
@@ -194,6 +197,11 @@ pub struct JobInput {
     pub files: Vec<CloneFile>,
     pub algo: Algo,
     pub seed: u64,
+    /// The job's place in its flow once it runs (fio's `flow`): held by the job thread.
+    pub flow: Option<FlowMember>,
+    /// With `verify_backlog`: the measured pass's writes it did not read back, for the
+    /// verify phase (each as a read, with its file).
+    pub unverified: Vec<(usize, workloads::offsets::Io)>,
     /// Stop issuing at this instant (ramp_time + runtime).
     pub deadline: Option<Instant>,
     /// Bios finishing before this instant are not counted (fio's ramp_time).
@@ -239,6 +247,8 @@ pub struct JobOutcome {
     pub abandoned: u64,
     /// Bytes the pass moved (counted ones only: after ramp_time).
     pub bytes: u64,
+    /// Bytes of its own writes the pass read back and verified (`verify_backlog`).
+    pub read_back: u64,
     /// The verify phase that followed, for a job that has one and was not stopped.
     pub verified: Option<Verified>,
     /// fio's logs, when the job asked for any.
@@ -250,6 +260,8 @@ pub struct JobOutcome {
 pub struct Verified {
     pub bytes: u64,
     pub seconds: f64,
+    /// Of `bytes`, those read back during the writes (`verify_backlog`), not in `seconds`.
+    pub during_writes: u64,
 }
 
 #[cfg(test)]

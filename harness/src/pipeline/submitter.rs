@@ -33,13 +33,15 @@ use crate::measure::fiolog::JobLog;
 use crate::measure::StageCounts;
 use complete::Batching;
 
-/// One bio to issue: which file, where, how long, which way.
+/// One bio to issue: which file, where, how long, which way, and whether it reads back a
+/// write of the pass (`verify_backlog`).
 #[derive(Clone, Copy)]
 struct NextBio {
     file: usize,
     offset: u64,
     len: u64,
     op: Op,
+    verify: bool,
 }
 
 /// The I/Os of one pass of a job.
@@ -51,6 +53,8 @@ enum Ios {
     /// The verify phase: what the job wrote, read back, one file after another (the
     /// current one last).
     Verify(Vec<(usize, VerifyPass)>),
+    /// The verify phase of a job with `verify_backlog`: the writes no backlog read back.
+    Listed(std::vec::IntoIter<(usize, Io)>),
 }
 
 impl Ios {
@@ -58,6 +62,7 @@ impl Ios {
     fn next(&mut self) -> Option<(usize, Io)> {
         match self {
             Ios::Job(pattern) => pattern.next(),
+            Ios::Listed(ios) => ios.next(),
             Ios::Verify(files) => loop {
                 let (file, pass) = files.last_mut()?;
                 match pass.next() {
@@ -69,8 +74,11 @@ impl Ios {
     }
 
     /// The verify phase over each of `input`'s files: what the store has sums for in the
-    /// clone's region of it.
-    fn verify(input: &JobInput) -> Ios {
+    /// clone's region of it; after a pass with `verify_backlog`, the writes it left.
+    fn verify(input: &mut JobInput, pass: Pass) -> Ios {
+        if pass == Pass::Verify && input.job.verify_backlog > 0 {
+            return Ios::Listed(std::mem::take(&mut input.unverified).into_iter());
+        }
         let job = &input.job;
         let sizes = job.file_sizes(input.jobnum);
         let passes = input.files.iter().enumerate().rev().map(|(f, file)| {
@@ -97,17 +105,56 @@ pub enum Pass {
 /// 1 MiB (as btrfs splits them).
 struct BioSource {
     ios: Ios,
-    /// The current I/O (and its file) and how far into it the next bio starts.
+    /// The current I/O (and its file) and how far into it the next bio starts; whether it
+    /// reads back a write.
     current: Option<(usize, Io)>,
+    verifying: bool,
     into: u64,
     bio_size: u64,
     exhausted: bool,
+    backlog: Option<Backlog>,
+}
+
+/// fio's `verify_backlog`: the pass's writes since the last read-back, and the read-backs
+/// due, which come before the pass's next I/O.
+struct Backlog {
+    every: usize,
+    written: Vec<(usize, Io)>,
+    due: std::collections::VecDeque<(usize, Io)>,
+}
+
+impl Backlog {
+    fn of(job: &workloads::JobSpec, pass: Pass) -> Option<Backlog> {
+        let on = pass == Pass::Measured && job.verify_backlog > 0 && job.verify_phase();
+        on.then(|| Backlog {
+            every: job.verify_backlog.min(1 << 20) as usize,
+            written: Vec::new(),
+            due: std::collections::VecDeque::new(),
+        })
+    }
+
+    /// Notes an I/O of the pass: every `every` writes, they are due to be read back.
+    fn note(&mut self, (file, io): (usize, Io)) {
+        if io.op != Op::Write {
+            return;
+        }
+        self.written.push((file, Io { op: Op::Read, ..io }));
+        if self.written.len() >= self.every {
+            self.due.extend(self.written.drain(..));
+        }
+    }
+
+    /// What was written and not read back yet, for the verify phase.
+    fn left(self) -> Vec<(usize, Io)> {
+        self.due.into_iter().chain(self.written).collect()
+    }
 }
 
 impl BioSource {
     /// The bios of `input`'s `pass`.
-    fn new(input: &JobInput, pass: Pass) -> BioSource {
+    fn new(input: &mut JobInput, pass: Pass) -> BioSource {
         let job = &input.job;
+        let (bio_size, backlog) = (job.bio_size(), Backlog::of(job, pass));
         let ios = match pass {
             Pass::Measured if !job.verify_only => Ios::Job(ClonePattern::new(
                 job,
@@ -116,25 +163,24 @@ impl BioSource {
                 input.seed,
             )),
             // A verify_only job's measured pass is its verify phase.
-            Pass::Measured | Pass::Verify => Ios::verify(input),
+            Pass::Measured | Pass::Verify => Ios::verify(input, pass),
         };
         BioSource {
             ios,
             current: None,
+            verifying: false,
             into: 0,
-            bio_size: job.bio_size(),
+            bio_size,
             exhausted: false,
+            backlog,
         }
     }
 
     /// The next bio to issue, left in place until [`BioSource::pop`]; `None` once the job
     /// has issued all its I/O.
     fn peek(&mut self) -> Option<NextBio> {
-        if self.current.is_none() && !self.exhausted {
-            match self.ios.next() {
-                Some(io) => (self.current, self.into) = (Some(io), 0),
-                None => self.exhausted = true,
-            }
+        if self.current.is_none() {
+            self.next_io();
         }
         let (file, Io { offset, len, op }) = self.current?;
         Some(NextBio {
@@ -142,7 +188,27 @@ impl BioSource {
             offset: offset + self.into,
             len: self.bio_size.min(len - self.into),
             op,
+            verify: self.verifying,
         })
+    }
+
+    /// The next I/O: a read-back that is due, else the pass's next.
+    fn next_io(&mut self) {
+        self.into = 0;
+        if let Some(due) = self.backlog.as_mut().and_then(|b| b.due.pop_front()) {
+            (self.current, self.verifying) = (Some(due), true);
+            return;
+        }
+        if self.exhausted {
+            return;
+        }
+        self.verifying = false;
+        self.current = self.ios.next();
+        match (self.current, &mut self.backlog) {
+            (None, _) => self.exhausted = true,
+            (Some(io), Some(backlog)) => backlog.note(io),
+            (Some(_), None) => {}
+        }
     }
 
     fn pop(&mut self) {
@@ -245,6 +311,9 @@ pub(super) struct Submitter<'a> {
     epoch_seen: u64,
     /// Bytes and bios counted, per direction (`op_index`).
     moved: [(u64, u64); 2],
+    /// Bytes of the pass's own writes read back and verified (`verify_backlog`): counted
+    /// with the verify phase, not in the figures.
+    read_back: u64,
     /// Submissions by the depth of the pipeline at the time (fio's `iodepth_level`).
     depth_levels: [u64; DEPTH_LEVELS],
     io_completions: u64,
@@ -252,7 +321,7 @@ pub(super) struct Submitter<'a> {
 
 impl<'a> Submitter<'a> {
     pub fn new(
-        input: JobInput,
+        mut input: JobInput,
         pass: Pass,
         pools: &'a Pools,
         case: &'a Arc<CaseState>,
@@ -268,6 +337,7 @@ impl<'a> Submitter<'a> {
             home: home_tx,
             verify: !input.engine.caps().diskless,
         });
+        let source = BioSource::new(&mut input, pass);
         let job = &input.job;
         let depth = job.iodepth.max(1) as usize;
         let bio_size = job.bio_size() as usize;
@@ -278,7 +348,7 @@ impl<'a> Submitter<'a> {
             bio_size,
             free: (0..depth).map(|_| Bio::new(bio_size)).collect(),
             at_engine: AtEngine::new(depth),
-            source: BioSource::new(&input, pass),
+            source,
             pass,
             filler: Filler::new(input.seed, bio_size),
             pacer: Pacer::new(job, now, input.seed),
@@ -318,6 +388,7 @@ impl<'a> Submitter<'a> {
             .map(Box::new),
             epoch_seen: progress.hists.epoch(),
             moved: [(0, 0); 2],
+            read_back: 0,
             depth_levels: [0; DEPTH_LEVELS],
             // The watchdog sees completions go on across the passes.
             io_completions: progress.io_completions.load(Ordering::Relaxed),
@@ -440,6 +511,7 @@ impl<'a> Submitter<'a> {
             offset,
             len,
             op,
+            verify,
         }) = self.source.peek()
         else {
             return false;
@@ -456,6 +528,10 @@ impl<'a> Submitter<'a> {
                 return false;
             }
         };
+        if let Some(flow) = self.input.flow.as_ref().filter(|f| f.ahead()) {
+            self.not_before = Some(now.after(flow.pause()));
+            return false;
+        }
         let lock = match &self.input.files[file].extents {
             None => None,
             Some(extents) => match extents.try_lock(offset, len, op, &self.ctx.home) {
@@ -469,12 +545,16 @@ impl<'a> Submitter<'a> {
         };
         self.source.pop();
         self.pacer.issued(op, intended);
+        if let Some(flow) = &mut self.input.flow {
+            flow.issued();
+        }
         if let Some(think) = &mut self.think {
             think.counted(true);
         }
         let mut bio = self.free.pop().expect("a bio per slot");
         let intended = self.pacer.counts_from(intended, now);
         bio.start(op, (file, offset, len), lock, intended);
+        bio.read_back = verify;
         self.in_pipeline += 1;
         match op {
             Op::Write => self.send_to_csum(bio),
@@ -682,6 +762,9 @@ impl<'a> Submitter<'a> {
         if let Some(log) = &mut self.log {
             log.finish(Stamp::of(end));
         }
+        if let Some(backlog) = self.source.backlog.take() {
+            self.input.unverified = backlog.left();
+        }
         let outcome = JobOutcome {
             log: self.log.take(),
             start: self
@@ -691,6 +774,7 @@ impl<'a> Submitter<'a> {
             end,
             abandoned: self.abandoned,
             bytes: self.moved_total().0,
+            read_back: self.read_back,
             verified: None,
         };
         (outcome, self.input)

@@ -2,6 +2,7 @@
 //! `thinktime_blocks_type`, `thinktime_spin`) and `startdelay`. Every I/O is still done
 //! once, the elapsed time includes the think time, and the watchdog calls neither a long
 //! think time nor a start delay a stall. Only lower bounds on time: the machine is noisy.
+//! And fio's `flow`: jobs of one flow_id issue in the ratio of their weights.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -103,4 +104,43 @@ fn a_think_time_is_not_latency_of_a_rate_limited_job() {
         max_us < 200_000.0,
         "the think time counted as latency: {max_us} us"
     );
+}
+
+/// fio's flow control: two jobs of one flow_id, weights 1 and 3, issue I/Os 1 : 3 while
+/// both run (the count, not the time, decides: a job ahead of its share holds back).
+#[test]
+fn the_jobs_of_a_flow_issue_in_the_ratio_of_their_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let job = tmp.path().join("flow.fio");
+    std::fs::write(
+        &job,
+        "[global]\nioengine=null\nrw=write\nbs=4k\nsize=1g\ntime_based=1\nruntime=1\n\
+         flow_id=3\n[light]\nflow=1\n[heavy]\nflow=3\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let o = harness()
+        .args([
+            "run",
+            "--drop-caches",
+            "false",
+            "--output-format",
+            "json",
+            "--out",
+        ])
+        .arg(&out)
+        .arg("--job")
+        .arg(&job)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let fio = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".fio.json"))
+        .unwrap();
+    let fio: Value = serde_json::from_slice(&std::fs::read(fio).unwrap()).unwrap();
+    let bytes = |i: usize| fio["jobs"][i]["write"]["io_bytes"].as_f64().unwrap();
+    let ratio = bytes(1) / bytes(0);
+    assert!((2.8..3.2).contains(&ratio), "heavy : light = {ratio}");
 }

@@ -153,3 +153,33 @@ fn verify_only_reads_back_an_earlier_runs_data_and_finds_what_changed_since() {
     assert_eq!(case["mismatch_count"], 1, "{case}");
     assert_eq!(case["mismatches"][0]["offset"], 100 * 4096);
 }
+
+/// fio's `verify_backlog=N`: every N writes are read back and verified once done, before
+/// the next; the rest after the writes. The read-backs count with the verify phase, not
+/// as the job's reads.
+#[test]
+fn verify_backlog_reads_back_every_n_writes_and_the_rest_after() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (backlog, during) in [(16u64, 128u64), (100, 100)] {
+        let (case, stderr) = run(
+            tmp.path(),
+            &format!("backlog{backlog}"),
+            &format!(
+                "rw=randwrite\nbs=64k\nsize=8m\niodepth=8\nioengine=io_uring\n\
+                 verify=crc32c\nverify_backlog={backlog}"
+            ),
+        );
+        assert_eq!(case["status"], "ok", "{case}");
+        assert_eq!(case["bytes"], 8 * MIB);
+        assert_eq!(
+            case["by_direction"]["read"]["bytes"], 0,
+            "not the job's reads"
+        );
+        let phase = &case["verify_phase"];
+        assert_eq!(phase["bytes"], 8 * MIB, "every write, once: {phase}");
+        assert_eq!(phase["during_writes_bytes"], during * (64 << 10), "{phase}");
+        if during < 128 {
+            assert!(stderr.contains("of it during the writes"), "{stderr}");
+        }
+    }
+}

@@ -35,14 +35,15 @@ pub static DESCRIPTOR: EngineDescriptor = EngineDescriptor {
 };
 
 const VECTORED: &str = "libaio_vectored";
+const USERSPACE_REAP: &str = "userspace_reap";
 
 /// fio's libaio options.
 static OPTIONS: &[JobOption] = &[
     JobOption::engine_flag(
-        "userspace_reap",
-        "read completions from the AIO ring in user space instead of io_getevents",
-    )
-    .not_yet("completions are reaped with io_getevents"),
+        USERSPACE_REAP,
+        "when reaping without waiting, read completions from the AIO ring in user space \
+         instead of calling io_getevents",
+    ),
     JobOption::engine_flag(
         VECTORED,
         "IOCB_CMD_PREADV/PWRITEV of one iovec instead of PREAD/PWRITE",
@@ -96,6 +97,24 @@ struct IoEvent {
     res2: i64,
 }
 
+/// The header of the completion ring the kernel maps at a context's address (fs/aio.c's
+/// `struct aio_ring`); the events follow it.
+#[repr(C)]
+struct AioRing {
+    id: u32,
+    nr: u32,
+    head: std::sync::atomic::AtomicU32,
+    tail: std::sync::atomic::AtomicU32,
+    magic: u32,
+    compat_features: u32,
+    incompat_features: u32,
+    header_length: u32,
+}
+
+/// fs/aio.c's `AIO_RING_MAGIC`: the ring's layout is the one above.
+const AIO_RING_MAGIC: u32 = 0xa10a_10a1;
+
+const _: () = assert!(std::mem::size_of::<AioRing>() == 32);
 const _: () = assert!(std::mem::size_of::<Iocb>() == 64);
 const _: () = assert!(std::mem::size_of::<IoEvent>() == 32);
 
@@ -127,6 +146,8 @@ pub struct AioEngine {
     files: Vec<Arc<File>>,
     direct: bool,
     vectored: bool,
+    /// Reap without waiting from the ring itself (`userspace_reap`).
+    userspace_reap: bool,
     /// The most iocbs the context takes at once (the job's depth).
     capacity: usize,
     slots: Slots<Slot>,
@@ -167,6 +188,7 @@ impl AioEngine {
             direct: is_direct(&files[0])?,
             files,
             vectored: setup.options.flag(VECTORED),
+            userspace_reap: setup.options.flag(USERSPACE_REAP),
             capacity,
             slots: Slots::new(),
             pending: VecDeque::new(),
@@ -263,23 +285,9 @@ impl AioEngine {
             return Ok(0);
         }
         let min = min.min(self.submitted);
-        let n = loop {
-            // SAFETY: `events` has room for `capacity` events, which the kernel fills.
-            let r = syscall_result(unsafe {
-                libc::syscall(
-                    libc::SYS_io_getevents,
-                    self.ctx,
-                    min as libc::c_long,
-                    self.events.len() as libc::c_long,
-                    self.events.as_mut_ptr(),
-                    std::ptr::null_mut::<libc::timespec>(),
-                )
-            });
-            match r {
-                // Nothing was taken, so waiting again for `min` is exact.
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => break r?,
-            }
+        let n = match (min, self.userspace_reap) {
+            (0, true) => self.ring_events().map_or_else(|| self.io_getevents(0), Ok)?,
+            _ => self.io_getevents(min)?,
         };
         self.submitted -= n;
         let mut completed = 0;
@@ -307,6 +315,57 @@ impl AioEngine {
             completed += 1;
         }
         Ok(completed)
+    }
+}
+
+impl AioEngine {
+    /// io_getevents(2) for at least `min` events, into `events`; how many it took.
+    fn io_getevents(&mut self, min: usize) -> io::Result<usize> {
+        loop {
+            // SAFETY: `events` has room for `capacity` events, which the kernel fills.
+            let r = syscall_result(unsafe {
+                libc::syscall(
+                    libc::SYS_io_getevents,
+                    self.ctx,
+                    min as libc::c_long,
+                    self.events.len() as libc::c_long,
+                    self.events.as_mut_ptr(),
+                    std::ptr::null_mut::<libc::timespec>(),
+                )
+            });
+            match r {
+                // Nothing was taken, so waiting again for `min` is exact.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+        }
+    }
+
+    /// fio's `user_io_getevents`: the completions in the ring, taken without a system
+    /// call, into `events`; `None` where the ring is not laid out as this code knows it.
+    fn ring_events(&mut self) -> Option<usize> {
+        use std::sync::atomic::Ordering;
+        // SAFETY: the kernel maps the context's ring at its address for as long as the
+        // context lives (until io_destroy, in drop); we only read it, but for `head`,
+        // which belongs to the reader, and this engine is its only reader.
+        let ring = unsafe { &*(self.ctx as *const AioRing) };
+        if ring.magic != AIO_RING_MAGIC || ring.nr == 0 {
+            return None;
+        }
+        // SAFETY: the `nr` events follow the header.
+        let events = unsafe { (ring as *const AioRing).add(1).cast::<IoEvent>() };
+        let mut n = 0;
+        while n < self.events.len() {
+            let head = ring.head.load(Ordering::Relaxed);
+            if head == ring.tail.load(Ordering::Acquire) {
+                break;
+            }
+            // SAFETY: `head` < `nr`, an event the kernel has published (tail, acquired).
+            self.events[n] = unsafe { events.add((head % ring.nr) as usize).read_volatile() };
+            ring.head.store((head + 1) % ring.nr, Ordering::Release);
+            n += 1;
+        }
+        Some(n)
     }
 }
 

@@ -436,13 +436,15 @@ impl Engine for UringEngine {
         out.extend(self.done.drain(..));
         got += self.collect(out);
         let want = min.min(got + self.slots.busy());
-        // Deferred completions are posted only by an enter that asks for them, and
-        // resubmitted remainders wait in the submission queue: a wait's enter does both; a
-        // reap that does not wait enters for them alone (as fio, a wait met from the
-        // completion queue does not enter at all).
+        // Deferred completions are posted only by an enter that asks for them, polled ones
+        // (hipri) only by an enter that polls, and resubmitted remainders wait in the
+        // submission queue: a wait's enter does all three; a reap that does not wait
+        // enters for them alone (as fio, a wait met from the completion queue does not
+        // enter at all).
+        let polled = self.ring.params().is_setup_iopoll() && self.slots.busy() > 0;
         let pending = {
             let sq = self.ring.submission();
-            sq.taskrun() || !sq.is_empty()
+            sq.taskrun() || !sq.is_empty() || polled
         };
         if min == 0 && pending {
             enter(&self.ring, 0)?;

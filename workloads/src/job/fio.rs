@@ -207,7 +207,6 @@ pub static REFUSED: &[Refused] = &[
         why: "not implemented in csumbench's pacing",
         instead: "use rate, rate_iops, thinktime, thinktime_blocks and thinktime_spin",
         names: &[
-            "flow_sleep",
             "flow_watermark",
             "rate_cycle",
             "rate_ignore_thinktime",

@@ -232,8 +232,8 @@ pub struct JobSpec {
     pub do_verify: bool,
     /// fio's `verify_only`: only the verify phase, over data written before.
     pub verify_only: bool,
-    /// fio's `verify_backlog`: verify after every N writes instead of after all (0: after
-    /// all).
+    /// fio's `verify_backlog`: with a verify phase, read back every N writes during the
+    /// pass, and only what is left after it (0: all after it).
     pub verify_backlog: u64,
     pub ioengine: EngineKind,
     /// The options of `ioengine` that were set (fio's engine options), by name.

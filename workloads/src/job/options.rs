@@ -134,15 +134,6 @@ pub enum Action {
     Ignored,
 }
 
-/// Whether csumbench does what the option asks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Applied,
-    /// Understood but not implemented yet, for the reason given: accepted where it
-    /// changes nothing (its default), an error otherwise — never quietly ignored.
-    NotYet(&'static str),
-}
-
 /// One job option.
 pub struct JobOption {
     /// fio's name.
@@ -154,7 +145,6 @@ pub struct JobOption {
     pub help: &'static str,
     pub scope: Scope,
     pub action: Action,
-    pub status: Status,
 }
 
 impl JobOption {
@@ -167,7 +157,6 @@ impl JobOption {
             help,
             scope: Scope::Both,
             action: Action::Set(set),
-            status: Status::Applied,
         }
     }
 
@@ -203,7 +192,6 @@ impl JobOption {
             help,
             scope: Scope::Both,
             action: Action::Engine { min, max, default },
-            status: Status::Applied,
         }
     }
 
@@ -216,7 +204,6 @@ impl JobOption {
             help,
             scope: Scope::JobFile,
             action,
-            status: Status::Applied,
         }
     }
 
@@ -236,14 +223,6 @@ impl JobOption {
         }
     }
 
-    /// Marks the option understood but not implemented yet (see [`Status::NotYet`]).
-    pub const fn not_yet(self, why: &'static str) -> Self {
-        JobOption {
-            status: Status::NotYet(why),
-            ..self
-        }
-    }
-
     /// The name and every alias.
     pub fn names(&self) -> impl Iterator<Item = &'static str> {
         std::iter::once(self.name).chain(self.aliases.iter().copied())
@@ -256,7 +235,6 @@ impl JobOption {
 
     /// Applies the option to `job`; `key` is the name it was given by.
     pub(crate) fn apply(&self, job: &mut JobSpec, key: &str, value: &str) -> Result<(), String> {
-        let before = matches!(self.status, Status::NotYet(_)).then(|| job.clone());
         match self.action {
             Action::Set(set) => set(job, key, value)?,
             Action::Engine { min, max, default } => {
@@ -268,16 +246,7 @@ impl JobOption {
             }
             Action::Stonewall | Action::Ignored => return Err(unsupported(key)),
         }
-        match (self.status, before) {
-            (Status::NotYet(why), Some(before)) if *job != before => {
-                *job = before;
-                Err(format!(
-                    "{key}={}: not implemented yet ({why}); leave {key} out",
-                    value.trim()
-                ))
-            }
-            _ => Ok(()),
-        }
+        Ok(())
     }
 }
 
@@ -743,10 +712,11 @@ pub static OPTIONS: &[JobOption] = &[
     JobOption::set(
         "verify_backlog",
         ValueKind::Int,
-        "verify after every N writes instead of after all of them",
+        "with verify, read back and verify every N writes once they are done, before the \
+         next (fio's backlog); what is left is read back after the writes. The read-backs \
+         count with the verify phase, not in the job's figures, but take its time",
         store!(verify_backlog = |k, v| int(k, v, 0, i64::MAX).map(|n| n as u64)),
-    )
-    .not_yet("the verify phase runs once all of a job's writes have ended"),
+    ),
     JobOption::set(
         "rwmixread",
         ValueKind::Percent,
@@ -896,20 +866,23 @@ pub static OPTIONS: &[JobOption] = &[
     JobOption::set(
         "flow",
         ValueKind::Int,
-        "weight in fio's token flow control between the jobs of one flow_id",
-        store!(
-            timing.flow =
-                |k, v| int(k, v, i64::from(i32::MIN), i64::from(i32::MAX)).map(|n| n as i32)
-        ),
-    )
-    .not_yet(FLOW),
+        "weight (1 to 1000) of the job in its flow: the running jobs of one flow_id issue \
+         I/Os in the ratio of their weights (fio's flow control; 0: none)",
+        store!(timing.flow = |k, v| count(k, v, 0, 1000)),
+    ),
     JobOption::set(
         "flow_id",
         ValueKind::Int,
         "the flow a job's flow weight counts in (default 0)",
         store!(timing.flow_id = |k, v| count(k, v, 0, u32::MAX)),
-    )
-    .not_yet(FLOW),
+    ),
+    JobOption::set(
+        "flow_sleep",
+        ValueKind::Time,
+        "microseconds a job held back by its flow waits before it asks again (default: \
+         100; fio spins unless it is given)",
+        store!(timing.flow_sleep = |k, v| timing::micros(k, v).map(Some)),
+    ),
     JobOption::set(
         "exitall",
         ValueKind::Flag,
@@ -1000,7 +973,6 @@ fn rate_iops(k: &str, v: &str) -> Result<super::PerDir, String> {
 
 /// The most files one clone may have (fio's limit is memory).
 const MAX_FILES: u32 = 1 << 20;
-const FLOW: &str = "jobs do not share flow tokens yet";
 const IGNORED_TEXT: &str = "accepted, no effect: free text";
 
 /// Every option: the job's, then each engine's.
@@ -1046,20 +1018,9 @@ pub fn markdown_table() -> String {
 pub fn describe(option: &JobOption) -> String {
     let owners = registry::declaring(option.name);
     if owners.is_empty() {
-        explain(option)
+        option.help.to_string()
     } else {
-        format!("[{}] {}", owners.join(", "), explain(option))
-    }
-}
-
-/// The option's help, and whether it is implemented.
-pub fn explain(option: &JobOption) -> String {
-    match option.status {
-        Status::Applied => option.help.to_string(),
-        Status::NotYet(why) => format!(
-            "{} — not implemented yet ({why}): only its default is accepted",
-            option.help
-        ),
+        format!("[{}] {}", owners.join(", "), option.help)
     }
 }
 
@@ -1068,8 +1029,6 @@ pub fn explain(option: &JobOption) -> String {
 pub enum Treatment {
     /// Honoured, with fio's meaning (or csumbench's, where its help says so).
     Honoured,
-    /// Understood, and only its default is taken for now.
-    NotYet,
     /// Taken in a job file, with no effect, and said so in one warning.
     Warned,
     /// Taken in a job file, with no effect (it changes nothing csumbench does).
@@ -1082,7 +1041,6 @@ impl Treatment {
     pub fn label(self) -> &'static str {
         match self {
             Treatment::Honoured => "honoured",
-            Treatment::NotYet => "not yet (default only)",
             Treatment::Warned => "accepted, warned: no effect",
             Treatment::NoEffect => "accepted, no effect",
             Treatment::Rejected => "rejected",
@@ -1093,9 +1051,8 @@ impl Treatment {
 /// Every fio option (its names), what csumbench does with it and why, in name order.
 pub fn fio_options() -> Vec<(Vec<&'static str>, Treatment, String)> {
     let ours = every().filter(|o| !OURS_ONLY.contains(&o.name)).map(|o| {
-        let treatment = match (o.action, o.status) {
-            (Action::Ignored, _) => Treatment::NoEffect,
-            (_, Status::NotYet(_)) => Treatment::NotYet,
+        let treatment = match o.action {
+            Action::Ignored => Treatment::NoEffect,
             _ => Treatment::Honoured,
         };
         (o.names().collect(), treatment, describe(o))
@@ -1187,22 +1144,15 @@ mod tests {
     }
 
     #[test]
-    fn not_yet_options_take_only_their_default() {
+    fn a_refused_value_changes_nothing_and_says_why() {
         let mut j = JobSpec::default();
-        j.set("ioengine", "libaio").unwrap();
         let before = j.clone();
-        j.set("userspace_reap", "0").unwrap();
-        let e = j.set("userspace_reap", "1").unwrap_err();
-        assert_eq!(
-            e,
-            "userspace_reap=1: not implemented yet (completions are reaped with \
-             io_getevents); leave userspace_reap out"
-        );
-        assert_eq!(j, before, "a refused option changes nothing");
         assert!(j
             .set("iodepth_low", "x")
             .unwrap_err()
             .contains("whole number"));
+        assert!(j.set("flow", "1001").is_err(), "fio's most is 1000");
+        assert_eq!(j, before);
     }
 
     #[test]
@@ -1214,6 +1164,5 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("| `stonewall`, `wait_for_previous` | `0\\|1` | job file |"));
-        assert!(table.contains("not implemented yet"));
     }
 }

@@ -81,11 +81,14 @@ pub struct Timing {
     /// bandwidth over a rate cycle (fio's default: 1 s) falls below it.
     pub rate_min: PerDir,
     pub rate_process: RateProcess,
-    /// fio's `flow`: jobs of one `flow_id` share a token count; each I/O of a job with
-    /// weight `flow` adds its weight, and a job runs only while the count is on its side
-    /// (fio's flow.c), so their I/Os keep the ratio of the weights.
-    pub flow: i32,
+    /// fio's `flow`: the running jobs of one `flow_id` share a count of their I/Os, and a
+    /// job holds back while its share of it is above its weight's share (fio's flow.c),
+    /// so their I/Os keep the ratio of the weights (0: no flow control).
+    pub flow: u32,
     pub flow_id: u32,
+    /// fio's `flow_sleep`: how long a held-back job waits before it asks again (unset:
+    /// the harness's short default).
+    pub flow_sleep: Option<Duration>,
     /// fio's `exitall`: when this job ends, end every other job of its group.
     pub exitall: bool,
 }
@@ -102,6 +105,7 @@ impl Default for Timing {
             rate_process: RateProcess::default(),
             flow: 0,
             flow_id: 0,
+            flow_sleep: None,
             exitall: false,
         }
     }

@@ -184,7 +184,9 @@ impl Submitter<'_> {
 
     /// A bio that went all the way: counted (after the ramp), back to the pool.
     pub(super) fn retire(&mut self, mut bio: Box<Bio>) {
-        if self.ramp_end.is_none_or(|r| bio.endio_end >= r) {
+        if bio.read_back {
+            self.read_back += bio.data().len() as u64;
+        } else if self.ramp_end.is_none_or(|r| bio.endio_end >= r) {
             if self.pass == Pass::Measured {
                 bio.record_into(&mut self.hists);
             }
