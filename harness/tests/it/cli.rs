@@ -330,7 +330,8 @@ fn list_fio_says_what_becomes_of_every_fio_option() {
     assert!(line("verify_pattern").contains("rejected"));
     assert!(line("bssplit").contains("honoured"));
     assert!(line("rate_process").contains("honoured"));
-    assert!(line("flow").contains("not yet"));
+    assert!(line("flow").contains("honoured"));
+    assert!(line("nrfiles,").contains("honoured"));
     assert!(line("thinktime").contains("honoured"));
     assert!(text.lines().count() > 350, "every fio option");
 }
