@@ -84,6 +84,7 @@ impl Plan {
     /// One round: every group, and in it every strategy once, in order.
     fn round(&self, round: Round, first_index: usize) -> Vec<CaseSpec> {
         let mut specs = Vec::new();
+        let mut threads_before = 0;
         for (g, jobs) in self.groups.iter().enumerate() {
             for (slot, s) in self.strategies.iter().enumerate() {
                 let group = (self.groups.len() > 1).then_some(g + 1);
@@ -100,8 +101,11 @@ impl Plan {
                     slot,
                     warmup,
                     jobs: jobs.clone(),
+                    group: g as u32,
+                    threads_before,
                 });
             }
+            threads_before += jobs.iter().map(|j| j.numjobs).sum::<u32>();
         }
         specs
     }

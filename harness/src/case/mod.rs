@@ -82,6 +82,11 @@ pub struct CaseSpec {
     /// A warm-up case: recorded, left out of the statistics.
     pub warmup: bool,
     pub jobs: Vec<JobSpec>,
+    /// The job file's group (stonewall) the case runs, from 0 (fio's `groupid`).
+    pub group: u32,
+    /// Job threads in the job file's groups before this one: fio numbers every thread of
+    /// a file in one sequence (its logs' `N`), across stonewalls.
+    pub threads_before: u32,
 }
 
 /// Runs one case and writes its files into `out`. Setup problems (a file that is not ours,
@@ -225,6 +230,7 @@ fn fio_case<'a>(
             .iter()
             .map(|i| i.length)
             .collect(),
+        groupid: spec.group,
         jobs,
     }
 }

@@ -381,7 +381,7 @@ impl PreparedCase {
                     files: files.iter().map(|f| f.clone_file()).collect(),
                     job: job.clone(),
                     jobnum,
-                    number: inputs.len() as u32 + 1,
+                    number: spec.threads_before + inputs.len() as u32 + 1,
                     algo,
                     seed: job.seed(ji as u32 * 1000 + jobnum),
                     deadline,

@@ -73,6 +73,8 @@ pub struct FioCase<'a> {
     pub interval: Duration,
     /// The length of each of the case's intervals.
     pub interval_lengths: Vec<Duration>,
+    /// The job file's group the case ran (fio's `groupid`, from 0).
+    pub groupid: u32,
     pub jobs: Vec<FioJob<'a>>,
 }
 
@@ -151,7 +153,7 @@ fn job(case: &FioCase, job: &FioJob, group_bw: &[f64]) -> Value {
     };
     json!({
         "jobname": job.spec.name,
-        "groupid": 0,
+        "groupid": case.groupid,
         "error": errno(case.status),
         "eta": 0,
         "elapsed": job.runtime.as_secs_f64().round() as u64,
@@ -530,6 +532,7 @@ mod tests {
             elapsed: Duration::from_millis(200),
             interval: Duration::from_millis(100),
             interval_lengths: vec![Duration::from_millis(100); 2],
+            groupid: 1,
             jobs: vec![FioJob {
                 spec: &spec,
                 runtime: Duration::from_millis(200),
@@ -570,6 +573,7 @@ mod tests {
             (Some(1600), Some(2400))
         );
         assert_eq!(read["iops_samples"], 2);
+        assert_eq!(job["groupid"], 1, "the case's group of the job file");
         assert_eq!(read["clat_ns"]["N"], 100);
         assert_eq!(read["lat_ns"]["min"], 600);
         let percentile = read["clat_ns"]["percentile"].as_object().unwrap();

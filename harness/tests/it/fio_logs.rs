@@ -166,6 +166,48 @@ fn windowed_logs_average_over_log_avg_msec() {
     assert!(lat.len() >= bw.len(), "the partial window too");
 }
 
+/// fio numbers the threads of a job file in one sequence across its stonewalls: a second
+/// group's job logs as the job after the first group's.
+#[test]
+fn a_later_groups_logs_go_on_numbering_the_jobs_of_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let job = tmp.path().join("groups.fio");
+    fs::write(
+        &job,
+        "[global]\nioengine=null\nbs=4k\nsize=40k\nrw=write\nwrite_iops_log\n\
+         [a]\nnumjobs=2\n[b]\nstonewall\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("o");
+    let o = harness()
+        .args([
+            "run",
+            "--strategy",
+            "inline",
+            "--drop-caches",
+            "false",
+            "--job",
+        ])
+        .arg(&job)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let cases = crate::common::cases(&out);
+    for (case, name) in [
+        (&cases[0], "a_iops.1.log"),
+        (&cases[0], "a_iops.2.log"),
+        (&cases[1], "b_iops.3.log"),
+    ] {
+        assert_eq!(
+            entries(&log_path(&out, case, name), false).len(),
+            10,
+            "{name}"
+        );
+    }
+}
+
 #[test]
 fn per_job_logs_0_shares_the_file_and_1_numbers_the_jobs() {
     let tmp = tempfile::tempdir().unwrap();
