@@ -235,6 +235,12 @@ const FILE_CASES: &[(&str, Same)] = &[
     ("rw=read\nsize=64k\nnrfiles=2\nio_size=96k", Same::Order),
     ("rw=read\nsize=64k\nnrfiles=4\nnumber_ios=5", Same::Order),
     ("rw=read\nsize=64k\nfilename=a:b:c", Same::Order),
+    ("rw=write\nfilesize=64k\nsize=32k", Same::Order),
+    ("rw=write\nfilesize=64k\nsize=32k\nloops=2", Same::Order),
+    (
+        "rw=read\nfilesize=64k\nnumjobs=2\noffset_increment=16k\nnrfiles=2",
+        Same::Order,
+    ),
     ("rw=randread\nsize=256k\nnrfiles=4", Same::Blocks),
     (
         "rw=randwrite\nsize=256k\nnrfiles=4\nfile_service_type=random:2",
@@ -248,7 +254,7 @@ const FILE_CASES: &[(&str, Same)] = &[
 
 /// fio's I/Os for a job of several files in `dir`, each with the index of its file (by
 /// fio's default names, JOB.0.N, or the job's `filename` list).
-fn fio_file_ios(dir: &Path, job: &str) -> Option<Vec<(usize, Io)>> {
+fn fio_file_ios(dir: &Path, job: &str) -> Option<Vec<(usize, (usize, Io))>> {
     let file = dir.join("files.fio");
     let log = dir.join("files.iolog");
     let text = format!(
@@ -278,17 +284,21 @@ fn fio_file_ios(dir: &Path, job: &str) -> Option<Vec<(usize, Io)>> {
         .map_or(Vec::new(), |list| {
             list.split(':').map(String::from).collect()
         });
+    // (clone, file) by the name: JOB.CLONE.FILE, or a name of the list (clone 0's).
     let index = |name: &str| {
         let name = Path::new(name).file_name().unwrap().to_str().unwrap();
-        match names.iter().position(|n| n == name) {
-            Some(i) => i,
-            None => name.rsplit('.').next().unwrap().parse().unwrap(),
+        if let Some(i) = names.iter().position(|n| n == name) {
+            return (0, i);
         }
+        let mut parts = name.rsplit('.').map(|p| p.parse::<usize>().unwrap());
+        let file = parts.next().unwrap();
+        (parts.next().unwrap(), file)
     };
     let log = std::fs::read_to_string(&log).unwrap();
     let ios = log.lines().filter_map(|line| {
         let io = logged_io(line)?;
-        Some((index(line.split_whitespace().nth(1)?), io))
+        let (clone, file) = index(line.split_whitespace().nth(1)?);
+        Some((clone, (file, io)))
     });
     Some(ios.collect())
 }
@@ -308,9 +318,20 @@ fn a_clone_with_several_files_issues_what_fio_issues() {
         let spec = file.jobs().next().unwrap();
         spec.validate().unwrap();
         let ends = vec![0; spec.nr_files() as usize];
+        let clone = |c: usize| -> Vec<(usize, Io)> {
+            fio.iter()
+                .filter(|(of, _)| *of == c)
+                .map(|(_, io)| *io)
+                .collect()
+        };
+        let fio = clone(0);
         let ours: Vec<(usize, Io)> = ClonePattern::new(spec, 0, &ends, spec.seed(0)).collect();
         if let Same::Order = same {
             assert_eq!(ours, fio, "{job:?}");
+            for c in 1..spec.numjobs {
+                let ours: Vec<_> = ClonePattern::new(spec, c, &ends, spec.seed(c)).collect();
+                assert_eq!(ours, clone(c as usize), "{job:?}, clone {c}");
+            }
             continue;
         }
         for f in 0..spec.nr_files() as usize {

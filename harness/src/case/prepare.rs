@@ -95,6 +95,7 @@ pub(super) fn prepare(
             jobnum: u.jobnum,
             path: &u.path,
             algo: case.algos[u.job],
+            make_dirs: makes_dirs(job),
         };
         let index = case.file_for(&file, &uses, opts, interrupted)?;
         case.file_of[u.job][u.jobnum as usize].push(index);
@@ -126,10 +127,12 @@ struct FileUse {
     size: u64,
     writes: bool,
     reads: bool,
-    /// The clone's region of the file: `[start, end)` over all the job's clones.
+    /// The clone's region of the file, `[start, end)`: a file of its own is as long as
+    /// its own region, one the clones share reaches the last one's (fio's file sizes).
     start: u64,
     end: u64,
     create_on_open: bool,
+    verify_only: bool,
 }
 
 impl FileUse {
@@ -140,6 +143,7 @@ impl FileUse {
             for jobnum in 0..job.numjobs {
                 for (filenum, size) in (0..).zip(job.file_sizes(jobnum)) {
                     let own = job.for_file(size);
+                    let start = own.region(jobnum, 0).start;
                     uses.push(FileUse {
                         job: j,
                         jobnum,
@@ -147,9 +151,10 @@ impl FileUse {
                         size,
                         writes: job.rw.is_write(),
                         reads: job.rw.is_read(),
-                        start: own.offset,
-                        end: own.io_end(),
+                        start,
+                        end: start.saturating_add(own.reach()),
                         create_on_open: job.files.create_on_open,
+                        verify_only: job.verify_only,
                     });
                 }
             }
@@ -159,45 +164,47 @@ impl FileUse {
 }
 
 /// The file of clone `jobnum`'s file `filenum`, as fio names it: the name from `filename`
-/// (inside `directory` when both are given: fio prefixes the directory to every file
-/// name), else from `filename_format` (`NAME.JOBNUM.FILENUM`) in `directory` or the run's
-/// scratch folder. A path that would leave its directory (a job name with a `/`, a name
-/// with `..`) is refused: nothing outside what the user named is written.
+/// or `filename_format` (`NAME.JOBNUM.FILENUM` without one), inside `directory` when one
+/// is given (fio prefixes the directory to every file name); else a name of the user's
+/// own as it is, and csumbench's (no `filename_format`, or a relative one) in the run's
+/// scratch folder. A name with `..` under a directory, or a job name with a `/`, is
+/// refused: nothing outside what the user named is written.
 fn job_path(job: &JobSpec, jobnum: u32, filenum: u32, opts: &RunOptions) -> Result<PathBuf> {
     use std::path::Component;
-    let dir = job.directory.as_ref();
     let name = job.file_name(jobnum, filenum);
-    match (&job.filename, dir) {
-        (Some(_), None) => Ok(name),
-        (Some(_), Some(dir)) => {
-            let f = &name;
-            if f.components().any(|c| c == Component::ParentDir) {
-                bail!(
-                    "filename={} with directory={}: '..' would leave the directory",
-                    f.display(),
-                    dir.display()
-                );
-            }
-            Ok(dir.join(f.strip_prefix("/").unwrap_or(f)))
-        }
-        (None, dir) => {
-            if job.files.format.is_none() && job.name.contains('/') {
-                bail!(
-                    "job name '{}' cannot name a file: it contains '/' (fio names a job's \
-                     files NAME.JOBNUM.FILENUM inside its directory)",
-                    job.name
-                );
-            }
-            let leaves = |c: Component| !matches!(c, Component::Normal(_) | Component::CurDir);
-            if name.components().any(leaves) {
-                bail!(
-                    "filename_format gives {}, which would leave the job's directory",
-                    name.display()
-                );
-            }
-            Ok(dir.unwrap_or(&opts.scratch_dir).join(name))
-        }
+    let named = job.filename.is_some() || job.files.format.is_some();
+    if !named && job.name.contains('/') {
+        bail!(
+            "job name '{}' cannot name a file: it contains '/' (fio names a job's files \
+             NAME.JOBNUM.FILENUM inside its directory)",
+            job.name
+        );
     }
+    let dir = match (&job.directory, named && name.is_absolute()) {
+        (Some(dir), _) => dir,
+        (None, true) => return Ok(name),
+        (None, false) if job.filename.is_some() => return Ok(name),
+        (None, false) => &opts.scratch_dir,
+    };
+    if name.components().any(|c| c == Component::ParentDir) {
+        let option = match job.filename {
+            Some(_) => "filename",
+            None => "filename_format",
+        };
+        bail!(
+            "{option} gives {} inside {}: '..' would leave the directory",
+            name.display(),
+            dir.display()
+        );
+    }
+    Ok(dir.join(name.strip_prefix("/").unwrap_or(&name)))
+}
+
+/// Whether the folders of a file's path may be made for it, as fio makes them: a
+/// relative `filename_format` name, which is inside the job's directory (or the scratch
+/// folder) and has no `..`.
+fn makes_dirs(job: &JobSpec) -> bool {
+    job.filename.is_none() && job.files.format.is_some() && !job.file_name(0, 0).is_absolute()
 }
 
 fn access(job: &JobSpec, write: bool, opts: &RunOptions) -> Access {
@@ -220,6 +227,8 @@ struct FileJob<'a> {
     jobnum: u32,
     path: &'a Path,
     algo: Algo,
+    /// The folders of `path` may be made ([`makes_dirs`]).
+    make_dirs: bool,
 }
 
 /// What the case's jobs do with one path, all together.
@@ -231,6 +240,8 @@ struct Sharing {
     end: u64,
     /// Every job on it creates it on open (fio's `create_on_open`): not laid out first.
     create_on_open: bool,
+    /// A job only verifies what an earlier run wrote there (`verify_only`).
+    verify_only: bool,
 }
 
 impl Sharing {
@@ -241,6 +252,7 @@ impl Sharing {
             start: u64::MAX,
             end: 0,
             create_on_open: true,
+            verify_only: false,
         };
         for u in uses.iter().filter(|u| u.path == path) {
             s.writes |= u.writes;
@@ -248,6 +260,7 @@ impl Sharing {
             s.start = s.start.min(u.start);
             s.end = s.end.max(u.end);
             s.create_on_open &= u.create_on_open;
+            s.verify_only |= u.verify_only;
         }
         s
     }
@@ -269,6 +282,10 @@ impl PreparedCase {
         if let Some(i) = file_id(path).and_then(known) {
             return Ok(i);
         }
+        if let Some(parent) = path.parent().filter(|p| file.make_dirs && !p.exists()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot make {} for filename_format", parent.display()))?;
+        }
         let sharing = Sharing::of(path, uses);
         let plan =
             plan_for(path, &sharing, file.algo, opts).with_context(|| match sharing.writes {
@@ -282,6 +299,12 @@ impl PreparedCase {
             file: path.display().to_string(),
             action,
         };
+        if let (Some(why), true) = (&plan.lay_out, sharing.verify_only) {
+            bail!(
+                "verify_only=1: {} has nothing an earlier run wrote to verify ({why})",
+                path.display()
+            );
+        }
         if let Some(why) = &plan.lay_out {
             lay_out(file, &sharing, why, opts, interrupted)?;
             self.preparation.push(note(format!("laid out: {why}")));

@@ -188,9 +188,54 @@ fn a_file_name_that_would_leave_the_directory_is_refused() {
         .unwrap();
     assert_ne!(o.status.code(), Some(0));
     assert!(
-        stderr(&o).contains("would leave the job's directory"),
+        stderr(&o).contains("'..' would leave the directory"),
         "{}",
         stderr(&o)
     );
     assert!(!tmp.path().join("j.0").exists() && !tmp.path().join("j.1").exists());
+}
+
+#[test]
+fn a_format_may_name_folders_inside_the_directory_or_a_path_of_its_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cases, _) = run(
+        tmp.path(),
+        "sub",
+        "[j]\ndirectory=DIR\nfilename_format=sub/$jobname.$filenum\nnrfiles=2\nrw=write\nsize=128k\n",
+    );
+    assert_eq!(cases[0]["status"], "ok");
+    assert!(tmp.path().join("sub/j.0").exists() && tmp.path().join("sub/j.1").exists());
+    // Without a directory, an absolute format is the user's own path, as in fio.
+    let (cases, _) = run(
+        tmp.path(),
+        "abs",
+        "[j]\nfilename_format=DIR/abs.$filenum\nnrfiles=2\nrw=write\nsize=128k\n",
+    );
+    assert_eq!(cases[0]["status"], "ok");
+    assert!(tmp.path().join("abs.0").exists() && tmp.path().join("abs.1").exists());
+}
+
+#[test]
+fn verify_only_over_files_no_run_wrote_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let job = tmp.path().join("vo.fio");
+    let text = format!(
+        "[j]\ndirectory={}\nnrfiles=2\nrw=write\nsize=128k\nverify=crc32c\nverify_only=1\n",
+        tmp.path().display()
+    );
+    fs::write(&job, text).unwrap();
+    let o = harness()
+        .args(["run", "--out"])
+        .arg(tmp.path().join("o"))
+        .arg("--job")
+        .arg(&job)
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o).contains("has nothing an earlier run wrote to verify"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!tmp.path().join("j.0.0").exists(), "nothing laid out");
 }

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::pattern::distribution;
 use super::values::{count, size};
-use super::{mix64, JobSpec};
+use super::{mix64, Distribution, JobSpec};
 use crate::units::KbBase;
 
 /// fio's `file_service_type`: which file the next I/O goes to.
@@ -27,10 +28,11 @@ pub enum FileService {
     Sequential {
         ios: u32,
     },
-    /// Files by fio's zipf, pareto or normal (`gauss`) distribution, with its parameter.
-    Zipf(f64),
-    Pareto(f64),
-    Normal(f64),
+    /// Files by fio's zipf, pareto or normal (`gauss`) distribution, with its parameter
+    /// and where its hot spot is (0 to 1; `None`: at random, as fio's default).
+    Zipf(f64, Option<f64>),
+    Pareto(f64, Option<f64>),
+    Normal(f64, Option<f64>),
 }
 
 /// The files of a job.
@@ -83,8 +85,9 @@ impl JobSpec {
     }
 
     /// The name of clone `jobnum`'s file `filenum`, before `directory`: the `filename`
-    /// list's, else `filename_format` with `$jobname`, `$jobnum` and `$filenum` put in (in
-    /// any case, as fio's `make_filename`).
+    /// list's, else `NAME.JOBNUM.FILENUM`, or `filename_format` with `$jobname`, `$jobnum`
+    /// and `$filenum` put in (in any case, as fio's `make_filename`), in one pass: what
+    /// is put in is not read again.
     pub fn file_name(&self, jobnum: u32, filenum: u32) -> PathBuf {
         if let Some(first) = &self.filename {
             return match filenum {
@@ -92,16 +95,29 @@ impl JobSpec {
                 n => self.files.more_names[n as usize - 1].clone(),
             };
         }
-        let format = self.files.format.as_deref().unwrap_or(DEFAULT_FORMAT);
+        let Some(format) = &self.files.format else {
+            return PathBuf::from(format!("{}.{jobnum}.{filenum}", self.name));
+        };
         let values = [
             ("$jobname", self.name.clone()),
             ("$jobnum", jobnum.to_string()),
             ("$filenum", filenum.to_string()),
         ];
-        let mut name = format.to_string();
-        for (keyword, value) in values {
-            while let Some(at) = name.to_ascii_lowercase().find(keyword) {
-                name.replace_range(at..at + keyword.len(), &value);
+        let mut name = String::new();
+        let mut rest = format.as_str();
+        while !rest.is_empty() {
+            let lower = rest.to_ascii_lowercase();
+            let found = values.iter().find(|(k, _)| lower.starts_with(k));
+            match found {
+                Some((keyword, value)) => {
+                    name.push_str(value);
+                    rest = &rest[keyword.len()..];
+                }
+                None => {
+                    let c = rest.chars().next().expect("not empty");
+                    name.push(c);
+                    rest = &rest[c.len_utf8()..];
+                }
             }
         }
         PathBuf::from(name)
@@ -154,7 +170,8 @@ impl JobSpec {
 
     /// The job as one of its files sees it: `size` bytes of that file, one file. With
     /// several files the pass, loops and limits are the whole clone's, so the file's own
-    /// job makes one pass over it.
+    /// job makes one pass over it; one file sized by `filesize` stops, as fio's, after the
+    /// job's `size` where that is less (fio's `o->size`, the bytes of a pass).
     pub fn for_file(&self, size: u64) -> JobSpec {
         let mut file = JobSpec {
             size,
@@ -164,6 +181,8 @@ impl JobSpec {
         if self.nr_files() > 1 {
             (file.loops, file.io_size, file.number_ios) = (1, None, 0);
             file.time_based = false;
+        } else if self.files.size_given && self.io_size.is_none() && self.size < size {
+            file.io_size = Some(self.size);
         }
         file
     }
@@ -198,8 +217,9 @@ pub(crate) fn filesize(key: &str, value: &str, kb: KbBase) -> Result<Option<(u64
     Ok(Some((lo.min(hi), lo.max(hi))))
 }
 
-/// `file_service_type=TYPE[:N]`: N I/Os per file for the plain types, the distribution's
-/// parameter for the others (fio's defaults: zipf 1.1, pareto 0.2, normal 0).
+/// `file_service_type=TYPE[:N]`: N I/Os per file for the plain types; for the others the
+/// distribution's parameter and center, checked as `random_distribution`'s (fio's
+/// defaults: zipf 1.1, pareto 0.2, normal 0).
 pub(crate) fn service(key: &str, value: &str) -> Result<FileService, String> {
     let v = value.trim();
     let (name, postfix) = match v.split_once(':') {
@@ -207,22 +227,22 @@ pub(crate) fn service(key: &str, value: &str) -> Result<FileService, String> {
         None => (v, None),
     };
     let ios = || postfix.map_or(Ok(1), |p| count(key, p, 1, u32::MAX));
-    let parameter = |default: f64| {
-        postfix.map_or(Ok(default), |p| {
-            p.split(':')
-                .next()
-                .unwrap_or_default()
-                .parse::<f64>()
-                .map_err(|_| format!("{key}={v}: '{p}' is not a number"))
-        })
+    let skewed = |name: &str| {
+        let text = postfix.map_or(name.to_string(), |p| format!("{name}:{p}"));
+        distribution(key, &text, KbBase::default())
     };
     Ok(match name {
         "roundrobin" => FileService::RoundRobin { ios: ios()? },
         "random" => FileService::Random { ios: ios()? },
         "sequential" => FileService::Sequential { ios: ios()? },
-        "zipf" => FileService::Zipf(parameter(1.1)?),
-        "pareto" => FileService::Pareto(parameter(0.2)?),
-        "normal" | "gauss" => FileService::Normal(parameter(0.0)?),
+        "zipf" | "pareto" | "normal" | "gauss" => {
+            match skewed(if name == "gauss" { "normal" } else { name })? {
+                Distribution::Zipf { theta, center } => FileService::Zipf(theta, center),
+                Distribution::Pareto { h, center } => FileService::Pareto(h, center),
+                Distribution::Normal { sigma, center } => FileService::Normal(sigma, center),
+                _ => unreachable!("a skewed distribution by its name"),
+            }
+        }
         _ => {
             return Err(format!(
                 "{key}={v}: expected roundrobin, random, sequential (each :N I/Os per \
@@ -258,9 +278,24 @@ mod tests {
             service("s", "sequential"),
             Ok(FileService::Sequential { ios: 1 })
         );
-        assert_eq!(service("s", "zipf:1.2"), Ok(FileService::Zipf(1.2)));
-        assert_eq!(service("s", "gauss"), Ok(FileService::Normal(0.0)));
+        assert_eq!(service("s", "zipf:1.2"), Ok(FileService::Zipf(1.2, None)));
+        assert_eq!(service("s", "gauss"), Ok(FileService::Normal(0.0, None)));
+        assert_eq!(
+            service("s", "pareto:0.3:0.5"),
+            Ok(FileService::Pareto(0.3, Some(0.5)))
+        );
         assert!(service("s", "shuffle").is_err());
         assert!(service("s", "random:0").is_err());
+        // fio's bounds, as random_distribution's.
+        for bad in [
+            "zipf:1",
+            "zipf:nan",
+            "pareto:0",
+            "pareto:5",
+            "pareto:-1",
+            "normal:100",
+        ] {
+            assert!(service("s", bad).is_err(), "{bad}");
+        }
     }
 }

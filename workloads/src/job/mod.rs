@@ -572,20 +572,30 @@ impl JobSpec {
         self.check_file_shares()
     }
 
-    /// Every file of a clone gets at least one block (fio ignores a file whose share is
-    /// nothing; csumbench says so instead).
+    /// Every file of every clone gets at least one block (fio ignores a file whose share
+    /// is nothing, and refuses a clone whose files have none: csumbench says so for
+    /// either). Without `filesize` every clone's shares are the first's.
     fn check_file_shares(&self) -> Result<(), Invalid> {
         if !self.has_file_set() {
             return Ok(());
         }
         let bs = self.max_bs();
-        let clones = (0..self.numjobs).map(|jobnum| (jobnum, self.file_sizes(jobnum)));
-        for (jobnum, sizes) in clones.take(2) {
+        let clones = match self.files.filesize {
+            Some(_) => self.numjobs,
+            None => 1,
+        };
+        for (jobnum, sizes) in (0..clones).map(|n| (n, self.file_sizes(n))) {
             let Some(smallest) = sizes.iter().min().copied().filter(|&s| s < bs) else {
                 continue;
             };
             let (option, why) = match self.files.filesize {
-                Some(_) => ("filesize", format!("less the offset of clone {jobnum}")),
+                Some(_) => (
+                    "filesize",
+                    format!(
+                        "filesize less clone {jobnum}'s offset of {}",
+                        format_size(self.region(jobnum, 0).start)
+                    ),
+                ),
                 None => (
                     "size",
                     format!("size={} over {} files", format_size(self.size), sizes.len()),
@@ -595,7 +605,7 @@ impl JobSpec {
                 option,
                 format!(
                     "a file's share of the I/O is {} ({why}), less than one {} block; give \
-                     more size or fewer files",
+                     more size or fewer files (or clones)",
                     format_size(smallest),
                     format_size(bs)
                 ),
@@ -880,6 +890,7 @@ mod tests {
             ("rate_process", "linear"),
             ("flow", "0"),
             ("flow_id", "0"),
+            ("flow_sleep", "0"),
             ("exitall", "0"),
             ("wait_for", "other"),
             ("steadystate", "bw_slope:1%"),

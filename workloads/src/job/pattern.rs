@@ -197,7 +197,7 @@ pub(crate) fn distribution(key: &str, value: &str, kb: KbBase) -> Result<Distrib
         "random" if value.is_none() => Ok(Distribution::Uniform),
         "zipf" => {
             let theta = number(value, 1.1)?;
-            if theta <= 0.0 || theta == 1.0 {
+            if !theta.is_finite() || theta <= 0.0 || theta == 1.0 {
                 return bad("zipf's theta must be more than 0, and not 1");
             }
             Ok(Distribution::Zipf { theta, center })

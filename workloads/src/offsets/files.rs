@@ -13,6 +13,8 @@ use crate::job::{mix64, FileService, JobSpec};
 
 /// fio's `FIO_FSERVICE_SHIFT`: a skewed file service draws among 2^10 ranges per file.
 const SERVICE_SHIFT: u32 = 10;
+/// Draws of a random file service before it takes the next file that is not done.
+const MOST_DRAWS: usize = 64;
 
 /// The I/Os of one clone, each with the index of the file it goes to.
 #[allow(clippy::large_enum_variant)]
@@ -116,9 +118,9 @@ impl FileSet {
         // fio draws from files x 2^10 ranges, unhashed, and shifts back to a file.
         let ranges = n << SERVICE_SHIFT;
         let hot = match kind {
-            FileService::Zipf(theta) => Some(Hot::zipf(ranges, theta, None, &mut rng)),
-            FileService::Pareto(h) => Some(Hot::pareto(ranges, h, None, &mut rng)),
-            FileService::Normal(sigma) => Some(Hot::normal(ranges, sigma, None)),
+            FileService::Zipf(theta, at) => Some(Hot::zipf(ranges, theta, at, &mut rng)),
+            FileService::Pareto(h, at) => Some(Hot::pareto(ranges, h, at, &mut rng)),
+            FileService::Normal(sigma, at) => Some(Hot::normal(ranges, sigma, at)),
             _ => None,
         }
         .map(Hot::unhashed);
@@ -264,26 +266,30 @@ impl Service {
             }
         }
         let n = files.len();
+        let after = |from: usize| (0..n).map(|i| (from + i) % n).find(|&f| !files[f].done);
         let f = match (self.kind, &self.hot) {
             (FileService::RoundRobin { .. } | FileService::Sequential { .. }, _) => {
-                let f = (0..n)
-                    .map(|i| (self.next + i) % n)
-                    .find(|&f| !files[f].done)?;
+                let f = after(self.next)?;
                 self.next = (f + 1) % n;
                 f
             }
-            (_, Some(hot)) => loop {
-                let f = (hot.next(&mut self.rng) >> SERVICE_SHIFT) as usize;
-                if !files[f].done {
-                    break f;
+            // fio draws again until a file is not done; a draw that keeps landing on done
+            // files (all the weight on them) takes the next file that is not, rather than
+            // draw for ever.
+            (_, hot) => {
+                let mut draw = || match hot {
+                    Some(hot) => (hot.next(&mut self.rng) >> SERVICE_SHIFT) as usize,
+                    None => self.rng.below(n as u64) as usize,
+                };
+                let mut f = draw();
+                for _ in 0..MOST_DRAWS {
+                    if !files[f].done {
+                        break;
+                    }
+                    f = draw();
                 }
-            },
-            _ => loop {
-                let f = self.rng.below(n as u64) as usize;
-                if !files[f].done {
-                    break f;
-                }
-            },
+                after(f)?
+            }
         };
         self.current = Some(f);
         self.left = match self.kind {
@@ -412,6 +418,19 @@ mod tests {
     }
 
     #[test]
+    fn every_clone_needs_a_share_of_its_files() {
+        // Clone 2 starts at 64k, where filesize=64k ends: fio refuses it, and so do we.
+        let e = job(&[
+            ("filesize", "64k"),
+            ("offset_increment", "32k"),
+            ("numjobs", "3"),
+        ])
+        .validate()
+        .unwrap_err();
+        assert!(e.contains("clone 2's offset of 64KiB"), "{e}");
+    }
+
+    #[test]
     fn filesize_sizes_each_file_and_size_then_only_limits() {
         let j = job(&[("filesize", "16k"), ("bs", "4k"), ("nrfiles", "3")]);
         assert_eq!(j.file_sizes(0), [16 << 10; 3]);
@@ -471,6 +490,26 @@ mod tests {
     }
 
     #[test]
+    fn a_skewed_pick_takes_a_file_not_done_rather_than_draw_for_ever() {
+        let j = job(&[
+            ("size", "8k"),
+            ("bs", "4k"),
+            ("nrfiles", "2"),
+            ("file_service_type", "zipf:100"),
+        ]);
+        let ClonePattern::Many(mut set) = ClonePattern::new(&j, 0, &[4096, 4096], 1) else {
+            panic!("two files");
+        };
+        // Whichever file the distribution favours, with it done the pick is the other.
+        for f in 0..2 {
+            set.files[f].done = true;
+            set.service.current = None;
+            assert_eq!(set.service.pick(&set.files, 1), Some(1 - f));
+            set.files[f].done = false;
+        }
+    }
+
+    #[test]
     fn names_follow_the_list_or_the_format() {
         let j = job(&[("filename", "a:b"), ("nrfiles", "5")]);
         assert_eq!(j.nr_files(), 2, "a list sets the number of files");
@@ -482,5 +521,16 @@ mod tests {
         let mut j = j;
         j.name = "w".into();
         assert_eq!(j.file_name(2, 1), std::path::PathBuf::from("f.w.1-2"));
+        // What is put in is not read again: a job named with a keyword ends.
+        j.name = "a$JOBNAME$filenum".into();
+        assert_eq!(
+            j.file_name(0, 3),
+            std::path::PathBuf::from("f.a$JOBNAME$filenum.3-0")
+        );
+        j.files.format = None;
+        assert_eq!(
+            j.file_name(1, 2),
+            std::path::PathBuf::from("a$JOBNAME$filenum.1.2")
+        );
     }
 }
