@@ -191,10 +191,13 @@ fn job_path(job: &JobSpec, jobnum: u32, filenum: u32, opts: &RunOptions) -> Resu
             Some(_) => "filename",
             None => "filename_format",
         };
+        let within = match &job.directory {
+            Some(dir) => format!("with directory={}", dir.display()),
+            None => "in the run's scratch folder".into(),
+        };
         bail!(
-            "{option} gives {} inside {}: '..' would leave the directory",
-            name.display(),
-            dir.display()
+            "{option}={} {within}: '..' would leave the directory",
+            name.display()
         );
     }
     Ok(dir.join(name.strip_prefix("/").unwrap_or(&name)))
