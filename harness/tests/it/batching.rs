@@ -1,7 +1,7 @@
 //! fio's batching options, through the binary: whatever batches a job submits and reaps in
 //! (iodepth_batch_submit, iodepth_batch_complete_min/max, iodepth_low, polling), every I/O
 //! is done once, verified, and counted in every stage's latencies; and io_uring's
-//! registered buffers (fixedbufs) move the same data.
+//! registered buffers (fixedbufs) and libaio's userspace_reap move the same data.
 
 use std::path::Path;
 use std::time::Duration;
@@ -70,4 +70,22 @@ fn every_batching_moves_every_io_once() {
 fn registered_buffers_move_the_same_data() {
     let tmp = tempfile::tempdir().unwrap();
     write_then_verify(tmp.path(), "io_uring", &["--fixedbufs", "1"]);
+}
+
+/// libaio's userspace_reap, where it applies: a job that polls for completions reads them
+/// from the AIO ring itself, and moves every I/O once, verified.
+#[test]
+fn libaio_userspace_reap_polls_the_ring() {
+    let tmp = tempfile::tempdir().unwrap();
+    let polling = [
+        "--iodepth_batch_complete_min",
+        "0",
+        "--iodepth_batch_complete_max",
+        "0",
+    ];
+    write_then_verify(
+        tmp.path(),
+        "libaio",
+        &[&polling[..], &["--userspace_reap", "1"]].concat(),
+    );
 }

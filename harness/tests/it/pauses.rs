@@ -115,7 +115,7 @@ fn the_jobs_of_a_flow_issue_in_the_ratio_of_their_weights() {
     std::fs::write(
         &job,
         "[global]\nioengine=null\nrw=write\nbs=4k\nsize=1g\ntime_based=1\nruntime=1\n\
-         flow_id=3\n[light]\nflow=1\n[heavy]\nflow=3\n",
+         flow_id=3\nflow_sleep=50\n[light]\nflow=1\n[heavy]\nflow=3\n",
     )
     .unwrap();
     let out = tmp.path().join("out");
