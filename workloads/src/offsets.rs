@@ -27,7 +27,7 @@ use crate::engine::Op;
 use crate::job::{mix64, BlockSize, Distribution, JobSpec, Sequencer, Split, Zone};
 use random::{Coverage, Hot, Permutation, Rng};
 
-pub use files::ClonePattern;
+pub use files::{ClonePattern, FileSet};
 
 /// One I/O: where, how long, which way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -236,14 +236,14 @@ conformance!(each_io_goes_to_the_file_it_names, |case| {
         let offsets: Vec<u64> = (0..blocks * 3).map(|i| i / 3 * bs as u64).collect();
         let mut reqs = writes(&offsets, bs);
         for (i, r) in reqs.iter_mut().enumerate() {
-            r.file = i % 3;
+            r.file = (i % 3) as u32;
             // Tell the files apart: each block carries its file's number.
             r.buf.for_write(0)[0] = r.file as u8 + 1;
         }
         let mut expected = vec![vec![0u8; (blocks * bs as u64) as usize]; 3];
         if !case.diskless() {
             for r in &reqs {
-                expected[r.file][r.offset as usize..][..bs].copy_from_slice(&r.buf);
+                expected[r.file as usize][r.offset as usize..][..bs].copy_from_slice(&r.buf);
             }
         }
         for d in run(e.as_mut(), reqs, 8) {

@@ -18,7 +18,7 @@ use std::time::Instant;
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError};
 use strategies::inline::Inline;
 use workloads::buf::Filler;
-use workloads::offsets::{ClonePattern, Io};
+use workloads::offsets::{ClonePattern, FileSet, Io, IoPattern};
 use workloads::verify::VerifyPass;
 use workloads::{AlignedBuf, IoDone, IoReq, Op};
 
@@ -48,8 +48,10 @@ struct NextBio {
 // One per job, and the large variant is the one the hot path reads: not worth a box.
 #[allow(clippy::large_enum_variant)]
 enum Ios {
-    /// The measured pass: the job's own pattern.
-    Job(ClonePattern),
+    /// The measured pass: the job's own pattern, over its one file (unwrapped: the hot
+    /// path asks it for every I/O) or several.
+    One(IoPattern),
+    Files(Box<FileSet>),
     /// The verify phase: what the job wrote, read back, one file after another (the
     /// current one last).
     Verify(Vec<(usize, VerifyPass)>),
@@ -61,7 +63,8 @@ impl Ios {
     /// The next I/O, and the index of its file.
     fn next(&mut self) -> Option<(usize, Io)> {
         match self {
-            Ios::Job(pattern) => pattern.next(),
+            Ios::One(pattern) => pattern.next().map(|io| (0, io)),
+            Ios::Files(files) => files.next(),
             Ios::Listed(ios) => ios.next(),
             Ios::Verify(files) => loop {
                 let (file, pass) = files.last_mut()?;
@@ -156,12 +159,12 @@ impl BioSource {
         let job = &input.job;
         let (bio_size, backlog) = (job.bio_size(), Backlog::of(job, pass));
         let ios = match pass {
-            Pass::Measured if !job.verify_only => Ios::Job(ClonePattern::new(
-                job,
-                input.jobnum,
-                &input.data_ends(),
-                input.seed,
-            )),
+            Pass::Measured if !job.verify_only => {
+                match ClonePattern::new(job, input.jobnum, &input.data_ends(), input.seed) {
+                    ClonePattern::One(pattern) => Ios::One(pattern),
+                    ClonePattern::Many(files) => Ios::Files(files),
+                }
+            }
             // A verify_only job's measured pass is its verify phase.
             Pass::Measured | Pass::Verify => Ios::verify(input, pass),
         };
@@ -177,7 +180,8 @@ impl BioSource {
     }
 
     /// The next bio to issue, left in place until [`BioSource::pop`]; `None` once the job
-    /// has issued all its I/O.
+    /// has issued all its I/O. Asked several times per bio: inlined.
+    #[inline]
     fn peek(&mut self) -> Option<NextBio> {
         if self.current.is_none() {
             self.next_io();
@@ -193,6 +197,7 @@ impl BioSource {
     }
 
     /// The next I/O: a read-back that is due, else the pass's next.
+    #[inline]
     fn next_io(&mut self) {
         self.into = 0;
         if let Some(due) = self.backlog.as_mut().and_then(|b| b.due.pop_front()) {
@@ -606,7 +611,7 @@ impl<'a> Submitter<'a> {
         if self.ramp_end.is_none_or(|r| at >= r) {
             self.depth_levels[depth_level(self.in_pipeline)] += 1;
         }
-        let (op, file, offset) = (bio.op, bio.file, bio.offset);
+        let (op, file, offset) = (bio.op, bio.file as u32, bio.offset);
         let buf = bio.buf.take().expect("buffer");
         let tag = self.at_engine.put(bio);
         if let Err(e) = self.input.engine.queue(IoReq {

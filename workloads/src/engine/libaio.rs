@@ -203,7 +203,7 @@ impl AioEngine {
     fn prep(&mut self, idx: usize) {
         let vectored = self.vectored;
         let slot = self.slots.get_mut(idx);
-        let fd = self.files[slot.req.file].as_raw_fd() as u32;
+        let fd = self.files[slot.req.file as usize].as_raw_fd() as u32;
         let len = slot.req.buf.len() - slot.done;
         // Only a read writes the buffer (a write leaves what it holds for the next fill).
         let base = match slot.req.op {

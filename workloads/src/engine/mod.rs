@@ -48,8 +48,9 @@ impl Op {
 /// One I/O: the engine owns the buffer while the I/O is in flight.
 pub struct IoReq {
     pub op: Op,
-    /// Which of the engine's files (the order it was opened with, from 0).
-    pub file: usize,
+    /// Which of the engine's files (the order it was opened with, from 0); beside `op`,
+    /// it takes no room of its own.
+    pub file: u32,
     pub offset: u64,
     pub buf: AlignedBuf,
     /// Caller's tag, handed back unchanged in the completion.

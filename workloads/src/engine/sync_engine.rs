@@ -50,7 +50,7 @@ impl<T: Transfer> SyncEngine<T> {
                 Op::Read => &mut req.buf[moved..],
                 Op::Write => req.buf.for_write(moved),
             };
-            match self.io.step(req.op, req.file, at, rest) {
+            match self.io.step(req.op, req.file as usize, at, rest) {
                 Ok(0) => return Err(ended_short(req.op, req.offset)),
                 Ok(n) => moved += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -305,7 +305,7 @@ impl UringEngine {
             false => None,
         };
         let slot = self.slots.get_mut(idx);
-        let fd = self.targets[slot.req.file];
+        let fd = self.targets[slot.req.file as usize];
         let offset = slot.req.offset + slot.done as u64;
         // Longer transfers are cut short by the kernel and resubmitted like any other.
         let len = (slot.req.buf.len() - slot.done).min(u32::MAX as usize);

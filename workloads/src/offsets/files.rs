@@ -53,6 +53,8 @@ impl ClonePattern {
 impl Iterator for ClonePattern {
     type Item = (usize, Io);
 
+    // A thin dispatch on the hot path, called from another crate: inlined there.
+    #[inline]
     fn next(&mut self) -> Option<(usize, Io)> {
         match self {
             ClonePattern::One(pattern) => pattern.next().map(|io| (0, io)),
