@@ -21,10 +21,12 @@
 //! a fixed-size one run into a larger file).
 
 mod files;
+mod limits;
 mod random;
 
 use crate::engine::Op;
 use crate::job::{mix64, BlockSize, Distribution, JobSpec, Sequencer, Split, Zone};
+use limits::Limits;
 use random::{Coverage, Hot, Permutation, Rng};
 
 pub use files::{ClonePattern, FileSet};
@@ -45,12 +47,9 @@ pub struct IoPattern {
     pass: Pass,
     /// Between two passes (and before the first).
     between: bool,
-    /// fio's `o->loops`, counted down by `keep_running`.
-    loops_left: u32,
+    limits: Limits,
     /// The last pass ended at the end of the region (not at a limit).
     region_done: bool,
-    bytes: u64,
-    ios: u64,
     finished: bool,
 }
 
@@ -66,10 +65,6 @@ struct Plan {
     time_based: bool,
     /// Every pass repeats the same random sequence.
     repeatable: bool,
-    loops: u64,
-    io_size: Option<u64>,
-    number_ios: u64,
-    max_bs: u64,
     seq_skip: i64,
     rand_run: u32,
     sequencer: Sequencer,
@@ -155,10 +150,8 @@ impl IoPattern {
         IoPattern {
             pass: Pass::empty(),
             between: true,
-            loops_left: job.loops,
+            limits: Limits::new(job, plan.len),
             region_done: false,
-            bytes: 0,
-            ios: 0,
             finished: false,
             plan,
             rng,
@@ -171,35 +164,7 @@ impl IoPattern {
     /// unless the job repeats it.
     fn rewind(&mut self) {
         (self.between, self.finished, self.region_done) = (true, false, false);
-        (self.bytes, self.ios, self.loops_left) = (0, 0, 1);
-    }
-
-    /// fio's `keep_running`: whether another pass starts.
-    fn keep_running(&mut self) -> bool {
-        let plan = &self.plan;
-        if plan.time_based {
-            return true;
-        }
-        if self.loops_left > 0 {
-            self.loops_left -= 1;
-            return true;
-        }
-        if plan.number_ios > 0 && self.ios >= plan.number_ios * plan.loops {
-            return false;
-        }
-        let limit = plan.io_size.unwrap_or(plan.len);
-        let left = limit.saturating_sub(self.bytes);
-        left > 0 && left >= plan.max_bs && !(self.region_done && plan.io_size.is_none())
-    }
-
-    /// fio's `io_issue_bytes_exceeded`: the job has issued all it may.
-    fn limits_reached(&self) -> bool {
-        let plan = &self.plan;
-        if plan.time_based {
-            return false;
-        }
-        let bytes = plan.io_size.unwrap_or(plan.len).saturating_mul(plan.loops);
-        self.bytes >= bytes || (plan.number_ios > 0 && self.ios >= plan.number_ios * plan.loops)
+        self.limits.restart();
     }
 
     fn start_pass(&mut self) {
@@ -221,20 +186,19 @@ impl Iterator for IoPattern {
     fn next(&mut self) -> Option<Io> {
         while !self.finished {
             if self.between {
-                if !self.keep_running() {
+                if !self.limits.keep_running(self.region_done) {
                     break;
                 }
                 self.start_pass();
                 self.between = false;
             }
-            if self.limits_reached() {
+            if self.limits.reached() {
                 break;
             }
             let op = self.plan.direction(&mut self.rng.mix);
             match self.plan.next_io(&mut self.pass, &mut self.rng, op) {
                 Some(io) => {
-                    self.bytes += io.len;
-                    self.ios += 1;
+                    self.limits.count(io.len);
                     self.pass.ios += 1;
                     return Some(io);
                 }
@@ -269,11 +233,6 @@ impl Plan {
         let reach = region.len.min(file_size - region.start);
         let dirs = [Op::Read, Op::Write].map(|op| Dir::new(job, op, reach));
         let random = job.rw.is_random();
-        let max_bs = job
-            .directions()
-            .map(|op| dirs[op as usize].max)
-            .max()
-            .unwrap_or(0);
         let pick = Pick::new(job, &dirs, reach, rng);
         Plan {
             start: region.start,
@@ -283,10 +242,6 @@ impl Plan {
             read_percent: u64::from(job.read_percent().min(100)),
             time_based: job.time_based,
             repeatable: job.randrepeat || job.randseed.is_some(),
-            loops: u64::from(job.loops.max(1)),
-            io_size: job.io_size,
-            number_ios: job.number_ios,
-            max_bs,
             seq_skip: job.seq_skip,
             rand_run: job.rand_run.max(1),
             sequencer: job.sequencer,

@@ -7,6 +7,7 @@
 //! makes another pass over all of them while `loops`, `io_size` or `time_based` ask for
 //! one. `io_size`, `number_ios` and the clone's `size` count over all its files.
 
+use super::limits::Limits;
 use super::random::{Hot, Rng};
 use super::{Io, IoPattern};
 use crate::job::{mix64, FileService, JobSpec};
@@ -68,13 +69,13 @@ pub struct FileSet {
     files: Vec<FileState>,
     done: usize,
     service: Service,
+    /// The clone's own limits, over all its files.
     limits: Limits,
-    bytes: u64,
-    ios: u64,
-    /// `ios` when this pass started: a pass that issues nothing would be followed by
+    /// Files start again when their pass ends, rather than being done.
+    reset_files: bool,
+    /// I/Os of this pass over the files: one that issues nothing would be followed by
     /// another like it.
-    pass_start: u64,
-    loops_left: u32,
+    pass_ios: u64,
     /// Between two passes over the files (and before the first).
     between: bool,
     finished: bool,
@@ -85,20 +86,6 @@ struct FileState {
     done: bool,
     /// I/Os since its pass (re)started: a pass that issues none is over for good.
     ios: u64,
-}
-
-/// The clone's own limits, over all its files (fio's `keep_running` and
-/// `io_issue_bytes_exceeded`).
-struct Limits {
-    time_based: bool,
-    loops: u64,
-    io_size: Option<u64>,
-    /// One pass over the files (fio's `o->size` after `setup_files`).
-    pass: u64,
-    number_ios: u64,
-    max_bs: u64,
-    /// Files start again when their pass ends, rather than being done.
-    reset_files: bool,
 }
 
 /// fio's file service: the file in use, how many more I/Os it gets, and the picking.
@@ -126,16 +113,8 @@ impl FileSet {
             _ => None,
         }
         .map(Hot::unhashed);
-        let limits = Limits {
-            time_based: job.time_based,
-            loops: u64::from(job.loops.max(1)),
-            io_size: job.io_size,
-            pass: job.pass_size(jobnum),
-            number_ios: job.number_ios,
-            max_bs: job.max_bs(),
-            reset_files: hot.is_some() || (job.time_based && job.rw.is_random()),
-        };
         FileSet {
+            reset_files: hot.is_some() || (job.time_based && job.rw.is_random()),
             files: patterns
                 .into_iter()
                 .map(|pattern| FileState {
@@ -153,41 +132,11 @@ impl FileSet {
                 rng,
                 hot,
             },
-            limits,
-            bytes: 0,
-            ios: 0,
-            pass_start: 0,
-            loops_left: job.loops,
+            limits: Limits::new(job, job.pass_size(jobnum)),
+            pass_ios: 0,
             between: true,
             finished: false,
         }
-    }
-
-    /// fio's `keep_running`, over all the files.
-    fn keep_running(&mut self) -> bool {
-        let l = &self.limits;
-        if l.time_based {
-            return true;
-        }
-        if self.loops_left > 0 {
-            self.loops_left -= 1;
-            return true;
-        }
-        if l.number_ios > 0 && self.ios >= l.number_ios * l.loops {
-            return false;
-        }
-        let left = l.io_size.unwrap_or(l.pass).saturating_sub(self.bytes);
-        left > 0 && left >= l.max_bs && l.io_size.is_some()
-    }
-
-    /// fio's `io_issue_bytes_exceeded`, over all the files.
-    fn limits_reached(&self) -> bool {
-        let l = &self.limits;
-        if l.time_based {
-            return false;
-        }
-        let bytes = l.io_size.unwrap_or(l.pass).saturating_mul(l.loops);
-        self.bytes >= bytes || (l.number_ios > 0 && self.ios >= l.number_ios * l.loops)
     }
 
     /// Every file starts a new pass.
@@ -198,13 +147,13 @@ impl FileSet {
         }
         self.done = 0;
         self.service.current = None;
-        self.pass_start = self.ios;
+        self.pass_ios = 0;
     }
 
     /// The pass of file `f` has ended: it starts again, or is done.
     fn file_ended(&mut self, f: usize) {
         let file = &mut self.files[f];
-        if self.limits.reset_files && file.ios > 0 {
+        if self.reset_files && file.ios > 0 {
             file.pattern.rewind();
             file.ios = 0;
             return;
@@ -220,17 +169,18 @@ impl Iterator for FileSet {
     fn next(&mut self) -> Option<(usize, Io)> {
         while !self.finished {
             if self.between {
-                if !self.keep_running() {
+                // Between passes every file is done: the last pass ended with them.
+                if !self.limits.keep_running(true) {
                     break;
                 }
                 self.start_pass();
                 self.between = false;
             }
-            if self.limits_reached() {
+            if self.limits.reached() {
                 break;
             }
             let Some(f) = self.service.pick(&self.files, self.done) else {
-                if self.ios == self.pass_start {
+                if self.pass_ios == 0 {
                     break;
                 }
                 self.between = true;
@@ -239,7 +189,8 @@ impl Iterator for FileSet {
             match self.files[f].pattern.next() {
                 Some(io) => {
                     self.files[f].ios += 1;
-                    (self.bytes, self.ios) = (self.bytes + io.len, self.ios + 1);
+                    self.pass_ios += 1;
+                    self.limits.count(io.len);
                     return Some((f, io));
                 }
                 None => self.file_ended(f),
