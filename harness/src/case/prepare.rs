@@ -119,7 +119,7 @@ fn checked_algos(jobs: &[JobSpec]) -> Result<Vec<Algo>> {
 
 /// One file of one clone of one job: what the case does with it.
 struct FileUse {
-    /// The job's index in the group, the clone, the file's number among the clone's.
+    /// The job's index in the group, and the clone.
     job: usize,
     jobnum: u32,
     path: PathBuf,
@@ -238,7 +238,7 @@ struct FileJob<'a> {
 struct Sharing {
     writes: bool,
     reads: bool,
-    /// The bytes the jobs touch: `[offset, io_end)` over all of them.
+    /// The bytes the jobs touch: from the first region's start to the last one's end.
     start: u64,
     end: u64,
     /// Every job on it creates it on open (fio's `create_on_open`): not laid out first.
