@@ -58,13 +58,13 @@ const CASES: &[(&str, Same)] = &[
     ("rw=rw\nsize=1m\nrwmixread=70", Same::PerDirection),
 ];
 
-/// fio's I/Os for `job`, or `None` when fio is not installed.
-fn fio_ios(dir: &Path, job: &str) -> Option<Vec<Io>> {
-    let file = dir.join("job.fio");
-    let log = dir.join("iolog");
+/// fio's iolog of `job` under `[global]` `where_` (the file or directory) with the null
+/// engine, in `dir` as `name.fio`/`name.iolog`; `None` when fio is not installed.
+fn fio_iolog(dir: &Path, name: &str, where_: &str, job: &str) -> Option<String> {
+    let file = dir.join(format!("{name}.fio"));
+    let log = dir.join(format!("{name}.iolog"));
     let text = format!(
-        "[global]\nioengine=null\nfilename={}\nwrite_iolog={}\n[job]\n{job}\n",
-        dir.join("data").display(),
+        "[global]\nioengine=null\n{where_}\nwrite_iolog={}\n[job]\n{job}\n",
         log.display()
     );
     std::fs::write(&file, text).unwrap();
@@ -84,7 +84,13 @@ fn fio_ios(dir: &Path, job: &str) -> Option<Vec<Io>> {
         "fio failed on {job:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let log = std::fs::read_to_string(&log).unwrap();
+    Some(std::fs::read_to_string(&log).unwrap())
+}
+
+/// fio's I/Os for `job`, or `None` when fio is not installed.
+fn fio_ios(dir: &Path, job: &str) -> Option<Vec<Io>> {
+    let data = format!("filename={}", dir.join("data").display());
+    let log = fio_iolog(dir, "job", &data, job)?;
     Some(log.lines().filter_map(logged_io).collect())
 }
 
@@ -255,29 +261,7 @@ const FILE_CASES: &[(&str, Same)] = &[
 /// fio's I/Os for a job of several files in `dir`, each with the index of its file (by
 /// fio's default names, JOB.0.N, or the job's `filename` list).
 fn fio_file_ios(dir: &Path, job: &str) -> Option<Vec<(usize, (usize, Io))>> {
-    let file = dir.join("files.fio");
-    let log = dir.join("files.iolog");
-    let text = format!(
-        "[global]\nioengine=null\ndirectory={}\nwrite_iolog={}\n[job]\n{job}\n",
-        dir.display(),
-        log.display()
-    );
-    std::fs::write(&file, text).unwrap();
-    let _ = std::fs::remove_file(&log);
-    let out = match Command::new("fio")
-        .arg("--output=/dev/null")
-        .arg(&file)
-        .output()
-    {
-        Ok(out) => out,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => panic!("running fio: {e}"),
-    };
-    assert!(
-        out.status.success(),
-        "fio failed on {job:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let log = fio_iolog(dir, "files", &format!("directory={}", dir.display()), job)?;
     let names: Vec<String> = job
         .lines()
         .find_map(|l| l.strip_prefix("filename="))
@@ -294,7 +278,6 @@ fn fio_file_ios(dir: &Path, job: &str) -> Option<Vec<(usize, (usize, Io))>> {
         let file = parts.next().unwrap();
         (parts.next().unwrap(), file)
     };
-    let log = std::fs::read_to_string(&log).unwrap();
     let ios = log.lines().filter_map(|line| {
         let io = logged_io(line)?;
         let (clone, file) = index(line.split_whitespace().nth(1)?);

@@ -30,6 +30,21 @@ fn run(dir: &Path, name: &str, text: &str) -> (Vec<Value>, String) {
     (cases(&out), stderr(&o))
 }
 
+/// Runs a job file (`text`, written to `dir/NAME.fio`) that must be refused; its stderr.
+fn refused(dir: &Path, name: &str, text: &str) -> String {
+    let job = dir.join(format!("{name}.fio"));
+    fs::write(&job, text).unwrap();
+    let o = harness()
+        .args(["run", "--out"])
+        .arg(dir.join(format!("{name}-out")))
+        .arg("--job")
+        .arg(&job)
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    stderr(&o)
+}
+
 fn names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)
         .unwrap()
@@ -172,26 +187,13 @@ fn create_on_open_leaves_a_scratch_file_unallocated() {
 #[test]
 fn a_file_name_that_would_leave_the_directory_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let job = tmp.path().join("out.fio");
     let text = format!(
         "[j]\ndirectory={}\nfilename_format=../$jobname.$filenum\nnrfiles=2\nrw=write\nsize=1m\n",
         tmp.path().join("inner").display()
     );
     fs::create_dir(tmp.path().join("inner")).unwrap();
-    fs::write(&job, text).unwrap();
-    let o = harness()
-        .args(["run", "--out"])
-        .arg(tmp.path().join("o"))
-        .arg("--job")
-        .arg(&job)
-        .output()
-        .unwrap();
-    assert_ne!(o.status.code(), Some(0));
-    assert!(
-        stderr(&o).contains("'..' would leave the directory"),
-        "{}",
-        stderr(&o)
-    );
+    let err = refused(tmp.path(), "out", &text);
+    assert!(err.contains("'..' would leave the directory"), "{err}");
     assert!(!tmp.path().join("j.0").exists() && !tmp.path().join("j.1").exists());
 }
 
@@ -218,24 +220,14 @@ fn a_format_may_name_folders_inside_the_directory_or_a_path_of_its_own() {
 #[test]
 fn verify_only_over_files_no_run_wrote_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let job = tmp.path().join("vo.fio");
     let text = format!(
         "[j]\ndirectory={}\nnrfiles=2\nrw=write\nsize=128k\nverify=crc32c\nverify_only=1\n",
         tmp.path().display()
     );
-    fs::write(&job, text).unwrap();
-    let o = harness()
-        .args(["run", "--out"])
-        .arg(tmp.path().join("o"))
-        .arg("--job")
-        .arg(&job)
-        .output()
-        .unwrap();
-    assert_ne!(o.status.code(), Some(0));
+    let err = refused(tmp.path(), "vo", &text);
     assert!(
-        stderr(&o).contains("has nothing an earlier run wrote to verify"),
-        "{}",
-        stderr(&o)
+        err.contains("has nothing an earlier run wrote to verify"),
+        "{err}"
     );
     assert!(!tmp.path().join("j.0.0").exists(), "nothing laid out");
 }
